@@ -1,0 +1,91 @@
+"""A Qt-free Host for the CLI and tests: same contract as the GUI host, callbacks called on worker threads."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import paths
+from .card import ModelCard
+from .frames import FrameSource, StreamHandle
+from .jobs import ProgressEvent
+from .plugin_api import JobFn, JobHandle, Notice
+from .threadjob import start_thread_job
+from .zoo import ModelHandle, Zoo
+
+log = logging.getLogger(__name__)
+
+
+class HeadlessHost:
+    def __init__(self, zoo: Zoo | None = None, home: Path | None = None) -> None:
+        self.zoo = zoo or Zoo()
+        self.home = Path(home) if home else paths.user_home()
+        self.notices: list[Notice] = []
+        self.docks: list[tuple[Any, str]] = []
+        self.jobs: list[JobHandle] = []
+        self.streams: list[StreamHandle] = []
+
+    def models(self, task: str | None = None) -> list[ModelCard]:
+        return self.zoo.cards(task)
+
+    def open_model(self, model_id: str) -> ModelHandle:
+        return self.zoo.open(model_id)
+
+    def on_models_changed(self, callback: Callable[[], None]) -> None:
+        self.zoo.on_change(callback)
+
+    def run_job(self, name: str, fn: JobFn, on_result: Callable[[Any], None] | None = None,
+                on_event: Callable[[ProgressEvent], None] | None = None,
+                on_error: Callable[[str], None] | None = None) -> JobHandle:
+        handle = start_thread_job(name, fn, on_result, on_event, on_error)
+        self.jobs.append(handle)
+        return handle
+
+    def start_stream(self, source: FrameSource, process: Callable[[Any], Any],
+                     on_result: Callable[[Any], None]) -> StreamHandle:
+        handle = StreamHandle(source, process, on_result, lambda m: self.notify(m, "error")).start()
+        self.streams.append(handle)
+        return handle
+
+    def notify(self, text: str, level: str = "info") -> None:
+        self.notices.append(Notice(level, text))
+        log.log(logging.ERROR if level == "error" else logging.WARNING if level == "warning" else logging.INFO,
+                "%s", text)
+
+    def add_dock(self, widget: Any, title: str) -> None:
+        self.docks.append((widget, title))
+
+    def _settings_path(self, plugin_id: str) -> Path:
+        return self.home / "settings" / f"{plugin_id}.json"
+
+    def settings(self, plugin_id: str) -> dict[str, Any]:
+        try:
+            return json.loads(self._settings_path(plugin_id).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+
+    def save_settings(self, plugin_id: str, values: dict[str, Any]) -> None:
+        p = self._settings_path(plugin_id)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_suffix(".tmp")
+        tmp.write_text(json.dumps(values, indent=2), encoding="utf-8")
+        tmp.replace(p)
+
+    def data_dir(self, plugin_id: str) -> Path:
+        d = self.home / "plugins" / plugin_id
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def resource(self, relative: str) -> Path:
+        return paths.resources_dir() / relative
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        for s in self.streams:
+            s.stop(timeout)
+        for j in self.jobs:
+            j.cancel()
+        for j in self.jobs:
+            j.wait(timeout)

@@ -1,0 +1,1 @@
+"""Readers and writers shared by plug-ins (images, TIFF, HDF5, video)."""

@@ -1,0 +1,108 @@
+"""The plug-in contract: API_VERSION, PluginInfo, and the Plugin / Engine / Host protocols.
+
+A plug-in module exposes `plugin` (an object satisfying `Plugin`). Its engine is Qt-free; its widget (Qt) is
+created lazily by `create_widget`, importing Qt only there. Plug-ins reach the app only through the Host."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from .card import ModelCard
+from .frames import FrameSource, StreamHandle
+from .jobs import CancelToken, ProgressEvent
+
+API_VERSION = 1
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    id: str
+    name: str
+    version: str
+    api_version: int
+    description: str = ""
+    tasks: tuple[str, ...] = ()  # model tasks this plug-in consumes, e.g. ("holo.autofocus",)
+
+
+@dataclass
+class Notice:
+    level: str  # "info" | "warning" | "error"
+    text: str
+    source: str = ""
+
+
+@dataclass
+class JobHandle:
+    """A running in-process job: cancel it, ask whether it is done, wait for it."""
+
+    name: str
+    cancel_token: CancelToken
+    _done: Callable[[], bool] = field(default=lambda: True, repr=False)
+    _wait: Callable[[float | None], bool] = field(default=lambda t=None: True, repr=False)
+
+    def cancel(self) -> None:
+        self.cancel_token.cancel()
+
+    @property
+    def done(self) -> bool:
+        return self._done()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._wait(timeout)
+
+
+JobFn = Callable[[CancelToken, Callable[[ProgressEvent], None]], Any]
+
+
+@runtime_checkable
+class Host(Protocol):
+    """What the app offers a plug-in. Callbacks given to the Host are called on the UI thread in the GUI."""
+
+    def models(self, task: str | None = None) -> list[ModelCard]: ...
+
+    def open_model(self, model_id: str) -> Any: ...  # app.core.zoo.ModelHandle
+
+    def on_models_changed(self, callback: Callable[[], None]) -> None: ...
+
+    def run_job(self, name: str, fn: JobFn, on_result: Callable[[Any], None] | None = None,
+                on_event: Callable[[ProgressEvent], None] | None = None,
+                on_error: Callable[[str], None] | None = None) -> JobHandle: ...
+
+    def start_stream(self, source: FrameSource, process: Callable[[Any], Any],
+                     on_result: Callable[[Any], None]) -> StreamHandle: ...
+
+    def notify(self, text: str, level: str = "info") -> None: ...
+
+    def add_dock(self, widget: Any, title: str) -> None: ...
+
+    def settings(self, plugin_id: str) -> dict[str, Any]: ...
+
+    def save_settings(self, plugin_id: str, values: dict[str, Any]) -> None: ...
+
+    def data_dir(self, plugin_id: str) -> Path: ...
+
+    def resource(self, relative: str) -> Path: ...
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """The Qt-free compute of a plug-in; `demo_source` gives built-in demo data for `gui --smoke` and `make run`."""
+
+    def demo_source(self) -> FrameSource | None: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Plugin(Protocol):
+    info: PluginInfo
+
+    def create_engine(self, host: Host) -> Engine: ...
+
+    def create_widget(self, host: Host, engine: Engine) -> Any: ...  # a QWidget, built in widget.py
+
+    def add_cli(self, subparsers: argparse._SubParsersAction) -> None: ...  # may add nothing

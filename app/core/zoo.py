@@ -1,0 +1,248 @@
+"""The model zoo: `models/<id>/card.toml` + `model.onnx` folders, checked (size, sha256, I/O) before use;
+atomic install into the user's zoo."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import paths, runtime
+from .card import CARD_FILE, GOLDEN_FILE, MODEL_FILE, ModelCard, TensorSpec, read_card, sha256_file
+from .errors import ModelError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ZooEntry:
+    """A model folder found on disk; `card` is None and `error` set when the card could not be read."""
+
+    folder: Path
+    card: ModelCard | None
+    error: str | None = None
+    builtin: bool = False
+
+    @property
+    def id(self) -> str:
+        return self.card.id if self.card else self.folder.name
+
+
+@dataclass
+class ModelHandle:
+    """A verified model with its onnxruntime session."""
+
+    card: ModelCard
+    folder: Path
+    session: object
+    input_names: list[str] = field(default_factory=list)
+    output_names: list[str] = field(default_factory=list)
+
+    def run(self, *arrays: np.ndarray) -> list[np.ndarray]:
+        """Run on positional inputs (card order); checks shapes and finiteness first."""
+        if len(arrays) != len(self.card.inputs):
+            raise ModelError(f"{self.card.id}: expects {len(self.card.inputs)} input(s), got {len(arrays)}")
+        feeds = {}
+        for spec, arr in zip(self.card.inputs, arrays, strict=True):
+            a = np.asarray(arr, dtype=np.dtype(spec.dtype))
+            check_shape(self.card.id, spec, a.shape)
+            if a.dtype.kind == "f" and not np.isfinite(a).all():
+                raise ModelError(f"{self.card.id}: input {spec.name!r} holds NaN or infinite values")
+            feeds[spec.name] = a
+        return list(self.session.run(self.output_names, feeds))
+
+
+def check_shape(model_id: str, spec: TensorSpec, shape: tuple[int, ...]) -> None:
+    if len(shape) != len(spec.shape):
+        raise ModelError(f"{model_id}: input {spec.name!r} must have {len(spec.shape)} dims "
+                         f"{list(spec.shape)}, got {list(shape)}")
+    for want, got in zip(spec.shape, shape, strict=True):
+        if isinstance(want, int) and want != got:
+            raise ModelError(f"{model_id}: input {spec.name!r} must be {list(spec.shape)}, got {list(shape)}")
+
+
+def verify_file(folder: Path, card: ModelCard) -> None:
+    """Size, then sha256 of model.onnx against the card; no sidecar weights allowed."""
+    onnx_path = folder / MODEL_FILE
+    if not onnx_path.is_file():
+        raise ModelError(f"{onnx_path}: missing")
+    if (folder / (MODEL_FILE + ".data")).exists():
+        raise ModelError(f"{folder}: has a model.onnx.data sidecar; models must be a single file")
+    size = onnx_path.stat().st_size
+    if size != card.bytes:
+        raise ModelError(f"{onnx_path}: {size} bytes but the card says {card.bytes} (truncated or replaced)")
+    digest = sha256_file(onnx_path)
+    if digest != card.sha256:
+        raise ModelError(f"{onnx_path}: sha256 {digest[:12]}… does not match the card's {card.sha256[:12]}… "
+                         "(file corrupted or tampered with)")
+
+
+def check_io(card: ModelCard, session) -> None:
+    """The session's inputs/outputs must be the card's, by name, rank and fixed dims."""
+    for kind, specs, metas in (("input", card.inputs, session.get_inputs()),
+                               ("output", card.outputs, session.get_outputs())):
+        by_name = {m.name: m for m in metas}
+        if sorted(by_name) != sorted(s.name for s in specs):
+            raise ModelError(f"{card.id}: model {kind}s {sorted(by_name)} differ from the card's "
+                             f"{sorted(s.name for s in specs)}")
+        for s in specs:
+            got = by_name[s.name].shape
+            if len(got) != len(s.shape):
+                raise ModelError(f"{card.id}: {kind} {s.name!r} has rank {len(got)}, card says {len(s.shape)}")
+            for want, dim in zip(s.shape, got, strict=True):
+                if isinstance(want, int) and isinstance(dim, int) and want != dim:
+                    raise ModelError(f"{card.id}: {kind} {s.name!r} is {got}, card says {list(s.shape)}")
+                if isinstance(want, int) and not isinstance(dim, int):
+                    raise ModelError(f"{card.id}: {kind} {s.name!r} has a free dim where the card fixes {want}")
+
+
+class Zoo:
+    """Model folders under several roots; later roots (the user's) override earlier ones (built-in) by id."""
+
+    def __init__(self, roots: Iterable[Path] | None = None, install_root: Path | None = None) -> None:
+        if roots is None:
+            roots = [paths.builtin_models_dir(), paths.user_models_dir()]
+        self.roots = [Path(r) for r in roots]
+        self.install_root = Path(install_root) if install_root else self.roots[-1]
+        self._listeners: list[Callable[[], None]] = []
+        self._lock = threading.Lock()
+
+    # discovery ---------------------------------------------------------------------------------------------
+    def entries(self) -> list[ZooEntry]:
+        found: dict[str, ZooEntry] = {}
+        for i, root in enumerate(self.roots):
+            if not root.is_dir():
+                continue
+            for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+                if not (folder / CARD_FILE).exists() and not (folder / MODEL_FILE).exists():
+                    continue
+                try:
+                    card = read_card(folder)
+                    entry = ZooEntry(folder, card, builtin=(i == 0 and len(self.roots) > 1))
+                except ModelError as e:
+                    entry = ZooEntry(folder, None, str(e), builtin=(i == 0 and len(self.roots) > 1))
+                found[entry.id] = entry
+        return sorted(found.values(), key=lambda e: e.id)
+
+    def cards(self, task: str | None = None) -> list[ModelCard]:
+        return [e.card for e in self.entries() if e.card and (task is None or e.card.task == task)]
+
+    def entry(self, model_id: str) -> ZooEntry:
+        for e in self.entries():
+            if e.id == model_id:
+                return e
+        raise ModelError(f"model {model_id!r} is not installed (see `vitascope models list`)")
+
+    # verification and loading ------------------------------------------------------------------------------
+    def verify(self, model_id: str) -> ModelCard:
+        e = self.entry(model_id)
+        if e.card is None:
+            raise ModelError(e.error or f"{e.folder}: unreadable card")
+        verify_file(e.folder, e.card)
+        return e.card
+
+    def open(self, model_id_or_dir: str | Path, threads: int | None = None) -> ModelHandle:
+        """Verify checksum and size, create the session, check I/O against the card."""
+        p = Path(model_id_or_dir)
+        if p.is_dir():
+            return open_folder(p, threads)
+        return open_folder(self.entry(str(model_id_or_dir)).folder, threads)
+
+    # installation ------------------------------------------------------------------------------------------
+    def install(self, src: str | Path, replace: bool = False) -> ModelCard:
+        """Copy a verified model folder into the install root atomically (temp dir + rename)."""
+        src = Path(src)
+        if not src.is_dir():
+            raise ModelError(f"{src}: not a model folder")
+        card = read_card(src)
+        verify_file(src, card)
+        sess = runtime.create_session(src / MODEL_FILE, warmup=False)
+        check_io(card, sess)
+        del sess
+        with self._lock:
+            self.install_root.mkdir(parents=True, exist_ok=True)
+            dest = self.install_root / card.id
+            if dest.exists() and not replace:
+                raise ModelError(f"{dest}: a model with id {card.id!r} is already installed")
+            tmp = Path(tempfile.mkdtemp(prefix=f".{card.id}.", dir=self.install_root))
+            try:
+                for f in src.iterdir():
+                    if f.is_file():
+                        shutil.copy2(f, tmp / f.name)
+                verify_file(tmp, card)  # catch a short write (full disk) before it becomes visible
+                if dest.exists():
+                    old = self.install_root / f".{card.id}.old"
+                    shutil.rmtree(old, ignore_errors=True)
+                    os.replace(dest, old)
+                    os.replace(tmp, dest)
+                    shutil.rmtree(old, ignore_errors=True)
+                else:
+                    os.replace(tmp, dest)
+            except OSError as e:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise ModelError(f"{dest}: install failed ({e.strerror or e}); nothing was changed") from None
+            except ModelError:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+        self._notify()
+        return card
+
+    def on_change(self, callback: Callable[[], None]) -> None:
+        self._listeners.append(callback)
+
+    def _notify(self) -> None:
+        for cb in list(self._listeners):
+            try:
+                cb()
+            except Exception:
+                log.exception("zoo listener failed")
+
+
+def open_folder(folder: Path, threads: int | None = None) -> ModelHandle:
+    card = read_card(folder)
+    verify_file(folder, card)
+    sess = runtime.create_session(folder / MODEL_FILE, threads=threads, warmup=False)
+    check_io(card, sess)
+    handle = ModelHandle(card, folder, sess, [s.name for s in card.inputs], [s.name for s in card.outputs])
+    handle.run(*example_inputs(card))  # warm-up with shapes the card allows
+    return handle
+
+
+def example_inputs(card: ModelCard, batch: int = 1) -> list[np.ndarray]:
+    """Zeros shaped by the card: free dim 0 → batch, other free dims → preprocess.size (default 64)."""
+    size = int(card.preprocess.get("size", 64))
+    out = []
+    for spec in card.inputs:
+        shape = [d if isinstance(d, int) else (batch if i == 0 else size) for i, d in enumerate(spec.shape)]
+        out.append(np.zeros(shape, dtype=np.dtype(spec.dtype)))
+    return out
+
+
+def golden_check(handle: ModelHandle, atol: float = 1e-4, rtol: float = 1e-3) -> float:
+    """Run the model on `golden.npz` (input_*/output_* arrays); return max abs diff or raise ModelError."""
+    path = handle.folder / GOLDEN_FILE
+    if not path.is_file():
+        raise ModelError(f"{path}: missing golden input")
+    try:
+        with np.load(path) as z:
+            ins = [z[f"input_{i}"] for i in range(len(handle.card.inputs))]
+            outs = [z[f"output_{i}"] for i in range(len(handle.card.outputs))]
+    except (OSError, KeyError, ValueError) as e:
+        raise ModelError(f"{path}: unreadable golden file ({e})") from None
+    got = handle.run(*ins)
+    worst = 0.0
+    for i, (g, w) in enumerate(zip(got, outs, strict=True)):
+        if g.shape != w.shape:
+            raise ModelError(f"{handle.card.id}: golden output {i} shape {g.shape} != {w.shape}")
+        diff = float(np.max(np.abs(g.astype(np.float64) - w.astype(np.float64)))) if g.size else 0.0
+        if not np.allclose(g, w, atol=atol, rtol=rtol):
+            raise ModelError(f"{handle.card.id}: golden output {i} differs by {diff:.3g} (model or runtime broken)")
+        worst = max(worst, diff)
+    return worst

@@ -1,0 +1,96 @@
+"""Marshal callables from worker threads to the Qt thread: `Dispatcher` (every call, in order) and
+`Latest` (only the newest value, at most one delivery pending, so a fast producer never builds a backlog)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, Signal
+
+log = logging.getLogger(__name__)
+
+
+class Dispatcher(QObject):
+    """`dispatch(fn)` from any thread runs `fn()` later on the thread owning this object (the Qt thread).
+    After `close()` pending and new calls are dropped (the window is going away)."""
+
+    _call = Signal(object)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._closed = False
+        self._call.connect(self._run, Qt.ConnectionType.QueuedConnection)
+
+    def __call__(self, fn: Callable[[], None]) -> None:
+        if self._closed:
+            return
+        try:
+            self._call.emit(fn)
+        except RuntimeError:  # the C++ object is gone: the app is shutting down
+            self._closed = True
+
+    def _run(self, fn: Callable[[], None]) -> None:
+        if self._closed:
+            return
+        try:
+            fn()
+        except Exception:  # a plug-in callback's bug must not take the event loop down
+            log.exception("callback failed on the Qt thread")
+
+    def close(self) -> None:
+        self._closed = True
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+
+class Latest(QObject):
+    """`put(value)` from a worker thread; `callback(value)` runs on the Qt thread with the newest value only."""
+
+    _ready = Signal()
+
+    def __init__(self, callback: Callable[[Any], None], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._callback = callback
+        self._lock = threading.Lock()
+        self._value: Any = None
+        self._pending = False
+        self._closed = False
+        self.delivered = 0
+        self.coalesced = 0  # values replaced before the Qt thread took them
+        self._ready.connect(self._flush, Qt.ConnectionType.QueuedConnection)
+
+    def put(self, value: Any) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            if self._pending:
+                self.coalesced += 1
+            self._value = value
+            if self._pending:
+                return
+            self._pending = True
+        try:
+            self._ready.emit()
+        except RuntimeError:
+            self._closed = True
+
+    def _flush(self) -> None:
+        with self._lock:
+            value, self._value, self._pending = self._value, None, False
+            if self._closed:
+                return
+        self.delivered += 1
+        try:
+            self._callback(value)
+        except Exception:
+            log.exception("stream result callback failed")
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._value = None

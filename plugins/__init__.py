@@ -1,0 +1,1 @@
+"""Built-in Vitascope plug-ins; each exposes `plugin` for the `vitascope.plugins` entry-point group."""

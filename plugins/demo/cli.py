@@ -1,0 +1,45 @@
+"""`vitascope demo classify IMAGE... [--json]`: the demo model from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from app.core.errors import BadInput, VitascopeError
+from app.core.host import HeadlessHost
+from app.core.io.images import read_image
+
+from .engine import DemoEngine
+
+
+def add_cli(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("demo", help="the demo plug-in (generated shapes)")
+    sub = p.add_subparsers(dest="demo_cmd", required=True)
+    c = sub.add_parser("classify", help="classify images with the demo model")
+    c.add_argument("images", nargs="+")
+    c.add_argument("--model", default=None, help="model id (default: the first installed demo.shapes model)")
+    c.add_argument("--json", action="store_true", help="machine-readable results on stdout")
+    c.set_defaults(func=classify_cmd)
+
+
+def classify_cmd(args: argparse.Namespace) -> int:
+    engine = DemoEngine(HeadlessHost(), args.model)
+    rows, failed = [], 0
+    for path in args.images:
+        try:
+            r = engine.classify(read_image(path))
+        except BadInput as e:
+            print(str(e), file=sys.stderr)
+            failed += 1
+            continue
+        rows.append({"file": path, "label": r.label, "probabilities": r.probabilities, "model": r.model})
+    if not rows:
+        raise VitascopeError("no image could be read") if failed else BadInput("no images given")
+    if args.json:
+        json.dump(rows, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    else:
+        for row in rows:
+            print(f"{row['file']}\t{row['label']}\t{row['probabilities'][row['label']]:.3f}")
+    return 0
