@@ -11,6 +11,7 @@ from app import __version__
 from app.core.errors import VitascopeError
 
 log = logging.getLogger("vitascope")
+TRAIN_ONLY = {"torch", "onnx", "onnxscript"}  # the `train` extra; absent from the frozen inference bundle
 
 
 class _Parser(argparse.ArgumentParser):
@@ -68,6 +69,12 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except VitascopeError as e:
         sys.stderr.write(f"vitascope: {str(e).splitlines()[0] if str(e) else e.__class__.__name__}\n")
+        return 2
+    except ModuleNotFoundError as e:
+        if (e.name or "").split(".")[0] not in TRAIN_ONLY:
+            raise
+        sys.stderr.write(f"vitascope: `{args.cmd}` needs the core library ({e.name}), which this installation does "
+                         "not include; install vitascope[train]\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("vitascope: interrupted\n")

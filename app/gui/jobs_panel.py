@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QProgressBar, QPushButton, QTreeWidget,
-                               QTreeWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QHeaderView,
+    QProgressBar,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from .jobs_qt import FAILED, JobRecord, JobsModel
 
@@ -39,8 +48,6 @@ class JobsPanel(QWidget):
             header.setSectionResizeMode(col, mode)
         self.tree.setColumnWidth(0, 220)
         self.tree.setColumnWidth(2, 220)
-        self.tree.setPlaceholderText("No jobs yet. Verifying or installing a model, classifying a file or "
-                                     "training runs here.") if hasattr(self.tree, "setPlaceholderText") else None
         self.clear_button = QPushButton("Clear finished")
         self.clear_button.clicked.connect(self.clear_finished)
         buttons = QHBoxLayout()
@@ -83,11 +90,7 @@ class JobsPanel(QWidget):
             return
         item.setText(1, rec.state)
         colour = _STATE_COLOURS.get(rec.state)
-        if colour:
-            item.setForeground(1, Qt.GlobalColor.transparent)  # reset, then colour
-            from PySide6.QtGui import QBrush, QColor
-
-            item.setForeground(1, QBrush(QColor(colour)))
+        item.setForeground(1, QBrush(QColor(colour)) if colour else self.tree.palette().text())
         item.setText(3, rec.message)
         item.setToolTip(3, rec.message)
         bar = self._bars[rec.id]

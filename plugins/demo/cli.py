@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from app.core.errors import BadInput, VitascopeError
+from app.core.errors import BadInput
 from app.core.host import HeadlessHost
 from app.core.io.images import read_image
 
@@ -25,17 +25,16 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
 
 def classify_cmd(args: argparse.Namespace) -> int:
     engine = DemoEngine(HeadlessHost(), args.model)
-    rows, failed = [], 0
+    rows = []
     for path in args.images:
         try:
             r = engine.classify(read_image(path))
         except BadInput as e:
             print(str(e), file=sys.stderr)
-            failed += 1
             continue
         rows.append({"file": path, "label": r.label, "probabilities": r.probabilities, "model": r.model})
     if not rows:
-        raise VitascopeError("no image could be read") if failed else BadInput("no images given")
+        return 2  # every file was bad; each already has its one line on stderr
     if args.json:
         json.dump(rows, sys.stdout, indent=1)
         sys.stdout.write("\n")

@@ -1,0 +1,30 @@
+"""Shared test set-up: headless Qt, and a private VITASCOPE_HOME per test (QSettings isolation on request)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any QApplication; no display in CI
+
+
+@pytest.fixture(autouse=True)
+def vitascope_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """User data (models, settings, jobs) go to a fresh folder, never to the real ~/.local/share/vitascope."""
+    home = tmp_path / "vitascope-home"
+    monkeypatch.setenv("VITASCOPE_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def isolated_settings(tmp_path: Path):
+    """QSettings (INI and native format) read and write under tmp_path; Qt is imported only by tests using it."""
+    from PySide6.QtCore import QSettings
+
+    folder = str(tmp_path / "qsettings")
+    for fmt in (QSettings.Format.IniFormat, QSettings.Format.NativeFormat):
+        QSettings.setPath(fmt, QSettings.Scope.UserScope, folder)
+        QSettings.setPath(fmt, QSettings.Scope.SystemScope, folder + "-system")
+    return Path(folder)

@@ -1,0 +1,53 @@
+"""The model-zoo browser: a readable card, broken and tampered models shown with their error, install."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+
+from app.gui.zoo_browser import ZooBrowser
+
+
+def test_card_is_shown_readably(make_window, zoo, add_model):
+    folder = add_model("tiny-shapes")
+    w = make_window(zoo=zoo)
+    b: ZooBrowser = w.zoo_browser
+    assert [e.id for e in b.entries] == ["tiny-shapes"] and b.selected_id() == "tiny-shapes"
+    text = b.card_text()
+    sha = (folder / "card.toml").read_text().split('sha256 = "')[1][:64]
+    for expected in ("demo.shapes", "1.2.0", "MIT", "image", "logits", "circle, square, triangle, cross",
+                     "accuracy", "shapes-heldout", "seed 20241121", "Latency", "0.05", "Provenance",
+                     "recipe", sha[:32], sha[32:]):
+        assert expected in text, expected
+
+
+def test_broken_and_tampered_models_show_errors(make_window, zoo, add_model, model_root, qtbot):
+    tampered = add_model("tampered")
+    with open(tampered / "model.onnx", "ab") as f:
+        f.write(b"\0")
+    broken = model_root / "broken"
+    broken.mkdir()
+    (broken / "card.toml").write_text("id = 'broken'\ntask = ", encoding="utf-8")
+    w = make_window(zoo=zoo)
+    b = w.zoo_browser
+    assert [e.id for e in b.entries] == ["broken", "tampered"]
+    assert "broken" in b.list.item(0).text() and "1 broken" in b.count_label.text()
+    b.list.setCurrentRow(0)
+    assert "cannot be used" in b.card_text() and "not valid TOML" in b.card_text()
+    assert not b.verify_button.isEnabled()
+    b.select("tampered")
+    qtbot.mouseClick(b.verify_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "Verification failed" in b.card_text(), timeout=5000)
+    assert "the card says" in b.card_text()
+    assert w.jobs.records[-1].state == "failed"
+
+
+def test_verify_ok_and_install(make_window, zoo, add_model, tmp_path, qtbot):
+    add_model("tiny-shapes")
+    src = add_model("new-model", root=tmp_path / "src")
+    w = make_window(zoo=zoo)
+    b = w.zoo_browser
+    b.verify_selected()
+    qtbot.waitUntil(lambda: "Verified" in b.card_text(), timeout=5000)
+    b.install(src)
+    qtbot.waitUntil(lambda: "new-model" in [e.id for e in b.entries], timeout=10000)
+    qtbot.waitUntil(lambda: b.selected_id() == "new-model" and "Installed from" in b.card_text(), timeout=3000)
