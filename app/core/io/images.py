@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -10,6 +12,18 @@ import numpy as np
 from ..errors import BadInput
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
+
+
+@contextmanager
+def quiet_cv2() -> Iterator[None]:
+    """Silence OpenCV's own stderr logging (e.g. "[ERROR] grfmt_png.cpp ... IHDR") while decoding: our BadInput
+    message is the one line the user should see."""
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        cv2.utils.logging.setLogLevel(level)
 
 
 def read_image(path: str | Path, color: bool = True) -> np.ndarray:
@@ -27,7 +41,8 @@ def read_image(path: str | Path, color: bool = True) -> np.ndarray:
     except OSError as e:
         raise BadInput(f"{p}: cannot read ({e.strerror})") from None
     flag = cv2.IMREAD_COLOR if color else cv2.IMREAD_ANYDEPTH | cv2.IMREAD_GRAYSCALE
-    img = cv2.imdecode(buf, flag) if buf.size else None
+    with quiet_cv2():
+        img = cv2.imdecode(buf, flag) if buf.size else None
     if img is None:
         raise BadInput(f"{p}: not a readable image (corrupt or truncated)")
     if color:
