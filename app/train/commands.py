@@ -1,0 +1,167 @@
+"""CLI subcommands of the core library: `train RECIPE.toml`, `worker SPEC.json`, `export CHECKPOINT --out DIR`.
+
+Importing this module must not import torch (the CLI builds its parser where torch is absent, e.g. the frozen
+bundle): torch is imported inside the handlers only. Each handler returns an exit code (0 finished, 1 failed,
+3 cancelled) and raises a VitascopeError with a one-line message for bad input (the CLI exits 2).
+
+A recipe is a JobSpec in TOML (kind, seed, name, out_dir, [params]). Relative paths in it (out_dir,
+params.export.out_dir) are resolved against the recipe's folder; without out_dir, checkpoints go to
+`<user data>/jobs/<name>`."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import signal
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from app.core import paths
+from app.core.card import RECIPE_FILE
+from app.core.errors import BadInput, JobError, VitascopeError
+from app.core.jobs import CancelToken, JobSpec, ProgressEvent
+
+NO_TORCH = "training needs the core library (torch), which this build does not include; install vitascope[train]"
+
+
+def require_torch() -> None:
+    """One clear line (exit 2) instead of an ImportError traceback where torch is absent (the frozen app)."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        raise VitascopeError(NO_TORCH)
+
+
+def add_cli(subparsers: argparse._SubParsersAction) -> None:
+    """Add `train`, `worker` and `export`; each parser sets `func(args) -> int`."""
+    p = subparsers.add_parser("train", help="train (and export) a model from a recipe TOML, in this process")
+    p.add_argument("recipe", help="recipe TOML: a JobSpec (kind, seed, out_dir, [params])")
+    p.add_argument("--out", default=None, help="checkpoint/output folder (overrides the recipe's out_dir)")
+    p.add_argument("--resume", action="store_true", help="continue from <out>/ckpt_last.pt")
+    p.set_defaults(func=train_cmd)
+
+    w = subparsers.add_parser("worker", help="run one job spec, JSON-lines events on stdout (used by the GUI)")
+    w.add_argument("spec", help="JobSpec JSON file")
+    w.set_defaults(func=worker_cmd)
+
+    e = subparsers.add_parser("export", help="export a training checkpoint to a model folder (ONNX + card)")
+    e.add_argument("checkpoint", help="a ckpt_*.pt written by `vitascope train`")
+    e.add_argument("--out", required=True, help="model folder to write (model.onnx, card.toml, golden.npz)")
+    e.add_argument("--id", default=None, help="model id for the card (default: the checkpoint's, or the folder name)")
+    e.set_defaults(func=export_cmd)
+
+
+def _resolve(base: Path, value: str) -> str:
+    p = Path(value).expanduser()
+    return str(p if p.is_absolute() else (base / p).resolve())
+
+
+def load_recipe(path: str | Path, out: str | None = None, resume: bool = False) -> JobSpec:
+    """Read a recipe TOML into a JobSpec with absolute paths; BadInput/JobError name the file."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BadInput(f"{path}: no such recipe") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInput(f"{path}: cannot read ({getattr(e, 'strerror', None) or e})") from None
+    except tomllib.TOMLDecodeError as e:
+        raise BadInput(f"{path}: not valid TOML ({e})") from None
+    try:
+        spec = JobSpec.from_dict(data)
+    except (JobError, TypeError) as e:
+        raise BadInput(f"{path}: {e}") from None
+    base = path.resolve().parent
+    spec.name = spec.name or (base.name if path.name == RECIPE_FILE else path.stem)
+    if out:
+        spec.out_dir = str(Path(out).expanduser().resolve())
+    elif spec.out_dir:
+        spec.out_dir = _resolve(base, spec.out_dir)
+    else:
+        spec.out_dir = str(paths.jobs_dir() / spec.name)
+    spec.resume = spec.resume or resume
+    export = spec.params.get("export")
+    if isinstance(export, dict):
+        export = dict(export)
+        if export.get("out_dir"):
+            export["out_dir"] = _resolve(base, export["out_dir"])
+        export.setdefault("recipe_file", str(path.resolve()))
+        spec.params = {**spec.params, "export": export}
+    return spec
+
+
+def _fmt(values: dict[str, float]) -> str:
+    return " ".join(f"{k} {v:.4g}" for k, v in values.items())
+
+
+def print_event(ev: ProgressEvent) -> None:
+    """A human-readable progress line on stderr."""
+    where = f" {ev.step}/{ev.total}" if ev.step is not None and ev.total else ""
+    parts = [f"[{ev.event}]{where}"]
+    if ev.values:
+        parts.append(_fmt(ev.values))
+    if ev.path:
+        parts.append(ev.path)
+    if ev.message and ev.event in ("started", "failed", "cancelled", "artifact"):
+        parts.append(ev.message)
+    sys.stderr.write(" ".join(parts) + "\n")
+    sys.stderr.flush()
+
+
+def train_cmd(args: argparse.Namespace) -> int:
+    """`vitascope train RECIPE.toml [--out DIR] [--resume]`; Ctrl-C cancels with a checkpoint (a second Ctrl-C
+    aborts)."""
+    require_torch()
+    spec = load_recipe(args.recipe, args.out, args.resume)
+    from app.train import worker  # imports torch
+
+    job = worker.prepare(spec)  # a bad spec raises JobError → exit 2
+    cancel = CancelToken()
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if cancel.cancelled:
+            raise KeyboardInterrupt
+        sys.stderr.write("stopping after this step (writing a checkpoint); Ctrl-C again to abort\n")
+        cancel.cancel()
+
+    sys.stderr.write(f"training {spec.name} → {spec.out_dir}\n")
+    old = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        code = worker.run_job(spec, print_event, cancel, job)
+    finally:
+        signal.signal(signal.SIGINT, old)
+    export = spec.params.get("export")
+    if code == 0 and isinstance(export, dict) and export.get("out_dir"):
+        _copy_recipe(Path(args.recipe), Path(export["out_dir"]))
+    return code
+
+
+def _copy_recipe(recipe: Path, model_dir: Path) -> None:
+    dest = model_dir / RECIPE_FILE
+    if model_dir.is_dir() and recipe.resolve() != dest.resolve() and not dest.exists():
+        shutil.copy2(recipe, dest)
+
+
+def worker_cmd(args: argparse.Namespace) -> int:
+    """`vitascope worker SPEC.json`: see app.train.worker for the protocol and exit codes."""
+    require_torch()
+    from app.train import worker
+
+    return worker.main(args.spec)
+
+
+def export_cmd(args: argparse.Namespace) -> int:
+    """`vitascope export CHECKPOINT --out DIR`: rebuild the model from the checkpoint and export it."""
+    require_torch()
+    from app.train import checkpoint, pipeline
+
+    checkpoint.load_checkpoint(args.checkpoint)  # unreadable → JobError → exit 2
+    try:
+        pipeline.export_from_checkpoint(args.checkpoint, Path(args.out).expanduser().resolve(), print_event,
+                                        id=args.id)
+    except VitascopeError as e:
+        print_event(ProgressEvent("failed", message=str(e)))
+        return 1
+    return 0
