@@ -25,7 +25,7 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     naming the path is raised."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    payload = {"format": FORMAT, "version": VERSION, "torch_version": torch.__version__, **state}
+    payload = {"format": FORMAT, "version": VERSION, "torch_version": str(torch.__version__), **state}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save(payload, tmp)
@@ -37,10 +37,16 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
             tmp.unlink(missing_ok=True)
         except OSError:
             pass
-        reason = getattr(e, "strerror", None) or str(e).splitlines()[0] if str(e) else e.__class__.__name__
-        raise JobError(f"{path}: cannot write checkpoint ({reason}); the previous checkpoint is kept") from None
+        raise JobError(f"{path}: cannot write checkpoint ({_reason(e)}); the previous checkpoint is kept") from None
     log.info("checkpoint written: %s", path)
     return path
+
+
+def _reason(e: BaseException) -> str:
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror
+    text = str(e).strip()
+    return text.splitlines()[0][:160] if text else e.__class__.__name__
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

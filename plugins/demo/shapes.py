@@ -1,5 +1,6 @@
-"""Deterministic synthetic shapes (circle, square, triangle, cross) on noisy gradient backgrounds: the data of
-the built-in demo model. numpy + cv2 only; images are RGB uint8, datasets NCHW float32 in [-1, 1]."""
+"""Deterministic synthetic shapes (circle, square, triangle, cross; bright, random colour) on darker noisy
+gradient backgrounds: the data of the built-in demo model. numpy + cv2 only; images are RGB uint8, datasets
+NCHW float32 in [-1, 1]."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ _SUB = 4  # supersampling factor for smooth edges
 
 
 def _background(rng: np.random.Generator, size: int) -> np.ndarray:
-    """A linear gradient between two random colours at a random angle, (size, size, 3) float32 in [0, 255]."""
-    c0, c1 = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
+    """A dark-to-mid linear gradient (base colour 0..120 per channel, ±50 across the image) at a random angle,
+    (size, size, 3) float32 in [0, 255]."""
+    c0 = rng.uniform(0, 120, 3)
+    c1 = np.clip(c0 + rng.uniform(-50, 50, 3), 0, 255)
     angle = rng.uniform(0, 2 * np.pi)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / max(size - 1, 1)
     t = (np.cos(angle) * (xx - 0.5) + np.sin(angle) * (yy - 0.5)) + 0.5
@@ -25,12 +28,14 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
 
 
 def _contrasting_colour(rng: np.random.Generator, bg_mean: np.ndarray) -> np.ndarray:
-    """A random colour at least 80 grey levels (Euclidean, RGB) from the background's mean colour."""
+    """A random bright colour (150..255 per channel) at least 100 levels (Euclidean, RGB) from the background's
+    mean colour. Shapes are always brighter than their background: with both polarities a tiny ViT sits at
+    chance for thousands of steps (it has no ReLU before attention to build polarity-invariant edges)."""
     for _ in range(50):
-        c = rng.uniform(0, 255, 3)
-        if np.linalg.norm(c - bg_mean) >= 80:
+        c = rng.uniform(150, 255, 3)
+        if np.linalg.norm(c - bg_mean) >= 100:
             return c
-    return 255.0 - bg_mean
+    return np.full(3, 255.0)
 
 
 def _polygon(label: int, r: float, angle: float) -> list[np.ndarray]:
@@ -67,7 +72,7 @@ def render_shape(rng: np.random.Generator, label: int, size: int = SIZE) -> np.n
         raise ValueError(f"label must be in 0..{len(LABELS) - 1}, got {label}")
     bg = _background(rng, size)
     colour = _contrasting_colour(rng, bg.reshape(-1, 3).mean(axis=0))
-    r = rng.uniform(0.14, 0.36) * size
+    r = rng.uniform(0.16, 0.36) * size
     margin = r * 0.9
     cx, cy = rng.uniform(margin, size - margin, 2)
     angle = rng.uniform(0, 2 * np.pi)

@@ -1,0 +1,395 @@
+"""A flat, deterministic training loop (nanoGPT style): TrainSpec → train(spec, on_event, cancel) → TrainResult,
+with AdamW, warm-up + cosine/linear schedule, periodic evaluation, atomic checkpoints and exact resume."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from app.core.errors import JobError
+from app.core.jobs import CancelToken, JobSpec, ProgressEvent
+
+from .arch.vit import VisionTransformer, ViTConfig, count_params, get_config
+from .checkpoint import CKPT_LAST, load_checkpoint, save_checkpoint
+
+log = logging.getLogger(__name__)
+TASKS = ("classification", "regression")
+SCHEDULES = ("cosine", "linear", "constant")
+AUGMENTS = ("hflip", "vflip", "rot90")
+EventFn = Callable[[ProgressEvent], None]
+
+
+@dataclass
+class TrainSpec:
+    """Everything a training run needs; built from a JobSpec's params by `from_job` (seed/out_dir/resume
+    come from the JobSpec itself). `steps` wins over `epochs`; 0 means "use the other one"."""
+
+    model: str = "vit-micro"
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)  # {"entry": "pkg.mod:fn", "params": {...}, "seed": int}
+    task: str = "classification"
+    loss: str = ""  # "ce" | "mse" | "logcosh" | "l1"; default: ce for classification, mse for regression
+    steps: int = 0
+    epochs: int = 0
+    batch_size: int = 64
+    lr: float = 1e-3
+    min_lr: float = 0.0
+    warmup_steps: int = 0
+    schedule: str = "cosine"
+    weight_decay: float = 0.05
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    grad_clip: float = 1.0
+    augment: list[str] = field(default_factory=list)  # label-preserving: "hflip", "vflip", "rot90"
+    eval_every: int = 0
+    checkpoint_every: int = 0
+    log_every: int = 10
+    threads: int = 2
+    seed: int = 0
+    out_dir: str = ""
+    resume: bool = False
+    name: str = ""
+    export: dict[str, Any] = field(default_factory=dict)  # used by the "train"/"export" jobs, not by the loop
+
+    @classmethod
+    def from_job(cls, job: JobSpec) -> TrainSpec:
+        """Validate and convert; raise JobError naming the first bad parameter."""
+        params = dict(job.params)
+        known = {f.name for f in fields(cls)} - {"seed", "out_dir", "resume", "name"}
+        unknown = set(params) - known
+        if unknown:
+            raise JobError(f"job spec: unknown train parameter(s) {', '.join(sorted(unknown))}")
+        try:
+            spec = cls(**params, seed=int(job.seed), out_dir=str(job.out_dir), resume=bool(job.resume),
+                       name=job.name or "")
+        except TypeError as e:
+            raise JobError(f"job spec: {e}") from None
+        spec.validate()
+        return spec
+
+    @property
+    def loss_name(self) -> str:
+        return self.loss or ("ce" if self.task == "classification" else "mse")
+
+    def model_config(self) -> ViTConfig:
+        overrides = {"head": self.task, **self.model_overrides}
+        try:
+            return get_config(self.model, **overrides)
+        except (KeyError, ValueError, TypeError) as e:
+            raise JobError(f"job spec: model {self.model!r}: {e.args[0] if e.args else e}") from None
+
+    def validate(self) -> None:
+        if self.task not in TASKS:
+            raise JobError(f"job spec: task must be one of {TASKS}, got {self.task!r}")
+        if self.loss_name not in LOSSES:
+            raise JobError(f"job spec: loss must be one of {tuple(LOSSES)}, got {self.loss!r}")
+        if self.task == "classification" and self.loss_name != "ce":
+            raise JobError(f"job spec: loss {self.loss_name!r} does not fit a classification task (use 'ce')")
+        if self.task == "regression" and self.loss_name == "ce":
+            raise JobError("job spec: loss 'ce' does not fit a regression task (use 'mse', 'logcosh' or 'l1')")
+        if self.schedule not in SCHEDULES:
+            raise JobError(f"job spec: schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.steps <= 0 and self.epochs <= 0:
+            raise JobError("job spec: give steps > 0 or epochs > 0")
+        if self.batch_size <= 0 or self.threads <= 0 or self.lr <= 0:
+            raise JobError("job spec: batch_size, threads and lr must be positive")
+        if not self.out_dir:
+            raise JobError("job spec: out_dir is empty")
+        bad = [a for a in self.augment if a not in AUGMENTS]
+        if bad:
+            raise JobError(f"job spec: unknown augment(s) {', '.join(map(str, bad))} (known: {', '.join(AUGMENTS)})")
+        entry = self.data.get("entry") if isinstance(self.data, dict) else None
+        if not isinstance(entry, str) or ":" not in entry:
+            raise JobError("job spec: data.entry must be 'package.module:function'")
+        self.model_config()
+
+
+@dataclass
+class TrainResult:
+    status: str  # "finished" | "cancelled"
+    model: VisionTransformer
+    config: ViTConfig
+    spec: TrainSpec
+    step: int
+    total: int
+    metrics: dict[str, float]
+    checkpoint: Path
+    train_seconds: float
+
+
+# losses and metrics ----------------------------------------------------------------------------------------
+def _logcosh(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    d = out - y
+    return (d + F.softplus(-2.0 * d) - math.log(2.0)).mean()
+
+
+LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "ce": F.cross_entropy, "mse": F.mse_loss, "logcosh": _logcosh, "l1": F.l1_loss,
+}
+
+
+def classification_metrics(logits: np.ndarray, y: np.ndarray, num_classes: int) -> dict[str, float]:
+    """Accuracy and macro-F1 (classes absent from both y and the predictions are skipped)."""
+    pred = logits.argmax(axis=1)
+    f1s = []
+    for c in range(num_classes):
+        tp = int(np.sum((pred == c) & (y == c)))
+        fp = int(np.sum((pred == c) & (y != c)))
+        fn = int(np.sum((pred != c) & (y == c)))
+        if tp + fp + fn:
+            f1s.append(2 * tp / (2 * tp + fp + fn))
+    return {"accuracy": float(np.mean(pred == y)), "macro_f1": float(np.mean(f1s)) if f1s else 0.0}
+
+
+def regression_metrics(out: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    d = out.reshape(len(out), -1).astype(np.float64) - y.reshape(len(y), -1)
+    return {"mae": float(np.abs(d).mean()), "rmse": float(np.sqrt((d**2).mean()))}
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: torch.Tensor, batch: int = 256) -> torch.Tensor:
+    """Eval-mode outputs for all of x, in chunks; restores the training flag."""
+    was = model.training
+    model.eval()
+    outs = [model(x[i:i + batch]) for i in range(0, len(x), batch)]
+    model.train(was)
+    return torch.cat(outs) if outs else torch.empty(0)
+
+
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, spec: TrainSpec) -> dict[str, float]:
+    """Validation loss plus accuracy/macro-F1 (classification) or MAE/RMSE (regression)."""
+    if len(x) == 0:
+        return {}
+    out = predict(model, x, max(256, spec.batch_size))
+    metrics = {"val_loss": float(LOSSES[spec.loss_name](out, y))}
+    if spec.task == "classification":
+        metrics.update(classification_metrics(out.numpy(), y.numpy(), out.shape[1]))
+    else:
+        metrics.update(regression_metrics(out.numpy(), y.numpy()))
+    return metrics
+
+
+# data ------------------------------------------------------------------------------------------------------
+def resolve_entry(entry: str, what: str = "data entry") -> Callable[..., Any]:
+    """'package.module:function' → the function; JobError naming `what` if it cannot be imported."""
+    module, _, attr = entry.partition(":")
+    try:
+        obj: Any = importlib.import_module(module)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as e:
+        raise JobError(f"{what} {entry!r} cannot be loaded ({e})") from None
+    if not callable(obj):
+        raise JobError(f"{what} {entry!r} is not a function")
+    return obj
+
+
+def load_data(data: dict[str, Any], default_seed: int, task: str,
+              overrides: dict[str, Any] | None = None) -> tuple[torch.Tensor, ...]:
+    """Call the data entry (seed=..., **params) → (x_train, y_train, x_val, y_val) as torch tensors."""
+    fn = resolve_entry(data["entry"])
+    params = {**dict(data.get("params", {})), **(overrides or {})}
+    seed = int(data.get("seed", default_seed))
+    arrays = fn(seed=seed, **params)
+    if not isinstance(arrays, (tuple, list)) or len(arrays) != 4:
+        raise JobError(f"data entry {data['entry']!r} must return (x_train, y_train, x_val, y_val)")
+    out = []
+    for i, a in enumerate(arrays):
+        a = np.asarray(a)
+        if i % 2 == 0:
+            if a.ndim != 4:
+                raise JobError(f"data entry {data['entry']!r}: images must be NCHW, got shape {a.shape}")
+            out.append(torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)))
+        else:
+            if len(a) != len(out[-1]):
+                raise JobError(f"data entry {data['entry']!r}: {len(out[-1])} images but {len(a)} targets")
+            dtype = np.int64 if task == "classification" else np.float32
+            y = np.ascontiguousarray(a, dtype=dtype)
+            out.append(torch.from_numpy(y if task == "classification" else y.reshape(len(y), -1)))
+    return tuple(out)
+
+
+def _check_data(cfg: ViTConfig, spec: TrainSpec, x: torch.Tensor, y: torch.Tensor) -> None:
+    if len(x) == 0:
+        raise JobError("data entry returned no training samples")
+    if x.shape[1] != cfg.in_chans:
+        raise JobError(f"data has {x.shape[1]} channels but model {spec.model!r} expects {cfg.in_chans}")
+    if spec.task == "classification" and (int(y.min()) < 0 or int(y.max()) >= cfg.num_outputs):
+        raise JobError(f"labels span {int(y.min())}..{int(y.max())} but the model has {cfg.num_outputs} "
+                       "outputs (set model_overrides.num_outputs)")
+    if spec.task == "regression" and y.shape[1] != cfg.num_outputs:
+        raise JobError(f"targets have {y.shape[1]} columns but the model has {cfg.num_outputs} outputs")
+
+
+# schedule and batching -------------------------------------------------------------------------------------
+def lr_at(spec: TrainSpec, step: int, total: int) -> float:
+    """Learning rate for `step` (0-based): linear warm-up, then cosine/linear decay to min_lr, or constant."""
+    if step < spec.warmup_steps:
+        return spec.lr * (step + 1) / spec.warmup_steps
+    if spec.schedule == "constant":
+        return spec.lr
+    progress = min(1.0, (step - spec.warmup_steps) / max(1, total - spec.warmup_steps))
+    if spec.schedule == "linear":
+        return spec.lr + (spec.min_lr - spec.lr) * progress
+    return spec.min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (spec.lr - spec.min_lr)
+
+
+class Batches:
+    """Shuffled mini-batch indices as a pure function of (seed, step): epoch e uses a permutation drawn from a
+    torch.Generator seeded with (seed, e), so resuming at any step reproduces the same order. Drops the last
+    incomplete batch."""
+
+    def __init__(self, n: int, batch_size: int, seed: int) -> None:
+        self.n, self.bs, self.seed = n, min(batch_size, n), seed
+        self.per_epoch = max(1, n // self.bs)
+        self._epoch, self._perm = -1, torch.empty(0, dtype=torch.long)
+
+    def indices(self, step: int) -> torch.Tensor:
+        epoch, i = divmod(step, self.per_epoch)
+        if epoch != self._epoch:
+            g = torch.Generator().manual_seed((self.seed * 1_000_003 + epoch) % (2**63))
+            self._epoch, self._perm = epoch, torch.randperm(self.n, generator=g)
+        return self._perm[i * self.bs:(i + 1) * self.bs]
+
+
+def augment_batch(x: torch.Tensor, ops: list[str], seed: int, step: int) -> torch.Tensor:
+    """Per-sample random flips / 90° rotations drawn from a generator seeded by (seed, step), so resuming
+    reproduces them. rot90 needs square images."""
+    if not ops:
+        return x
+    g = torch.Generator().manual_seed((seed * 1_000_003 + 7_919 * step + 1) % (2**63))
+    n = x.shape[0]
+    for op in ops:
+        if op == "rot90" and x.shape[2] == x.shape[3]:
+            k = torch.randint(0, 4, (n,), generator=g).view(n, 1, 1, 1)
+            x = torch.where(k == 0, x, torch.where(k == 1, x.rot90(1, (2, 3)),
+                                                   torch.where(k == 2, x.rot90(2, (2, 3)), x.rot90(3, (2, 3)))))
+        elif op in ("hflip", "vflip"):
+            flip = (torch.rand(n, generator=g) < 0.5).view(n, 1, 1, 1)
+            x = torch.where(flip, x.flip(3 if op == "hflip" else 2), x)
+    return x
+
+
+def make_optimizer(model: nn.Module, spec: TrainSpec) -> torch.optim.AdamW:
+    """AdamW; no weight decay on biases, norms, position embeddings and the CLS token."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.ndim < 2 or name in ("pos_embed", "cls_token") else decay).append(p)
+    groups = [{"params": decay, "weight_decay": spec.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=spec.lr, betas=tuple(spec.betas))
+
+
+# the loop --------------------------------------------------------------------------------------------------
+def train(spec: TrainSpec, on_event: EventFn, cancel: CancelToken, *, emit_finished: bool = True) -> TrainResult:
+    """Train per `spec`, emitting started/progress/metric/checkpoint and finished or cancelled events.
+    With `spec.resume`, continue from out_dir/ckpt_last.pt (bit-identical to an uninterrupted run).
+    `emit_finished=False` leaves the "finished" event to a caller that has more to do (e.g. export)."""
+    spec.validate()
+    torch.set_num_threads(spec.threads)
+    out_dir = Path(spec.out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise JobError(f"{out_dir}: cannot create the output folder ({e.strerror or e})") from None
+    ckpt_path = out_dir / CKPT_LAST
+    cfg = spec.model_config()
+
+    torch.manual_seed(spec.seed)
+    model = VisionTransformer(cfg)
+    x_train, y_train, x_val, y_val = load_data(spec.data, spec.seed, spec.task)
+    _check_data(cfg, spec, x_train, y_train)
+    batches = Batches(len(x_train), spec.batch_size, spec.seed)
+    total = spec.steps if spec.steps > 0 else spec.epochs * batches.per_epoch
+    optimizer = make_optimizer(model, spec)
+    loss_fn = LOSSES[spec.loss_name]
+
+    start, seconds_before, metrics = 0, 0.0, {}
+    if spec.resume and ckpt_path.exists():
+        ckpt = load_checkpoint(ckpt_path)
+        if ckpt["config"] != cfg.to_dict():
+            raise JobError(f"{ckpt_path}: was written for a different model config; cannot resume")
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        start, seconds_before = int(ckpt["step"]), float(ckpt.get("train_seconds", 0.0))
+        metrics = dict(ckpt.get("metrics", {}))
+        log.info("resuming from %s at step %d", ckpt_path, start)
+        if start > total:
+            log.warning("%s is at step %d, past this spec's %d steps; nothing left to train", ckpt_path, start, total)
+            total = start
+    elif spec.resume:
+        log.warning("resume requested but %s does not exist; starting from scratch", ckpt_path)
+
+    n_params = count_params(model)
+    on_event(ProgressEvent("started", step=start, total=total, values={"params": n_params},
+                           message=f"{spec.model}: {n_params:,} params, {total} steps, batch {batches.bs}"))
+    t0 = time.perf_counter()
+
+    def elapsed() -> float:
+        return seconds_before + time.perf_counter() - t0
+
+    def checkpoint(step: int) -> Path:
+        state = {"config": cfg.to_dict(), "model_name": spec.model, "spec": asdict(spec),
+                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                 "schedule": {"name": spec.schedule, "step": step, "total": total, "lr": lr_at(spec, step, total)},
+                 "step": step, "total": total, "rng": {"torch": torch.get_rng_state()},
+                 "metrics": metrics, "train_seconds": elapsed(), "params": n_params}
+        path = save_checkpoint(ckpt_path, state)
+        on_event(ProgressEvent("checkpoint", step=step, total=total, path=str(path)))
+        return path
+
+    def result(status: str, step: int, path: Path) -> TrainResult:
+        model.eval()
+        return TrainResult(status, model, cfg, spec, step, total, metrics, path, elapsed())
+
+    model.train()
+    for step in range(start, total):
+        if cancel.cancelled:
+            path = checkpoint(step)
+            on_event(ProgressEvent("cancelled", step=step, total=total, path=str(path),
+                                   message=f"cancelled at step {step}/{total}; resume from {path}"))
+            return result("cancelled", step, path)
+        lr = lr_at(spec, step, total)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        idx = batches.indices(step)
+        xb = augment_batch(x_train[idx], spec.augment, spec.seed, step)
+        loss = loss_fn(model(xb), y_train[idx])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if spec.grad_clip > 0:
+            nn.utils.clip_grad_norm_(model.parameters(), spec.grad_clip)
+        optimizer.step()
+        done = step + 1
+        loss_value = float(loss.detach())
+        if not math.isfinite(loss_value):
+            raise JobError(f"loss became {loss_value} at step {done}; try a lower lr")
+        if done % max(1, spec.log_every) == 0 or done == total:
+            on_event(ProgressEvent("progress", step=done, total=total, values={"loss": loss_value, "lr": lr}))
+        if spec.eval_every > 0 and done % spec.eval_every == 0 and done < total:
+            metrics = evaluate(model, x_val, y_val, spec)
+            on_event(ProgressEvent("metric", step=done, total=total, values=metrics))
+        if spec.checkpoint_every > 0 and done % spec.checkpoint_every == 0 and done < total:
+            checkpoint(done)
+
+    metrics = evaluate(model, x_val, y_val, spec)
+    if metrics:
+        on_event(ProgressEvent("metric", step=total, total=total, values=metrics))
+    path = checkpoint(total)
+    res = result("finished", total, path)
+    if emit_finished:
+        on_event(ProgressEvent("finished", step=total, total=total, path=str(path),
+                               values={**metrics, "train_seconds": res.train_seconds, "params": n_params}))
+    return res

@@ -1,0 +1,35 @@
+"""Shared helpers for the core-library tests: tiny job specs on the demo shapes data (fast on 2 cores)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.core.jobs import JobSpec
+
+REPO = Path(__file__).resolve().parents[2]
+TINY_MODEL = {"depth": 1, "width": 32, "heads": 2, "num_outputs": 4, "img_size": 32}
+TINY_DATA = {"entry": "plugins.demo.shapes:make_dataset", "seed": 1,
+             "params": {"n_train": 96, "n_val": 32, "size": 32}}
+
+
+def tiny_params(**overrides: Any) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "model": "vit-micro", "model_overrides": dict(TINY_MODEL), "data": dict(TINY_DATA),
+        "steps": 12, "batch_size": 16, "lr": 1e-3, "warmup_steps": 2, "log_every": 1, "threads": 1,
+    }
+    params.update(overrides)
+    return params
+
+
+def make_tiny_job(out_dir: Path | str, seed: int = 0, resume: bool = False, kind: str = "train",
+                  **overrides: Any) -> JobSpec:
+    return JobSpec(kind, tiny_params(**overrides), out_dir=str(out_dir), name="tiny", seed=seed, resume=resume)
+
+
+@pytest.fixture
+def tiny_job():
+    """A factory: tiny_job(out_dir, seed=0, resume=False, kind="train", **param_overrides) → JobSpec."""
+    return make_tiny_job
