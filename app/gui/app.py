@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app.core import paths
+
 if TYPE_CHECKING:
     from app.core.registry import Registry
     from app.core.zoo import Zoo
@@ -61,6 +63,9 @@ def run_gui(smoke: bool = False, screenshot: str | None = None, smoke_seconds: f
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("Vitascope")
     app.setApplicationName("Vitascope")
+    from PySide6.QtGui import QIcon
+
+    app.setWindowIcon(QIcon(str(paths.resources_dir() / "icons" / "vitascope.svg")))
 
     from .main_window import MainWindow
 
