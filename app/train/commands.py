@@ -1,4 +1,5 @@
-"""CLI subcommands of the core library: `train RECIPE.toml`, `worker SPEC.json`, `export CHECKPOINT --out DIR`.
+"""CLI subcommands of the core library: `train RECIPE.toml`, `worker SPEC.json`, `export CHECKPOINT --out DIR`,
+`compress --model ID|DIR --out DIR` and `logits save|check` (compression, see app.train.compress).
 
 Importing this module must not import torch (the CLI builds its parser where torch is absent, e.g. the frozen
 bundle): torch is imported inside the handlers only. Each handler returns an exit code (0 finished, 1 failed,
@@ -51,6 +52,36 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--out", required=True, help="model folder to write (model.onnx, card.toml, golden.npz)")
     e.add_argument("--id", default=None, help="model id for the card (default: the checkpoint's, or the folder name)")
     e.set_defaults(func=export_cmd)
+
+    c = subparsers.add_parser("compress", help="depth-reparameterize / distil / quantize a model (needs checkpoint.pt)")
+    c.add_argument("--model", required=True, help="model id or model folder holding checkpoint.pt")
+    c.add_argument("--out", required=True, help="model folder to write")
+    c.add_argument("--reparam-depth", type=int, default=0, help="student depth L (must divide the teacher depth)")
+    c.add_argument("--distill", default="", help="kd | nkd | uskd | logits:STORE (default kd; regression: "
+                   "prediction + feature MSE)")
+    c.add_argument("--quant", default="", help="int8 (ORT QDQ) or wXaY-METHOD fake-quant evaluation, METHOD in "
+                   "minmax, percentile, repq, sulq, ias (e.g. w4a4-repq)")
+    c.add_argument("--steps", type=int, default=200, help="distillation steps of the student")
+    c.add_argument("--batch-size", type=int, default=64)
+    c.add_argument("--lr", type=float, default=5e-4)
+    c.add_argument("--calib-samples", type=int, default=256, help="calibration samples (32-1024)")
+    c.add_argument("--quant-iters", type=int, default=200, help="I&S-ViT reconstruction iterations per block")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--threads", type=int, default=2, help="torch threads (1 on a loaded machine: 2 threads that "
+                   "spin-wait for a busy core can be many times slower)")
+    c.add_argument("--id", default="", help="model id for the card (default: the output folder name)")
+    c.add_argument("--latency-runs", type=int, default=50)
+    c.set_defaults(func=compress_cmd)
+
+    lg = subparsers.add_parser("logits", help="TinyViT sparse teacher-logit store: save or check")
+    lg.add_argument("action", choices=("save", "check"))
+    lg.add_argument("--model", required=True, help="teacher: model id or folder holding checkpoint.pt")
+    lg.add_argument("--store", required=True, help="store folder")
+    lg.add_argument("--topk", type=int, default=10)
+    lg.add_argument("--epochs", type=int, default=1)
+    lg.add_argument("--seed", type=int, default=0)
+    lg.add_argument("--limit", type=int, default=0, help="check: only the first N samples of each epoch")
+    lg.set_defaults(func=logits_cmd)
 
 
 def _resolve(base: Path, value: str) -> str:
@@ -165,3 +196,37 @@ def export_cmd(args: argparse.Namespace) -> int:
         print_event(ProgressEvent("failed", message=str(e)))
         return 1
     return 0
+
+
+def compress_cmd(args: argparse.Namespace) -> int:
+    """`vitascope compress --model ID|DIR --out DIR [...]`; a missing checkpoint.pt is bad input (exit 2)."""
+    require_torch()
+    from app.train.compress import CompressSpec, compress
+
+    cs = CompressSpec(model=args.model, out=args.out, reparam_depth=args.reparam_depth, distill=args.distill,
+                      quant=args.quant, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                      calib_samples=args.calib_samples, quant_iters=args.quant_iters, seed=args.seed,
+                      threads=args.threads, id=args.id, latency_runs=args.latency_runs)
+    try:
+        out = compress(cs)
+    except (BadInput, JobError) as e:
+        if isinstance(e, BadInput):
+            raise
+        print_event(ProgressEvent("failed", message=str(e)))
+        return 1
+    print_event(ProgressEvent("finished", path=str(out), message=f"compressed model written to {out}"))
+    return 0
+
+
+def logits_cmd(args: argparse.Namespace) -> int:
+    """`vitascope logits save|check --model ID|DIR --store DIR`: TinyViT's sparse teacher-logit store."""
+    require_torch()
+    from app.train import logits_store
+
+    if args.action == "save":
+        path = logits_store.save_for_model(args.model, args.store, topk=args.topk, epochs=args.epochs, seed=args.seed)
+        sys.stderr.write(f"logit store written: {path}\n")
+        return 0
+    worst = logits_store.check_for_model(args.model, args.store, limit=args.limit)
+    sys.stderr.write(f"logit store {args.store}: max |stored - recomputed| probability {worst:.3g}\n")
+    return 0 if worst <= logits_store.CHECK_ATOL else 1

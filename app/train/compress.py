@@ -1,0 +1,291 @@
+"""`compress`: teacher model folder (with checkpoint.pt) → depth-reparameterized student trained by distillation
+→ optional int8 QDQ or fake-quant evaluation → a model folder whose card records lineage, held-out metrics, size,
+params and latency."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from app.core.card import read_card
+from app.core.errors import BadInput, JobError
+
+from . import loop
+from .arch.vit import VisionTransformer, count_params
+from .checkpoint import load_checkpoint, model_from_checkpoint
+from .distill import RegressionDistill, USKDLoss, kd_loss, nkd_loss, soft_target_ce
+from .export import export_onnx
+from .loop import TrainSpec
+
+log = logging.getLogger(__name__)
+CHECKPOINT_FILE = "checkpoint.pt"
+DISTILL = ("kd", "nkd", "uskd")
+
+
+@dataclass
+class CompressSpec:
+    """What `vitascope compress` does; `model` is a model id or a model folder."""
+
+    model: str
+    out: str
+    reparam_depth: int = 0
+    distill: str = ""  # "" (kd; regression: prediction + feature MSE) | kd | nkd | uskd | logits:DIR
+    quant: str = ""  # "" | int8 | wXaY-METHOD (fake-quant evaluation, recorded on the card)
+    steps: int = 200
+    batch_size: int = 64
+    lr: float = 5e-4
+    temperature: float = 4.0
+    calib_samples: int = 256
+    seed: int = 0
+    threads: int = 2
+    id: str = ""
+    latency_runs: int = 50
+    quant_iters: int = 200
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve_model_dir(model: str) -> Path:
+    """A model folder path, or the folder of an installed/shipped model id; BadInput if neither."""
+    p = Path(model).expanduser()
+    if p.is_dir():
+        return p.resolve()
+    from app.core.zoo import Zoo
+
+    try:
+        return Zoo().entry(model).folder
+    except Exception as e:
+        raise BadInput(f"{model}: neither a model folder nor a known model id ({e})") from None
+
+
+def load_teacher(folder: Path) -> tuple[VisionTransformer, TrainSpec, dict[str, Any]]:
+    """The teacher rebuilt from folder/checkpoint.pt, its training spec and the checkpoint; BadInput if absent."""
+    ckpt_path = folder / CHECKPOINT_FILE
+    if not ckpt_path.is_file():
+        raise BadInput(f"{folder}: no {CHECKPOINT_FILE} in the model folder; compression rebuilds the torch model "
+                       "from the teacher's training checkpoint (copy the run's ckpt_last.pt there)")
+    ckpt = load_checkpoint(ckpt_path)
+    model, _, _ = model_from_checkpoint(ckpt)
+    raw = dict(ckpt.get("spec", {}))
+    spec = TrainSpec(**{k: v for k, v in raw.items() if k in TrainSpec.__dataclass_fields__})
+    if not isinstance(spec.data, dict) or "entry" not in spec.data:
+        raise BadInput(f"{ckpt_path}: the checkpoint carries no training spec (data entry); cannot rebuild the "
+                       "training and held-out data")
+    return model, spec, ckpt
+
+
+def heldout_data(spec: TrainSpec) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """(x, y, description) from the recipe's export.heldout (data entry + held-out seed), else the val split."""
+    held = dict(spec.export.get("heldout", {})) if isinstance(spec.export, dict) else {}
+    if held:
+        entry = held.get("entry", spec.data["entry"])
+        seed = int(held.get("seed", spec.seed))
+        data = {"entry": entry, "params": dict(held.get("params", {})), "seed": seed}
+        _, _, x, y = loop.load_data(data, seed, spec.task)
+        return x, y, f"{entry} seed={seed} (held-out)"
+    _, _, x, y = loop.load_data(spec.data, spec.seed, spec.task)
+    return x, y, f"{spec.data['entry']} seed={spec.data.get('seed', spec.seed)} (validation split, not held-out)"
+
+
+def metrics_of(out: np.ndarray, y: np.ndarray, task: str) -> dict[str, float]:
+    if task == "classification":
+        return loop.classification_metrics(out, y, out.shape[1])
+    return loop.regression_metrics(out, y)
+
+
+def calibration_set(x_train: torch.Tensor, n: int, seed: int) -> tuple[torch.Tensor, dict[str, Any]]:
+    """n training samples drawn by a seeded permutation (deterministic) and its description for the card."""
+    n = max(1, min(n, len(x_train)))
+    idx = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(seed))[:n]
+    return x_train[idx], {"samples": int(n), "seed": int(seed), "source": "training split, seeded permutation"}
+
+
+def distill_student(teacher: VisionTransformer, depth: int, spec: TrainSpec, cs: CompressSpec,
+                    x: torch.Tensor, y: torch.Tensor) -> tuple[VisionTransformer, dict[str, Any]]:
+    """Branched student (reparam.py) trained `cs.steps` steps against the teacher with λ ramping 0 → 1, merged."""
+    from .reparam import branched_from_teacher, lambda_at
+
+    torch.manual_seed(cs.seed)
+    student = branched_from_teacher(teacher, depth)
+    teacher.eval()
+    task = spec.task
+    mode = cs.distill or ("kd" if task == "classification" else "regression")
+    if task == "regression" and mode not in ("regression", "kd"):
+        raise BadInput(f"--distill {mode}: a regression model distils its prediction and features (omit --distill)")
+    store = None
+    if mode.startswith("logits:"):
+        from .logits_store import LogitStore
+
+        store = LogitStore.open(mode.split(":", 1)[1])
+        if store.n != len(x):
+            raise BadInput(f"{store.path}: the store holds {store.n} samples but the training split has {len(x)}")
+    elif mode not in (*DISTILL, "regression"):
+        raise BadInput(f"--distill {mode!r}: expected kd, nkd, uskd or logits:STORE")
+    extra_params: list[torch.nn.Parameter] = []
+    uskd = reg = None
+    if mode == "uskd":
+        uskd = USKDLoss(teacher.config.width, teacher.config.num_outputs)
+        extra_params = list(uskd.parameters())
+    if mode == "regression":
+        reg = RegressionDistill(teacher.config.width, teacher.config.width)
+    opt = torch.optim.AdamW(list(student.parameters()) + extra_params, lr=cs.lr, weight_decay=0.05)
+    batches = loop.Batches(len(x), cs.batch_size, cs.seed)
+    student.train()
+    last = float("nan")
+    t0 = time.perf_counter()
+    for step in range(cs.steps):
+        student.set_lambda(lambda_at(step, cs.steps))
+        for grp in opt.param_groups:
+            grp["lr"] = cs.lr * 0.5 * (1 + np.cos(np.pi * step / max(1, cs.steps)))
+        idx = batches.indices(step)
+        if store is not None:
+            epoch = step // batches.per_epoch
+            xb, target = store.batch(x, idx.numpy(), epoch % store.epochs)
+            loss = soft_target_ce(student(xb), target)
+        else:
+            xb = loop.augment_batch(x[idx], spec.augment, cs.seed, step)
+            yb = y[idx]
+            with torch.no_grad():
+                t_feat = teacher.forward_head(teacher.forward_features(xb), pre_logits=True)
+                t_out = teacher.head(t_feat)
+            s_feat = student.forward_head(student.forward_features(xb), pre_logits=True)
+            s_out = student.head(s_feat)
+            if mode == "kd":
+                if task == "regression":
+                    loss = F.mse_loss(s_out, t_out)
+                else:
+                    loss = kd_loss(s_out, t_out, cs.temperature) + F.cross_entropy(s_out, yb)
+            elif mode == "nkd":
+                loss = F.cross_entropy(s_out, yb) + nkd_loss(s_out, t_out, yb)
+            elif mode == "uskd":
+                loss = F.cross_entropy(s_out, yb) + uskd(s_feat, s_out, yb)
+            else:
+                loss = reg(s_out, t_out, yb, s_feat, t_feat)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
+        opt.step()
+        last = loss.item()
+        if step % 50 == 0:
+            log.info("distill step %d/%d λ=%.3f loss %.4g", step, cs.steps, student.lam, last)
+    student.set_lambda(1.0)
+    student.eval()
+    merged = student.reparameterize()
+    info = {"reparam_depth": depth, "branches": student.branches, "distill": mode, "steps": cs.steps,
+            "batch_size": cs.batch_size, "lr": cs.lr, "final_loss": round(last, 6), "seed": cs.seed,
+            "seconds": round(time.perf_counter() - t0, 2), "init": "branch k of block l = teacher layer l*K+k",
+            "lambda_schedule": "0 until 10 %, cosine ramp to 1 at 70 % of the steps"}
+    return merged, info
+
+
+def compress(cs: CompressSpec) -> Path:
+    """Run the compression steps of `cs`; returns the written model folder."""
+    if not 32 <= cs.calib_samples <= 1024:
+        raise BadInput(f"--calib-samples {cs.calib_samples}: calibration sets hold 32-1024 samples")
+    torch.set_num_threads(cs.threads)
+    src = resolve_model_dir(cs.model)
+    teacher, spec, ckpt = load_teacher(src)
+    tcard = read_card(src)
+    out = Path(cs.out).expanduser().resolve()
+    x_train, y_train, _, _ = loop.load_data(spec.data, spec.seed, spec.task)
+    x_held, y_held, where = heldout_data(spec)
+    calib, calib_info = calibration_set(x_train, cs.calib_samples, cs.seed)
+    steps: list[str] = []
+    lineage: dict[str, Any] = {"teacher": tcard.id, "teacher_sha256": tcard.sha256, "teacher_dir": str(src),
+                               "teacher_params": count_params(teacher), "seed": cs.seed}
+    model = teacher
+    if cs.reparam_depth:
+        model, info = distill_student(teacher, cs.reparam_depth, spec, cs, x_train, y_train)
+        steps.append(f"reparam{teacher.config.depth}to{cs.reparam_depth}+{info['distill']}")
+        lineage["reparam"] = info
+    elif cs.distill:
+        raise BadInput("--distill trains a student: give --reparam-depth too")
+
+    def card_metrics(values: dict[str, float], suffix: str = "") -> list[dict[str, Any]]:
+        return [{"name": k + suffix, "value": round(float(v), 6), "dataset": where, "n": int(len(x_held))}
+                for k, v in values.items()]
+
+    with torch.no_grad():
+        fp_out = loop.predict(model, x_held).numpy()
+    fp_metrics = metrics_of(fp_out, y_held.numpy(), spec.task)
+    metrics = card_metrics(fp_metrics)
+    qinfo: dict[str, Any] = {}
+    if cs.quant and cs.quant != "int8":
+        from .quant import parse_spec, quantize
+
+        try:
+            wb, ab, method = parse_spec(cs.quant)
+        except ValueError as e:
+            raise BadInput(str(e)) from None
+        qm = quantize(model, calib, method, wb, ab, iters=cs.quant_iters, seed=cs.seed)
+        with torch.no_grad():
+            q_out = loop.predict(qm, x_held).numpy()
+        q_metrics = metrics_of(q_out, y_held.numpy(), spec.task)
+        metrics += card_metrics(q_metrics, f"_{cs.quant.replace('-', '_')}")
+        qinfo = {"spec": cs.quant, "simulated": True, "method": method, "wbits": wb, "abits": ab,
+                 "note": "fake-quantized in torch for evaluation; model.onnx is the fp32 model"}
+        steps.append(cs.quant)
+    cfg = model.config
+    new_id = cs.id or out.name
+    provenance = {**lineage, "teacher_provenance": dict(tcard.provenance), "steps": steps, "calibration": calib_info,
+                  "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "torch": str(torch.__version__),
+                  "checkpoint": "checkpoint.pt: fp32 torch weights of this (plain) model, for further compression"}
+    fields: dict[str, Any] = {"id": new_id, "task": tcard.task, "version": tcard.version, "license": tcard.license,
+                              "description": f"{tcard.description} — compressed: {', '.join(steps) or 'copy'}",
+                              "labels": tcard.labels or None, "preprocess": tcard.preprocess or None,
+                              "optics": tcard.optics or None, "metrics": metrics, "provenance": provenance}
+    if qinfo:
+        fields["extra"] = {"fake_quant": qinfo}
+    example = torch.zeros(2, cfg.in_chans, cfg.img_size, cfg.img_size)
+    if cs.quant != "int8":
+        export_onnx(model, example, out, fields, latency_runs=cs.latency_runs)
+        _save_student(model, spec, out)
+        return out
+    from .int8 import quantize_folder, run_onnx
+
+    with tempfile.TemporaryDirectory(prefix="vitascope-fp32-") as tmp:
+        fp_dir = Path(tmp) / "fp32"
+        fp_card = export_onnx(model, example, fp_dir, {**fields, "id": new_id}, latency_runs=cs.latency_runs)
+        if out.exists() and any(out.iterdir()):
+            shutil.rmtree(out)
+        q_metrics = metrics_of(run_onnx(fp_dir / "model.onnx", x_held.numpy(), fp_card.inputs[0].name),
+                               y_held.numpy(), spec.task)
+        provenance = {**provenance, "steps": steps + ["int8"], "fp32_latency_ms": fp_card.latency["ms"],
+                      "fp32_bytes": fp_card.bytes}
+        card = quantize_folder(fp_dir, out, calib.numpy(), latency_runs=cs.latency_runs,
+                               card_updates={"provenance": provenance})
+        i8 = metrics_of(run_onnx(out / "model.onnx", x_held.numpy(), card.inputs[0].name), y_held.numpy(),
+                        spec.task)
+    _rewrite_metrics(out, card_metrics(i8) + card_metrics(q_metrics, "_fp32"))
+    _save_student(model, spec, out)
+    return out
+
+
+def _rewrite_metrics(out: Path, metrics: list[dict[str, Any]]) -> None:
+    from app.core.card import parse_card, write_card
+
+    card = read_card(out)
+    data = card.to_dict()
+    data["metrics"] = metrics
+    write_card(out, parse_card(data, str(out / "card.toml")))
+
+
+def _save_student(model: VisionTransformer, spec: TrainSpec, out: Path) -> None:
+    """checkpoint.pt next to the ONNX so the compressed model can be compressed/quantized further."""
+    from dataclasses import asdict
+
+    from .checkpoint import save_checkpoint
+
+    try:
+        save_checkpoint(out / CHECKPOINT_FILE, {"config": model.config.to_dict(), "model": model.state_dict(),
+                                                "spec": asdict(spec), "step": 0, "total": 0})
+    except JobError as e:
+        log.warning("%s", e)
