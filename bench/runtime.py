@@ -37,7 +37,7 @@ def bench_models() -> None:
         times = {}
         for threads in (1, 2):
             sess = create_session(entry.folder / "model.onnx", threads=threads)
-            times[threads] = median_ms(lambda s=sess: s.run(None, feeds))
+            times[threads] = median_ms(lambda s=sess, f=feeds: s.run(None, f))
         print(f"{entry.id:28s} {times[1]:12.3f} {times[2]:13.3f} {times[2] / times[1]:10.2f}")
 
 

@@ -13,6 +13,7 @@ from .plugin_api import API_VERSION, Plugin
 log = logging.getLogger(__name__)
 GROUP = "vitascope.plugins"
 BUILTIN = {
+    "holography": "plugins.holography:plugin",
     "demo": "plugins.demo:plugin",
 }
 

@@ -14,7 +14,7 @@ INITIAL = "—"
 
 
 def _widget(window) -> DemoWidget:
-    return window.plugin_tabs[0].widget
+    return next(t.widget for t in window.plugin_tabs if t.id == "demo")
 
 
 def test_stream_delivers_results_with_a_model(make_window, zoo, add_model, qtbot):

@@ -1,4 +1,4 @@
-"""Every holography engine module imports with Qt and torch blocked (DESIGN §2), and without pyFFTW."""
+"""Every holography module but widget.py imports with Qt and torch blocked (DESIGN §2), and without pyFFTW."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ class Block(importlib.abc.MetaPathFinder):
             raise ImportError(f'blocked import of {name}')
 sys.meta_path.insert(0, Block())
 import plugins.holography as h
-mods = [m.name for m in pkgutil.iter_modules(h.__path__, 'plugins.holography.')]
+mods = [m.name for m in pkgutil.iter_modules(h.__path__, 'plugins.holography.') if not m.name.endswith('.widget')]
 for m in mods:
     importlib.import_module(m)
 from plugins.holography.propagate import propagate

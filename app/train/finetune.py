@@ -1,0 +1,98 @@
+"""Fine-tuning a regression model from its checkpoint on in-memory data (used by plug-ins such as holography
+calibration), and exporting the result as a model folder with a slim checkpoint for further fine-tuning."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from app.core.card import ModelCard
+from app.core.errors import Cancelled
+from app.core.jobs import CancelToken
+
+from .arch.vit import VisionTransformer, ViTConfig
+from .checkpoint import load_checkpoint, model_from_checkpoint
+from .export import export_onnx
+from .loop import LOSSES
+
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+@dataclass
+class FineTuned:
+    model: VisionTransformer
+    config: ViTConfig
+    checkpoint: dict[str, Any]
+    seconds: float = 0.0
+    steps: int = 0
+    torch_version: str = str(torch.__version__)
+
+
+def load(ckpt_path: str | Path, threads: int = 2) -> FineTuned:
+    torch.set_num_threads(threads)
+    ckpt = load_checkpoint(ckpt_path)
+    model, cfg, _ = model_from_checkpoint(ckpt)
+    return FineTuned(model, cfg, ckpt)
+
+
+def predict(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:
+    """First output of the model on NCHW float32 `x`, in eval mode."""
+    model.eval()
+    with torch.no_grad():
+        return model(torch.from_numpy(np.ascontiguousarray(x, np.float32))).numpy()[:, 0]
+
+
+def finetune_regression(ft: FineTuned, x: np.ndarray, y: np.ndarray, steps: int, lr: float = 1e-4,
+                        batch_size: int = 32, seed: int = 0, loss: str = "logcosh",
+                        on_step: Callable[[int, float], None] | None = None,
+                        cancel: CancelToken | None = None) -> FineTuned:
+    """AdamW on random batches with random flips; raises Cancelled (nothing changed on disk) when cancelled."""
+    torch.manual_seed(seed)
+    model = ft.model
+    loss_fn = LOSSES[loss]
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    xt, yt = torch.from_numpy(np.ascontiguousarray(x, np.float32)), torch.from_numpy(y.astype(np.float32))
+    yt = yt.reshape(-1, 1)
+    g = torch.Generator().manual_seed(seed)
+    bs = min(batch_size, len(xt))
+    t0 = time.perf_counter()
+    model.train()
+    for step in range(steps):
+        if cancel is not None and cancel.cancelled:
+            raise Cancelled()
+        idx = torch.randint(0, len(xt), (bs,), generator=g)
+        xb = xt[idx]
+        if torch.rand(1, generator=g).item() < 0.5:
+            xb = xb.flip(3)
+        if torch.rand(1, generator=g).item() < 0.5:
+            xb = xb.flip(2)
+        value = loss_fn(model(xb), yt[idx])
+        opt.zero_grad(set_to_none=True)
+        value.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if on_step:
+            on_step(step + 1, float(value.detach()))
+    model.eval()
+    ft.seconds += time.perf_counter() - t0
+    ft.steps += steps
+    return ft
+
+
+def export_finetuned(ft: FineTuned, out_dir: Path, card_fields: dict[str, Any], latency_runs: int = 30,
+                     **ckpt_extra: Any) -> ModelCard:
+    """model.onnx + golden + card via export_onnx, plus a slim checkpoint (config + weights) beside them."""
+    cfg = ft.config
+    example = torch.zeros(2, cfg.in_chans, cfg.img_size, cfg.img_size)
+    card = export_onnx(ft.model, example, out_dir, card_fields, latency_runs=latency_runs)
+    ck = ft.checkpoint
+    slim = {"format": ck["format"], "version": ck["version"], "config": cfg.to_dict(),
+            "model": ft.model.state_dict(), "model_name": ck.get("model_name"), **ckpt_extra}
+    torch.save(slim, Path(out_dir) / CHECKPOINT_FILE)
+    return card

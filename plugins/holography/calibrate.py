@@ -1,0 +1,218 @@
+"""Calibration: fine-tune the shipped autofocus model on a labelled z-stack from the user's own microscope and write
+a new model folder (ONNX + card + checkpoint.pt). Importable without torch; app.train is imported lazily."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.core.card import ModelCard, read_card, sha256_file
+from app.core.errors import BadInput, ModelError, VitascopeError
+from app.core.jobs import CancelToken, ProgressEvent
+
+from .autofocus import TASK, card_optics, crops_to_input, model_field, preprocess_params, select_crops, select_model
+from .hdf5 import read_stack
+from .optics import Optics, optics_mismatch
+from .reconstruct import Reconstructor
+
+log = logging.getLogger(__name__)
+DEFAULT_BASE = "holo-autofocus-tvit"
+CHECKPOINT_FILE = "checkpoint.pt"
+HELDOUT_EVERY = 4  # every 4th frame (in z order) is held out for the card's metrics
+TRAIN_CROPS = 8  # crops per training frame
+EventFn = Callable[[ProgressEvent], None]
+
+
+def _base_folder(base: str | Path | None, optics: Optics) -> Path:
+    """The base model folder: a folder, an installed id, or (None) the installed model matching the optics."""
+    from app.core.zoo import Zoo
+
+    if base is None:
+        card, _ = select_model(Zoo().cards(TASK), optics)
+        base = card.id if card is not None else DEFAULT_BASE
+    p = Path(base).expanduser()
+    if p.is_dir():
+        return p
+    return Zoo().entry(str(base)).folder
+
+
+def _split(z: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train indices, held-out indices): every HELDOUT_EVERY-th frame in z order, phase chosen by the seed."""
+    order = np.argsort(z, kind="stable")
+    phase = int(np.random.default_rng(seed).integers(HELDOUT_EVERY))
+    held = np.zeros(len(z), bool)
+    held[order[phase::HELDOUT_EVERY]] = True
+    return np.flatnonzero(~held), np.flatnonzero(held)
+
+
+def _crops(rec: Reconstructor, frames: np.ndarray, z: np.ndarray, pp: dict[str, Any], n: int,
+           rng: np.random.Generator | None) -> tuple[np.ndarray, np.ndarray]:
+    xs, ys = [], []
+    for frame, zi in zip(frames, z, strict=True):
+        _, f = model_field(rec, frame, pp)
+        xs.append(crops_to_input(f, select_crops(f, pp, n, rng=rng), pp))
+        ys.append(np.full(n, zi / float(pp["output_scale_m"]), np.float32))
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def _frame_errors(pred_crops: np.ndarray, y: np.ndarray, n: int, scale: float) -> np.ndarray:
+    """Per-frame |median of the crops' predictions − z| in µm (crops are stored frame by frame, n each)."""
+    pred = np.median(pred_crops.reshape(-1, n), axis=1)
+    return np.abs(pred - y.reshape(-1, n)[:, 0]) * scale * 1e6
+
+
+def _model_id(out_dir: Path, base_id: str) -> str:
+    name = re.sub(r"[^a-z0-9._-]+", "-", out_dir.name.lower()).strip("-._")
+    return name[:64] if name and re.match(r"^[a-z0-9]", name) else f"{base_id}-calibrated"[:64]
+
+
+def calibrate(stack_path: str | Path, out_dir: str | Path, base_model_dir_or_id: str | Path | None = DEFAULT_BASE,
+              steps: int = 300, seed: int = 0, on_event: EventFn | None = None, cancel: CancelToken | None = None,
+              lr: float = 1e-4, batch_size: int = 32) -> ModelCard:
+    """Fine-tune the base autofocus model on a z-stack (HDF5 with /z_m, optics attributes, ideally /background);
+    every 4th frame in z order is held out for the card's metrics. Base None = the installed model matching the
+    stack's optics (else the shipped one). Writes out_dir (model.onnx, card.toml,
+    golden.npz, checkpoint.pt) and returns its card. BadInput/ModelError for unusable inputs."""
+    emit = on_event or (lambda ev: None)
+    cancel = cancel or CancelToken()
+    stack_path, out_dir = Path(stack_path), Path(out_dir)
+    if steps < 1:
+        raise BadInput(f"calibrate: steps must be ≥ 1, got {steps}")
+    stack = read_stack(stack_path)
+    if stack.z_m is None:
+        raise BadInput(f"{stack_path}: no /z_m (stage positions); calibration needs a labelled z-stack")
+    if len(stack.holograms) < 4:
+        raise BadInput(f"{stack_path}: {len(stack.holograms)} frames; calibration needs at least 4")
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise BadInput(f"{out_dir}: exists and is not empty; choose a new --out folder")
+    base_dir = _base_folder(base_model_dir_or_id, stack.optics)
+    base = read_card(base_dir)
+    if base.task != TASK:
+        raise ModelError(f"{base_dir}: model {base.id!r} is a {base.task!r} model, not {TASK}")
+    ckpt_path = base_dir / CHECKPOINT_FILE
+    if not ckpt_path.is_file():
+        raise ModelError(f"{base_dir}: no {CHECKPOINT_FILE}; this model cannot be fine-tuned")
+    if stack.optics.mode != base.optics.get("mode"):
+        raise BadInput(f"{stack_path}: a {stack.optics.mode} stack cannot calibrate the {base.optics.get('mode')} "
+                       f"model {base.id!r}")
+
+    from app.core.errors import Cancelled
+    from app.train import finetune  # imports torch
+
+    pp = preprocess_params(base)
+    scale = float(pp["output_scale_m"])
+    z = np.asarray(stack.z_m, np.float64)
+    tr, ho = _split(z, seed)
+    rng = np.random.default_rng(seed)
+    rec = Reconstructor(stack.optics, stack.background)
+    emit(ProgressEvent("started", step=0, total=steps,
+                       message=f"calibrating {base.id} on {stack_path.name}: {len(tr)} frames, {len(ho)} held out"))
+    x_tr, y_tr = _crops(rec, stack.holograms[tr], z[tr], pp, TRAIN_CROPS, rng)
+    n_eval = int(pp["n_crops"])
+    x_ho, y_ho = _crops(rec, stack.holograms[ho], z[ho], pp, n_eval, None)
+
+    ft = finetune.load(ckpt_path)
+    before = _frame_errors(finetune.predict(ft.model, x_ho), y_ho, n_eval, scale)
+    bs = min(batch_size, len(x_tr))
+
+    def on_step(step: int, loss: float) -> None:
+        if step % 10 == 0 or step == steps:
+            emit(ProgressEvent("progress", step=step, total=steps, values={"loss": loss}))
+
+    try:
+        finetune.finetune_regression(ft, x_tr, y_tr, steps, lr=lr, batch_size=bs, seed=seed, on_step=on_step,
+                                     cancel=cancel)
+    except Cancelled:
+        emit(ProgressEvent("cancelled", total=steps, message="calibration cancelled"))
+        raise VitascopeError(f"calibration cancelled before step {steps}; nothing was written") from None
+    done, seconds = ft.steps, ft.seconds
+    after = _frame_errors(finetune.predict(ft.model, x_ho), y_ho, n_eval, scale)
+    emit(ProgressEvent("metric", step=done, total=steps,
+                       values={"heldout_mae_um_before": float(before.mean()), "heldout_mae_um": float(after.mean())}))
+
+    o = stack.optics
+    optics = {"mode": o.mode, "wavelength_m": o.wavelength_m, "pixel_size_m": o.pixel_size_m, "na": o.na,
+              "z_range_m": list(base.optics.get("z_range_m", o.z_range_m)), "medium_index": o.medium_index,
+              "calibrated_z_span_m": [float(z.min()), float(z.max())], "preset": base.optics.get("preset")}
+    mism = optics_mismatch(o, card_optics(base))
+    where = f"{stack_path.name} held-out frames (every {HELDOUT_EVERY}th in z order, seed {seed})"
+    metrics = [
+        {"name": "vit_mae_um", "value": round(float(after.mean()), 4), "dataset": where, "seed": seed, "n": len(ho)},
+        {"name": "vit_max_um", "value": round(float(after.max()), 4), "dataset": where, "seed": seed, "n": len(ho)},
+        {"name": "base_vit_mae_um", "value": round(float(before.mean()), 4), "dataset": where, "seed": seed,
+         "n": len(ho)},
+    ]
+    base_sha = base.sha256
+    provenance = {
+        "calibrated_from": base.id, "base_sha256": base_sha, "base_version": base.version,
+        "stack": stack_path.name, "stack_sha256": sha256_file(stack_path), "frames_train": int(len(tr)),
+        "frames_heldout": int(len(ho)), "steps": int(steps), "lr": lr, "batch_size": bs, "seed": int(seed),
+        "loss": "logcosh", "training_seconds": round(seconds, 2), "torch": ft.torch_version,
+        "checkpoint": CHECKPOINT_FILE, "optics_differences_from_base": "; ".join(mism) or "none",
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    mid = _model_id(out_dir, base.id)
+    fields = {"id": mid, "task": TASK, "version": "1.0.0", "license": base.license,
+              "description": (f"{base.id} fine-tuned on the z-stack {stack_path.name} ({len(tr)} frames, {steps} "
+                              f"steps); held-out MAE {after.mean():.2f} µm (base {before.mean():.2f} µm)."),
+              "preprocess": dict(base.preprocess), "optics": optics, "metrics": metrics, "provenance": provenance,
+              "extra": {"refine": dict(base.extra.get("refine", {}))} if base.extra.get("refine") else {}}
+    tmp = out_dir.with_name(out_dir.name + ".part")
+    shutil.rmtree(tmp, ignore_errors=True)
+    card = finetune.export_finetuned(ft, tmp, fields, calibrated_from=base.id)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    if out_dir.exists():
+        out_dir.rmdir()  # empty (checked above)
+    tmp.replace(out_dir)
+    emit(ProgressEvent("artifact", path=str(out_dir), message=f"calibrated model {card.id} written to {out_dir}"))
+    emit(ProgressEvent("finished", step=done, total=steps, path=str(out_dir),
+                       values={"heldout_mae_um": float(after.mean()), "train_seconds": seconds}))
+    return card
+
+
+# CLI -----------------------------------------------------------------------------------------------------------
+def add_calibrate_args(p: argparse.ArgumentParser) -> None:
+    """Arguments of `vitascope holo calibrate STACK.h5 --out DIR [--model ID|DIR] [--steps N] [--seed S]`."""
+    p.add_argument("stack", help="HDF5 z-stack with /holograms, /z_m (stage positions, m) and optics attributes")
+    p.add_argument("--out", required=True, help="new model folder to write")
+    p.add_argument("--model", default=None, help="base autofocus model id or folder (default: by the stack's optics)")
+    p.add_argument("--steps", type=int, default=300, help="fine-tuning steps (default 300)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=calibrate_cmd)
+
+
+def calibrate_cmd(args: argparse.Namespace) -> int:
+    """CLI entry: 0 done, 2 + one line on stderr for bad input (missing torch, bad stack, unknown model...)."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        sys.stderr.write("calibration needs the core library (torch), which this build does not include; "
+                         "install vitascope[train]\n")
+        return 2
+
+    def show(ev: ProgressEvent) -> None:
+        if ev.event in ("started", "artifact") or (ev.event == "progress" and ev.step and ev.step % 50 == 0):
+            extra = " ".join(f"{k} {v:.4g}" for k, v in ev.values.items())
+            sys.stderr.write(f"[{ev.event}] {ev.step}/{ev.total} {extra} {ev.message or ''}\n".replace("  ", " "))
+        elif ev.event == "metric":
+            sys.stderr.write("held-out MAE: base {:.2f} µm → calibrated {:.2f} µm\n".format(
+                ev.values["heldout_mae_um_before"], ev.values["heldout_mae_um"]))
+
+    try:
+        card = calibrate(args.stack, args.out, getattr(args, "model", None),
+                         int(getattr(args, "steps", 300)), int(getattr(args, "seed", 0)), show)
+    except VitascopeError as e:
+        sys.stderr.write(f"{e}\n")
+        return 2
+    sys.stdout.write(f"{card.id}: {Path(args.out)} (held-out MAE {card.metric('vit_mae_um'):.2f} µm)\n")
+    return 0
+

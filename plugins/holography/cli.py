@@ -1,0 +1,293 @@
+"""`vitascope holo simulate | autofocus | reconstruct | calibrate | bench` (DESIGN §3.1). Bad input raises BadInput
+(app/cli.py prints its one line and exits 2); `--json` writes only JSON to stdout."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.core.errors import BadInput, VitascopeError
+
+log = logging.getLogger(__name__)
+DEFAULT_PRESET = "dhm-offaxis-10x"
+
+
+# shared options ----------------------------------------------------------------------------------------------
+def _add_optics_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("optics (for inputs without them: TIFF, PNG, folders, video; else a sidecar JSON)")
+    g.add_argument("--preset", default=None, help="named optics, e.g. dhm-offaxis-10x or inline-lensless")
+    g.add_argument("--wavelength", type=float, default=None, metavar="M", help="wavelength in metres (6.66e-7)")
+    g.add_argument("--pixel", type=float, default=None, metavar="M", help="object-space pixel in metres (5e-7)")
+    g.add_argument("--mode", choices=("inline", "offaxis"), default=None)
+    g.add_argument("--na", type=float, default=None, help="numerical aperture of the objective")
+    g.add_argument("--background", default=None, metavar="IMAGE", help="hologram recorded without a specimen")
+
+
+def _optics_overrides(args: argparse.Namespace) -> dict[str, Any] | None:
+    from .optics import preset
+
+    d: dict[str, Any] = {}
+    if args.preset:
+        d.update(preset(args.preset).optics.to_dict())
+    for key, attr in (("wavelength_m", "wavelength"), ("pixel_size_m", "pixel"), ("mode", "mode"), ("na", "na")):
+        v = getattr(args, attr, None)
+        if v is not None:
+            d[key] = v
+    return {k: v for k, v in d.items() if v is not None} or None
+
+
+def _read(args: argparse.Namespace) -> Any:
+    """The input stack (HoloStack), every frame validated (rank, NaN, blank, saturated)."""
+    from .readers import read_input
+    from .reconstruct import check_frame
+
+    stack = read_input(args.input, _optics_overrides(args), args.background)
+    if stack.holograms.ndim != 3:
+        raise BadInput(f"{args.input}: expected 2-D frames, got shape {stack.holograms.shape}")
+    for i, frame in enumerate(stack.holograms):
+        check_frame(frame, f"{args.input}: frame {i}")
+    return stack
+
+
+def _note(text: str) -> None:
+    sys.stderr.write(f"vitascope: note: {text}\n")
+
+
+# commands ----------------------------------------------------------------------------------------------------
+def add_cli(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("holo", help="digital holographic microscopy (simulate, autofocus, reconstruct...)")
+    sub = p.add_subparsers(dest="holo_cmd", required=True)
+
+    s = sub.add_parser("simulate", help="a labelled stack of simulated holograms (HDF5, DESIGN §3.2)")
+    s.add_argument("--out", required=True, help="output .h5 file")
+    s.add_argument("--n", type=int, default=16, help="number of holograms")
+    s.add_argument("--size", type=int, default=512, help="frame side in pixels")
+    s.add_argument("--mode", choices=("inline", "offaxis"), default=None, help="default: the preset's")
+    s.add_argument("--preset", default=DEFAULT_PRESET)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--kinds", default=None, help="comma-separated object kinds (default: the training kinds)")
+    s.set_defaults(func=simulate_cmd)
+
+    a = sub.add_parser("autofocus", help="z of every frame (vit, vit+refine or sweep)")
+    a.add_argument("input", help="HDF5 stack, TIFF, PNG, image folder or video")
+    a.add_argument("--model", default=None, help="installed model id or model folder (default: by optics)")
+    a.add_argument("--method", choices=("vit", "vit+refine", "sweep"), default="vit+refine")
+    a.add_argument("--json", action="store_true", help="JSON on stdout: {model, frames: [{index, z_m, method, ms}]}")
+    _add_optics_flags(a)
+    a.set_defaults(func=autofocus_cmd)
+
+    r = sub.add_parser("reconstruct", help="amplitude and phase at a given z")
+    r.add_argument("input")
+    r.add_argument("--z", required=True, help="defocus in metres at which the holograms were recorded, or 'auto'")
+    r.add_argument("--out", required=True, help=".h5 (all frames), .tif (2 pages) or .png (_amplitude/_phase)")
+    r.add_argument("--frame", type=int, default=None, help="only this frame (default: all for .h5, 0 otherwise)")
+    r.add_argument("--unwrap", action="store_true", help="unwrap the phase")
+    _add_optics_flags(r)
+    r.set_defaults(func=reconstruct_cmd)
+
+    c = sub.add_parser("calibrate", help="fine-tune the autofocus model on a labelled z-stack of your microscope")
+    c.add_argument("stack", help="HDF5 stack with /z_m (stage positions)")
+    c.add_argument("--out", required=True, help="folder for the new model (model.onnx + card.toml)")
+    c.add_argument("--model", default=None, help="model to start from (default: by optics)")
+    c.add_argument("--steps", type=int, default=300, help="fine-tuning steps")
+    c.add_argument("--seed", type=int, default=0)
+    c.set_defaults(func=calibrate_cmd)
+
+    b = sub.add_parser("bench", help="live-pipeline throughput on the simulated camera")
+    b.add_argument("--size", type=int, default=512)
+    b.add_argument("--frames", type=int, default=100)
+    b.add_argument("--method", choices=("vit", "vit+refine", "sweep", "manual"), default="vit+refine",
+                   help="'manual' = refocus at a fixed z only")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(func=bench_cmd)
+
+
+def simulate_cmd(args: argparse.Namespace) -> int:
+    from .hdf5 import write_stack
+    from .objects import TRAIN_KINDS
+    from .optics import preset
+    from .physics import simulate_stack
+
+    if args.size < 32:
+        raise BadInput(f"simulate: --size must be at least 32, got {args.size}")
+    kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip()) if args.kinds else TRAIN_KINDS
+    t0 = time.perf_counter()
+    holos, z, bg, attrs = simulate_stack(args.preset, args.n, args.size, args.seed, args.mode, kinds)
+    optics = preset(args.preset).optics.with_(mode=attrs["mode"], na=attrs.get("na"))
+    out = write_stack(args.out, holos, optics, z, bg, attrs)
+    print(f"{out}: {len(holos)} {attrs['mode']} holograms {holos.shape[2]}x{holos.shape[1]} {holos.dtype}, "
+          f"z {z.min() * 1e6:.1f}…{z.max() * 1e6:.1f} µm ({time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
+def _autofocus_model(args: argparse.Namespace, optics: Any) -> tuple[Any, str | None, str]:
+    """(ModelHandle or None, model id, effective method) for `holo autofocus`, with notes on stderr."""
+    from app.core.host import HeadlessHost
+
+    from .autofocus import TASK, card_optics
+    from .engine import plan_focus
+    from .optics import optics_mismatch
+
+    if args.method == "sweep":
+        return None, None, "sweep"
+    host = HeadlessHost()
+    if args.model and Path(args.model).is_dir():
+        handle = host.zoo.open(Path(args.model))
+        if handle.card.task != TASK:
+            raise BadInput(f"{args.model}: a {handle.card.task!r} model, not an autofocus ({TASK}) model")
+        diff = optics_mismatch(optics, card_optics(handle.card))
+        if diff:
+            _note(f"the input's optics differ from model {handle.card.id}'s card: {'; '.join(diff)}")
+        return handle, handle.card.id, args.method
+    cards = host.models(TASK)
+    if args.model and args.model not in {c.id for c in cards}:
+        raise BadInput(f"model {args.model!r} is not installed (see `vitascope models list`) and is not a folder")
+    plan = plan_focus(cards, optics, args.method, args.model)
+    for note in plan.notes:
+        _note(note)
+    if plan.model is None:
+        return None, None, "sweep"
+    return host.open_model(plan.model), plan.model, plan.method
+
+
+def autofocus_cmd(args: argparse.Namespace) -> int:
+    from .autofocus import Autofocus
+    from .reconstruct import Reconstructor
+
+    stack = _read(args)
+    handle, model_id, method = _autofocus_model(args, stack.optics)
+    af = Autofocus(Reconstructor(stack.optics, stack.background), handle, method=method)
+    rows = []
+    for i, frame in enumerate(stack.holograms):
+        r = af.predict(frame)
+        rows.append({"index": i, "z_m": float(r.z_m), "method": r.method, "ms": round(float(r.ms), 3)})
+    if args.json:
+        json.dump({"model": model_id, "frames": rows}, sys.stdout)
+        sys.stdout.write("\n")
+        return 0
+    truth = stack.z_m
+    print(f"# {args.input}: {len(rows)} frames, method {method}, model {model_id or '-'}")
+    print("index\tz_um\tms" + ("\ttrue_um\terr_um" if truth is not None else ""))
+    for row in rows:
+        line = f"{row['index']}\t{row['z_m'] * 1e6:.2f}\t{row['ms']:.1f}"
+        if truth is not None:
+            zt = float(truth[row["index"]])
+            line += f"\t{zt * 1e6:.2f}\t{(row['z_m'] - zt) * 1e6:+.2f}"
+        print(line)
+    if truth is not None:
+        err = np.abs(np.array([r["z_m"] for r in rows]) - truth)
+        print(f"# MAE {err.mean() * 1e6:.2f} µm, max {err.max() * 1e6:.2f} µm")
+    return 0
+
+
+def _parse_z(text: str) -> float | None:
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        z = float(text)
+    except ValueError:
+        raise BadInput(f"--z must be a number of metres or 'auto', got {text!r}") from None
+    if not np.isfinite(z) or abs(z) > 1.0:
+        raise BadInput(f"--z {text} is not a defocus in metres (e.g. 1.5e-5 for 15 µm)")
+    return z
+
+
+def reconstruct_cmd(args: argparse.Namespace) -> int:
+    from .focus import sweep_autofocus
+    from .reconstruct import Reconstructor
+    from .unwrap import unwrap_phase
+
+    z_arg = _parse_z(args.z)
+    out = Path(args.out)
+    suffix = out.suffix.lower()
+    if suffix not in (".h5", ".hdf5", ".tif", ".tiff", ".png"):
+        raise BadInput(f"{out}: output must be .h5, .tif or .png")
+    stack = _read(args)
+    n = len(stack.holograms)
+    if args.frame is not None and not 0 <= args.frame < n:
+        raise BadInput(f"{args.input}: --frame {args.frame} is out of range (0…{n - 1})")
+    idx = [args.frame] if args.frame is not None else (list(range(n)) if suffix in (".h5", ".hdf5") else [0])
+    rec = Reconstructor(stack.optics, stack.background)
+    amps, phases, zs = [], [], []
+    for i in idx:
+        z = z_arg if z_arg is not None else sweep_autofocus(stack.holograms[i], rec)[0]
+        r = rec.reconstruct(stack.holograms[i], z)
+        ph = unwrap_phase(r.phase) if args.unwrap else r.phase
+        amps.append(r.amplitude.astype(np.float32))
+        phases.append(ph.astype(np.float32))
+        zs.append(z)
+    written = _write_reconstruction(out, np.stack(amps), np.stack(phases), np.array(zs), stack, rec, idx,
+                                    args.unwrap)
+    for p in written:
+        print(p)
+    return 0
+
+
+def _write_reconstruction(out: Path, amp: np.ndarray, phase: np.ndarray, zs: np.ndarray, stack: Any, rec: Any,
+                          idx: list[int], unwrapped: bool) -> list[Path]:
+    import cv2
+    import h5py
+
+    out.parent.mkdir(parents=True, exist_ok=True) if out.parent != Path("") else None
+    suffix = out.suffix.lower()
+    try:
+        if suffix in (".h5", ".hdf5"):
+            with h5py.File(out, "w") as f:
+                f.create_dataset("amplitude", data=amp, chunks=(1,) + amp.shape[1:], compression="gzip")
+                f.create_dataset("phase", data=phase, chunks=(1,) + phase.shape[1:], compression="gzip")
+                f.create_dataset("z_m", data=zs)
+                f.create_dataset("frame_index", data=np.asarray(idx, np.int64))
+                for k, v in stack.optics.to_dict().items():
+                    if v is not None:
+                        f.attrs[k] = np.asarray(v) if isinstance(v, list) else v
+                f.attrs["pixel_size_m"] = rec.out_pixel_m  # pixel of the reconstructed images
+                f.attrs["hologram_pixel_size_m"] = stack.optics.pixel_size_m
+                f.attrs["phase_unwrapped"] = unwrapped
+                f.attrs["source"] = str(stack.source)
+            return [out]
+        if suffix in (".tif", ".tiff"):
+            if not cv2.imwritemulti(str(out), [amp[0], phase[0]]):
+                raise OSError("the TIFF writer failed")
+            return [out]
+        a = amp[0] / max(float(np.percentile(amp[0], 99.9)), 1e-12)
+        lo, hi = (-np.pi, np.pi) if not unwrapped else (float(phase[0].min()), float(phase[0].max()) + 1e-9)
+        p = (phase[0] - lo) / (hi - lo)
+        paths = [out.with_name(f"{out.stem}_amplitude.png"), out.with_name(f"{out.stem}_phase.png")]
+        for path, img in zip(paths, (a, p), strict=True):
+            if not cv2.imwrite(str(path), (np.clip(img, 0, 1) * 65535).astype(np.uint16)):
+                raise OSError("the PNG writer failed")
+        return paths
+    except OSError as e:
+        raise VitascopeError(f"{out}: cannot write ({e})") from None
+
+
+def calibrate_cmd(args: argparse.Namespace) -> int:
+    try:
+        from .calibrate import calibrate_cmd as run
+    except ImportError as e:
+        raise VitascopeError(f"holo calibrate is not available in this installation ({e})") from None
+    return int(run(args) or 0)
+
+
+def bench_cmd(args: argparse.Namespace) -> int:
+    from .throughput import run_bench
+
+    res = run_bench(args.size, args.frames, args.method)
+    if args.json:
+        json.dump(res, sys.stdout)
+        sys.stdout.write("\n")
+        return 0
+    st = res["stages_ms"]
+    print(f"live pipeline {res['size']}² off-axis, method {res['method']}"
+          f"{' (requested ' + res['requested'] + ')' if res['requested'] != res['method'] else ''}, "
+          f"{res['frames']} frames: {res['fps']:.1f} fps "
+          f"(median {st['total']:.2f} ms/frame: " + ", ".join(f"{k} {v:.2f}" for k, v in st.items() if k != 'total')
+          + f"); |z − z_true| mean {res['mae_um']:.2f} µm")
+    return 0

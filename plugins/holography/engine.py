@@ -1,0 +1,316 @@
+"""Qt-free live pipeline of the holography plug-in: per frame z by the chosen autofocus method (optionally smoothed,
+or a manual z), refocus at that z → amplitude + phase, stage timings; model choice by card optics; recording."""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.core.errors import BadInput, ModelError, VitascopeError
+from app.core.frames import Frame, FrameSource
+from app.core.plugin_api import Host
+
+from .autofocus import METHODS, TASK, Autofocus, card_optics, select_model
+from .optics import Optics, optics_mismatch, preset
+from .reconstruct import Reconstructor
+from .tracking import ZTracker
+from .unwrap import unwrap_phase
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PRESET = "dhm-offaxis-10x"
+DEFAULT_METHOD = "vit+refine"
+
+
+@dataclass
+class HoloResult:
+    """One processed frame. `z_m` is where it was refocused (smoothed or manual), `z_pred_m` the method's raw
+    prediction (None under a manual z), `timings_ms` per stage ("focus", "reconstruct", "unwrap", "total")."""
+
+    index: int
+    timestamp: float
+    amplitude: np.ndarray
+    phase: np.ndarray
+    unwrapped: bool
+    z_m: float
+    z_pred_m: float | None
+    z_true_m: float | None
+    method: str
+    model: str | None
+    timings_ms: dict[str, float]
+    pixel_size_m: float
+    spread_m: float | None = None
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FocusPlan:
+    """What the engine will do for the current stream: the requested and effective method, the model card chosen
+    (None for sweep/manual), and notes for the user (why sweep, optics mismatch)."""
+
+    requested: str
+    method: str
+    model: str | None
+    notes: tuple[str, ...] = ()
+    card: Any = field(default=None, compare=False, repr=False)
+
+
+def plan_focus(cards: list[Any], optics: Optics, method: str, wanted: str | None = None) -> FocusPlan:
+    """Choose the model for `optics`: `wanted` (a model id) when given and installed, else the card whose optics
+    match (autofocus.select_model). Methods needing a model fall back to `sweep` with a note saying why."""
+    if method not in METHODS:
+        raise BadInput(f"autofocus method must be one of {', '.join(METHODS)}, got {method!r}")
+    if method == "sweep":
+        return FocusPlan(method, "sweep", None)
+    notes: list[str] = []
+    card = None
+    if wanted:
+        card = next((c for c in cards if c.id == wanted and c.task == TASK), None)
+        if card is None:
+            notes.append(f"Model {wanted!r} is not installed; choosing one by optics.")
+        else:
+            try:
+                diff = optics_mismatch(optics, card_optics(card))
+            except ModelError as e:
+                diff = [str(e)]
+            if diff:
+                notes.append(f"The stream's optics differ from model {card.id}'s card: {'; '.join(diff)}. "
+                             "Its z predictions may be wrong; calibrate a model for this microscope.")
+    if card is None:
+        card, reasons = select_model(cards, optics)
+        if card is None:
+            why = "; ".join(reasons[:3]) + (" …" if len(reasons) > 3 else "")
+            notes.append(f"No installed autofocus model matches this stream's optics ({why}); using sweep.")
+            return FocusPlan(method, "sweep", None, tuple(notes))
+    return FocusPlan(method, method, card.id, tuple(notes), card)
+
+
+class HoloEngine:
+    """Live DHM engine. Configure it from the UI thread (`set_method`, `set_model`, `smoothing`, `set_manual_z`,
+    `unwrap`, `set_preset`/`set_optics`), `attach(source)` before streaming it, then `process(frame)` runs on the
+    stream's worker thread. Notices go to the host only from the calling thread of the setters."""
+
+    def __init__(self, host: Host, method: str = DEFAULT_METHOD, preset_name: str = DEFAULT_PRESET) -> None:
+        self.host = host
+        self._lock = threading.RLock()
+        self.preset_name: str | None = preset_name
+        self.optics: Optics = preset(preset_name).optics
+        self.method = method if method in METHODS else DEFAULT_METHOD
+        self.model_id: str | None = None  # None = choose by optics
+        self.smoothing = True
+        self.unwrap = False
+        self.manual_z_m: float | None = None
+        self.n_crops = 5
+        self.tracker = ZTracker()
+        self.stream_optics: Optics = self.optics
+        self.background: np.ndarray | None = None
+        self.plan = FocusPlan(self.method, self.method, None)
+        self.recorder: Any = None  # plugins.holography.recorder.Recorder while recording
+        self._rec: Reconstructor | None = None
+        self._af: Autofocus | None = None
+        self._handles: dict[str, Any] = {}
+        self._notified: set[str] = set()
+        self._failed_models: dict[str, str] = {}
+        host.on_models_changed(self._models_changed)
+        self.replan()
+
+    # configuration (UI thread) -----------------------------------------------------------------------------
+    def set_method(self, method: str) -> FocusPlan:
+        if method not in METHODS:
+            raise BadInput(f"autofocus method must be one of {', '.join(METHODS)}, got {method!r}")
+        self.method = method
+        self.tracker.reset()
+        return self.replan()
+
+    def set_model(self, model_id: str | None) -> FocusPlan:
+        """A model id, or None to choose by the stream's optics."""
+        self.model_id = model_id or None
+        self._failed_models.pop(model_id or "", None)
+        return self.replan()
+
+    def set_manual_z(self, z_m: float | None) -> None:
+        """Refocus every frame at `z_m` (metres) instead of the predicted z; None returns to autofocus."""
+        if z_m is not None and not math.isfinite(z_m):
+            raise BadInput(f"manual z must be a finite number of metres, got {z_m!r}")
+        self.manual_z_m = None if z_m is None else float(z_m)
+        if z_m is None:
+            self.tracker.reset()
+
+    def set_smoothing(self, on: bool) -> None:
+        self.smoothing = bool(on)
+        self.tracker.reset()
+
+    def set_preset(self, name: str) -> Optics:
+        self.preset_name = name
+        return self.set_optics(preset(name).optics, keep_preset=True)
+
+    def set_optics(self, optics: Optics, keep_preset: bool = False) -> Optics:
+        """Optics used for sources that do not carry their own (image files, video, cameras)."""
+        self.optics = optics
+        if not keep_preset:
+            self.preset_name = optics.name if optics.name in _preset_names() else None
+        return optics
+
+    def available_models(self) -> list[str]:
+        return [c.id for c in self.host.models(TASK)]
+
+    def _models_changed(self) -> None:
+        with self._lock:
+            self._handles.clear()
+            self._failed_models.clear()
+        self.replan()
+
+    def replan(self) -> FocusPlan:
+        """Re-choose the model and effective method for the current stream optics; notify new notes."""
+        plan = plan_focus(self.host.models(TASK), self.stream_optics, self.method, self.model_id)
+        with self._lock:
+            self.plan = plan
+            self._af = None
+        for note in plan.notes:
+            if note not in self._notified:
+                self._notified.add(note)
+                self.host.notify(note, "warning")
+        return plan
+
+    # sources -----------------------------------------------------------------------------------------------
+    def demo_source(self, fps: float = 20.0, speed_m_s: float = 5e-6, size: int = 512, seed: int = 0,
+                    paced: bool = True) -> FrameSource:
+        """Simulated DHM camera of the `dhm-offaxis-10x` preset whose z drifts at `speed_m_s`."""
+        from .sources import SimulatedCamera
+
+        return SimulatedCamera(DEFAULT_PRESET, size=size, fps=fps, speed_m_s=speed_m_s, seed=seed, paced=paced)
+
+    def open_source(self, spec: str | int | Path, fps: float | None = None, loop: bool = True) -> FrameSource:
+        """A file, folder, 'camera:N' or 'sim'; files without optics of their own use the engine's optics."""
+        from .sources import open_source
+
+        if isinstance(spec, str) and spec.startswith("sim"):
+            return open_source(spec, fps=fps)
+        optics: Any = self.optics
+        p = Path(str(spec))
+        if p.suffix.lower() in (".h5", ".hdf5", ".hdf"):
+            optics = None  # the file's own attributes win; BadInput names what is missing
+        return open_source(spec, optics, fps=fps, loop=loop)
+
+    def attach(self, source: FrameSource) -> FocusPlan:
+        """Prepare for a new stream: its optics and background, a fresh reconstructor and tracker, the model."""
+        optics = getattr(source, "optics", None)
+        with self._lock:
+            self.stream_optics = optics if isinstance(optics, Optics) else self.optics
+            self.background = getattr(source, "background", None)
+            self._rec = None
+            self.tracker.reset()
+        return self.replan()
+
+    # per frame (worker thread) -----------------------------------------------------------------------------
+    def _reconstructor(self, optics: Optics) -> Reconstructor:
+        rec = self._rec
+        if rec is None or rec.optics != optics:
+            with self._lock:
+                if optics != self.stream_optics:  # the frames disagree with the source: trust the frames
+                    self.stream_optics = optics
+                    self.background = None
+                rec = Reconstructor(optics, self.background, tune_fft=True)
+                self._rec, self._af = rec, None
+        return rec
+
+    def _autofocus(self, rec: Reconstructor) -> tuple[Autofocus, FocusPlan, tuple[str, ...]]:
+        with self._lock:
+            plan, af = self.plan, self._af
+            notes: tuple[str, ...] = ()
+            if af is not None and af.reconstructor is rec:
+                return af, plan, notes
+            handle = None
+            method = plan.method
+            if plan.model is not None:
+                handle = self._handles.get(plan.model)
+                if handle is None and plan.model not in self._failed_models:
+                    try:
+                        handle = self.host.open_model(plan.model)
+                        self._handles[plan.model] = handle
+                    except VitascopeError as e:
+                        self._failed_models[plan.model] = str(e)
+                if handle is None:
+                    method = "sweep"
+                    notes = (f"Model {plan.model} could not be opened ({self._failed_models[plan.model]}); "
+                             "using sweep.",)
+                    plan = FocusPlan(plan.requested, "sweep", None, plan.notes + notes)
+                    self.plan = plan
+            af = Autofocus(rec, handle, method=method, n_crops=self.n_crops)
+            self._af = af
+            return af, plan, notes
+
+    def process(self, frame: Frame) -> HoloResult:
+        """Refocus one frame: z (method / smoothing / manual), reconstruction, phase; records it if recording."""
+        t0 = time.perf_counter()
+        optics = frame.meta.get("optics")
+        rec = self._reconstructor(optics if isinstance(optics, Optics) else self.stream_optics)
+        timings: dict[str, float] = {}
+        manual = self.manual_z_m
+        z_pred = spread = None
+        if manual is not None:
+            z, method, model = manual, "manual", None
+            plan = self.plan
+        else:
+            af, plan, _ = self._autofocus(rec)
+            fr = af.predict(frame.data)
+            timings["focus"] = fr.ms
+            z_pred, method, model, spread = fr.z_m, fr.method, plan.model if fr.method != "sweep" else None, \
+                fr.spread_m
+            z = self.tracker.update(z_pred, frame.index) if self.smoothing else z_pred
+        t = time.perf_counter()
+        r = rec.reconstruct(frame.data, z)
+        timings["reconstruct"] = (time.perf_counter() - t) * 1e3
+        phase, unwrapped = r.phase, False
+        if self.unwrap and phase is not None:
+            t = time.perf_counter()
+            phase, unwrapped = unwrap_phase(phase), True
+            timings["unwrap"] = (time.perf_counter() - t) * 1e3
+        timings["total"] = (time.perf_counter() - t0) * 1e3
+        z_true = frame.meta.get("z_true_m")
+        result = HoloResult(frame.index, frame.timestamp, r.amplitude, phase, unwrapped, float(z),
+                            z_pred, None if z_true is None else float(z_true), method, model, timings,
+                            r.pixel_size_m, spread, plan.notes)
+        recorder = self.recorder
+        if recorder is not None and recorder.running:
+            recorder.add(frame.data, index=frame.index, timestamp=frame.timestamp, z_m=result.z_m,
+                         z_pred_m=z_pred, z_true_m=result.z_true_m, method=method)
+        return result
+
+    # recording ---------------------------------------------------------------------------------------------
+    def start_recording(self, path: str | Path, on_error: Any = None, **kw: Any) -> Any:
+        """Record every processed frame of the current stream to HDF5 (see recorder.Recorder)."""
+        from .recorder import Recorder
+
+        self.stop_recording()
+        attrs = {"model": self.plan.model or "", "requested_method": self.method}
+        if self.preset_name:
+            attrs["preset"] = self.preset_name
+        self.recorder = Recorder(path, self.stream_optics, background=self.background, attrs=attrs,
+                                 on_error=on_error, **kw)
+        return self.recorder
+
+    def stop_recording(self) -> Any:
+        rec, self.recorder = self.recorder, None
+        if rec is not None:
+            rec.stop()
+        return rec
+
+    def close(self) -> None:
+        self.stop_recording()
+        with self._lock:
+            self._handles.clear()
+            self._rec = self._af = None
+
+
+def _preset_names() -> tuple[str, ...]:
+    from .optics import PRESETS
+
+    return tuple(PRESETS)
