@@ -19,7 +19,21 @@ from .zoo import ModelHandle, Zoo
 log = logging.getLogger(__name__)
 
 
-class HeadlessHost:
+class PluginFiles:
+    """Where a plug-in keeps its own files: shared by every Host implementation (needs `self.home`)."""
+
+    home: Path
+
+    def data_dir(self, plugin_id: str) -> Path:
+        d = self.home / "plugins" / plugin_id
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def resource(self, relative: str) -> Path:
+        return paths.resources_dir() / relative
+
+
+class HeadlessHost(PluginFiles):
     def __init__(self, zoo: Zoo | None = None, home: Path | None = None) -> None:
         self.zoo = zoo or Zoo()
         self.home = Path(home) if home else paths.user_home()
@@ -73,14 +87,6 @@ class HeadlessHost:
         tmp = p.with_suffix(".tmp")
         tmp.write_text(json.dumps(values, indent=2), encoding="utf-8")
         tmp.replace(p)
-
-    def data_dir(self, plugin_id: str) -> Path:
-        d = self.home / "plugins" / plugin_id
-        d.mkdir(parents=True, exist_ok=True)
-        return d
-
-    def resource(self, relative: str) -> Path:
-        return paths.resources_dir() / relative
 
     def shutdown(self, timeout: float = 5.0) -> None:
         for s in self.streams:

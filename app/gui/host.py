@@ -13,6 +13,7 @@ from PySide6.QtCore import QObject
 from app.core import paths
 from app.core.card import ModelCard
 from app.core.frames import FrameSource, StreamHandle
+from app.core.host import PluginFiles
 from app.core.jobs import ProgressEvent
 from app.core.plugin_api import JobFn, JobHandle, Notice
 from app.core.zoo import ModelHandle, Zoo
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 _LEVELS = {"error": logging.ERROR, "warning": logging.WARNING}
 
 
-class QtHost:
+class QtHost(PluginFiles):
     """One per plug-in. `status(text, level)` shows a notice (status bar); `add_dock(widget, title)` docks."""
 
     def __init__(self, plugin_id: str, zoo: Zoo, jobs: JobsModel,
@@ -108,14 +109,6 @@ class QtHost:
 
     def save_settings(self, plugin_id: str, values: dict[str, Any]) -> None:
         save_plugin_settings(plugin_id, values)
-
-    def data_dir(self, plugin_id: str) -> Path:
-        d = self.home / "plugins" / plugin_id
-        d.mkdir(parents=True, exist_ok=True)
-        return d
-
-    def resource(self, relative: str) -> Path:
-        return paths.resources_dir() / relative
 
     def shutdown(self, timeout: float = 5.0) -> None:
         """Stop this plug-in's streams (jobs are cancelled and joined by the shared JobsModel)."""
