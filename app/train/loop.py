@@ -215,7 +215,9 @@ def load_data(data: dict[str, Any], default_seed: int, task: str,
                 raise JobError(f"data entry {data['entry']!r}: {len(out[-1])} images but {len(a)} targets")
             dtype = np.int64 if task == "classification" else np.float32
             y = np.ascontiguousarray(a, dtype=dtype)
-            out.append(torch.from_numpy(y if task == "classification" else y.reshape(len(y), -1)))
+            if task != "classification":
+                y = y.reshape(len(y), int(np.prod(y.shape[1:], dtype=np.int64)))  # -1 fails on an empty split
+            out.append(torch.from_numpy(y))
     return tuple(out)
 
 

@@ -143,7 +143,7 @@ def make_dataset(seed: int = 0, split: str = "train", n_scenes: int = 600, z_per
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Loop data entry `plugins.holography.dataset:make_dataset` → (x_train, y_train, x_val, y_val), labels z in µm.
     split "train": training kinds/carriers, validation from other scenes of the same distribution (seed-disjoint);
-    split "heldout": validation = held-out kinds and carriers (for card metrics); the training part is one sample.
+    split "heldout": validation = held-out kinds and carriers (for card metrics); the training part is empty.
     Labels are z in units of `label_unit_um` µm (the card's preprocess.output_scale_m = label_unit_um × 1e-6).
     Arrays are cached under <user data>/cache/holo-autofocus (or `cache`)."""
     folder = cache_dir(cache)
@@ -153,8 +153,7 @@ def make_dataset(seed: int = 0, split: str = "train", n_scenes: int = 600, z_per
                        lambda: heldout_crops(seed, heldout_stacks_n, heldout_per_stack, crops_per_frame, size,
                                              preset_name, preprocess), folder)
         y = y / np.float32(label_unit_um)
-        # the training part is a one-sample placeholder: app.train.loop.load_data cannot reshape empty targets
-        return x[:1].astype(np.float32), y[:1], x.astype(np.float32), y
+        return x[:0].astype(np.float32), y[:0], x.astype(np.float32), y
     if split != "train":
         raise ValueError(f"split must be 'train' or 'heldout', got {split!r}")
     xt, yt = _cached("train", {**key, "n": n_scenes, "zs": z_per_scene, "c": crops_per_frame},

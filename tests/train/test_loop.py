@@ -164,3 +164,17 @@ def test_resume_past_the_end_keeps_the_step(tmp_path, run):
     again, ev = run(tmp_path, steps=3, resume=True)
     assert again.status == "finished" and again.step == 6 and ev[-1].step == 6
     assert same_weights(first.model, again.model)
+
+
+
+def test_load_data_accepts_an_empty_training_split(monkeypatch):
+    """Held-out-only data entries (used for card metrics) return an empty training part."""
+    import numpy as np
+
+    from app.train import loop
+
+    arrays = (np.zeros((0, 3, 8, 8), np.float32), np.zeros(0, np.float32),
+              np.zeros((2, 3, 8, 8), np.float32), np.ones(2, np.float32))
+    monkeypatch.setattr(loop, "resolve_entry", lambda entry: lambda seed, **kw: arrays)
+    xt, yt, xv, yv = loop.load_data({"entry": "heldout:only"}, 0, "regression")
+    assert tuple(yt.shape) == (0, 1) and tuple(yv.shape) == (2, 1) and tuple(xt.shape) == (0, 3, 8, 8)
