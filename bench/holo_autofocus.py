@@ -4,9 +4,12 @@ same process — error (µm), time per frame (ms, demodulation included) and rat
 
   .venv/bin/python bench/holo_autofocus.py [--model models/holo-autofocus-tvit] [--stacks 8] [--per 8]
   .venv/bin/python bench/holo_autofocus.py --write-card models/holo-autofocus-tvit --ckpt RUN/ckpt_last.pt
+  .venv/bin/python bench/holo_autofocus.py --split train --refine-defaults   # tune refine settings (not held-out)
 
-`--write-card` adds the frame-level metrics (and the [refine] table) to the model's card and, with --ckpt, writes
-the slim `checkpoint.pt` (config + weights) that calibration fine-tunes from."""
+`--refine-defaults` runs vit+refine with the code's REFINE_DEFAULTS instead of the card's [refine] (and, with
+--write-card, writes them as the card's [refine]). `--write-card` adds the frame-level metrics (and the [refine] table)
+to the model's card and, with --ckpt, writes the slim `checkpoint.pt` (config + weights) that calibration fine-tunes
+from."""
 
 from __future__ import annotations
 
@@ -58,7 +61,8 @@ def train_like_stacks(seed: int, n_stacks: int, per: int, size: int) -> list:
 
 
 def run(model_dir: Path, stacks: int, per: int, size: int, seed: int, methods: list[str], use_pyh: bool,
-        refine: dict | None = None, split: str = "heldout") -> tuple[dict[str, dict], list[str], np.ndarray]:
+        refine: dict | None = None, split: str = "heldout", refine_defaults: bool = False
+        ) -> tuple[dict[str, dict], list[str], np.ndarray]:
     """Errors (µm, signed) and times (ms) per method over the held-out frames; plus frame kinds and true z."""
     handle = open_folder(model_dir, threads=2) if any(m != "sweep" for m in methods) else None
     res = {m: {"err": [], "ms": []} for m in methods + (["pyholoscope"] if use_pyh else [])}
@@ -72,6 +76,8 @@ def run(model_dir: Path, stacks: int, per: int, size: int, seed: int, methods: l
         for m in methods:
             rec = Reconstructor(optics, bg)
             af = Autofocus(rec, handle, m)
+            if refine_defaults:  # the code's REFINE_DEFAULTS instead of the card's [refine]
+                af.refine_params = dict(REFINE_DEFAULTS)
             if refine:
                 af.refine_params.update(refine)
             af.predict(h[0])  # warm-up: carrier detection, masks, FFT plans (a live stream has them)
@@ -115,7 +121,8 @@ def report(res: dict[str, dict], kinds: list[str]) -> dict[str, dict[str, float]
 
 
 def write_card_metrics(model_dir: Path, out: dict[str, dict[str, float]], n: int, seed: int, stacks: int, per: int,
-                       refine: dict | None, ckpt: Path | None, note: str | None = None) -> None:
+                       refine: dict | None, ckpt: Path | None, note: str | None = None,
+                       refine_defaults: bool = False) -> None:
     """Frame-level held-out metrics (+ [refine], checkpoint.pt) into the card; model.onnx is untouched."""
     card = read_card(model_dir)
     where = (f"plugins.holography.dataset:heldout_stacks seed={seed} ({stacks} stacks x {per} frames, 512², kinds "
@@ -152,7 +159,8 @@ def write_card_metrics(model_dir: Path, out: dict[str, dict[str, float]], n: int
         card.provenance["recipe"] = "recipe.toml"
     if note:
         card.provenance["training_path"] = note
-    card.extra["refine"] = {**REFINE_DEFAULTS, **dict(card.extra.get("refine", {})), **(refine or {})}
+    base = {} if refine_defaults else dict(card.extra.get("refine", {}))
+    card.extra["refine"] = {**REFINE_DEFAULTS, **base, **(refine or {})}
     card.extra["refine"] = {k: v for k, v in card.extra["refine"].items() if v is not None}
     if ckpt is not None:
         import torch
@@ -177,11 +185,17 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--seed", type=int, default=20261122)
     ap.add_argument("--methods", default=",".join(METHODS))
-    ap.add_argument("--refine-strategy", default=None, help="residual | search | residual+search (default: card's)")
+    ap.add_argument("--refine-strategy", default=None,
+                    help="grid | residual | search | residual+search | residual+grid (default: card's)")
     ap.add_argument("--refine-metric", default=None)
     ap.add_argument("--refine-blend", type=float, default=None)
     ap.add_argument("--refine-n-grid", type=int, default=None)
     ap.add_argument("--refine-half-width-dof", type=float, default=None)
+    ap.add_argument("--refine-n-fine", type=int, default=None)
+    ap.add_argument("--refine-n-crops", type=int, default=None, help="crops for vit+refine (default: card's)")
+    ap.add_argument("--refine-sweep-if-spread", type=float, default=None, help="metres")
+    ap.add_argument("--refine-defaults", action="store_true",
+                    help="start from the code's REFINE_DEFAULTS instead of the card's [refine] (also when writing it)")
     ap.add_argument("--no-pyholoscope", action="store_true")
     ap.add_argument("--split", choices=("heldout", "train"), default="heldout",
                     help="'train': training kinds/carriers with fresh seeds (to choose refine settings)")
@@ -194,7 +208,8 @@ def main() -> None:
     methods = args.methods.split(",")
     refine = {k: v for k, v in (("strategy", args.refine_strategy), ("metric", args.refine_metric),
                                 ("half_width_dof", args.refine_half_width_dof), ("blend", args.refine_blend),
-                                ("n_grid", args.refine_n_grid))
+                                ("n_grid", args.refine_n_grid), ("n_fine", args.refine_n_fine),
+                                ("n_crops", args.refine_n_crops), ("sweep_if_spread_m", args.refine_sweep_if_spread))
               if v is not None}
     use_pyh = pyh is not None and not args.no_pyholoscope
     model_dir = Path(args.write_card or args.model)
@@ -204,11 +219,12 @@ def main() -> None:
           f"pyholoscope {'find_focus ' + PYH_METHOD if use_pyh else 'not used'}")
     if args.write_card and args.split != "heldout":
         ap.error("--write-card records held-out metrics; drop --split train")
-    res, kinds, _ = run(model_dir, args.stacks, args.per, args.size, args.seed, methods, use_pyh, refine, args.split)
+    res, kinds, _ = run(model_dir, args.stacks, args.per, args.size, args.seed, methods, use_pyh, refine, args.split,
+                        args.refine_defaults)
     out = report(res, kinds)
     if args.write_card:
         write_card_metrics(model_dir, out, len(kinds), args.seed, args.stacks, args.per, refine,
-                           Path(args.ckpt) if args.ckpt else None, args.note)
+                           Path(args.ckpt) if args.ckpt else None, args.note, args.refine_defaults)
 
 
 if __name__ == "__main__":

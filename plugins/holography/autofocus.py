@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 import scipy.fft as sfft
 
@@ -17,7 +18,7 @@ from app.core.errors import BadInput, ModelError
 
 from .focus import METRICS, Metric, Roi, get_metric, refine_autofocus, sweep_autofocus
 from .optics import Optics, optics_mismatch
-from .propagate import transfer_function
+from .propagate import band_limits, transfer_function
 from .reconstruct import Reconstructor
 
 log = logging.getLogger(__name__)
@@ -64,18 +65,25 @@ def refine_metric(name: str | None) -> Metric | str | None:
     return name or None
 
 
-# vit+refine. "residual": the model again on the field refocused at its first z (a learned residual; the ViT is
-# more precise near focus). "search": focus.refine_autofocus (a small grid then bounded Brent) within ± half_width_dof
-# depths of field, once per metric in `metric` (comma list), the found z averaged — tog peaks short of thick
-# positive-phase objects and realness long of some cells; from z_true ± 1.5 µm on training-like frames the mean of
-# the two had MAE 0.49 µm vs 0.68 (tog) and 0.83 (realness). "grid": one grid on the resampled field, parabolic peaks
-# (faster, less exact). "residual+search" (the default) had the lowest error on 30 training-like frames with the
-# shipped model (MAE 1.43 µm vs 2.13 search alone, 2.34 tog alone); the held-out set was not used to choose.
+# vit+refine. "grid" (the default): one spectrum of the resampled field (1 µm pixel), n_grid planes over the ViT's
+# z ± half_width_dof depths of field (one batched IFFT), every metric of `metric` (comma list) on the same planes,
+# parabolic peaks, then n_fine shared planes at fine_step × the grid step around the mean peak, parabolic peaks again,
+# the metrics' z averaged (tog peaks short of thick positive-phase objects and realness long of some cells). When every
+# metric peaks on the window's edge (not the z range's) the ViT missed by more than the window: the full sweep.
+# "residual": the model again on the field refocused at its first z (a learned residual). "search":
+# focus.refine_autofocus (grid + bounded Brent) on the full-resolution field once per metric (slower, no more exact).
+# Chosen on 64 training-like frames (bench/holo_autofocus.py --split train, the held-out set was not used to choose),
+# same machine, back to back: "grid" with 3 crops, n_fine 3, no residual pass: MAE 1.09 µm, median 0.48, max 9.4 (the
+# sweep's error on that frame; sweep alone 1.19 / 0.51 / 8.8), 10.6–13.0 ms per frame, vs "residual+search" with 5
+# crops: MAE 2.52, median 0.50, max 83 (a confidently wrong ViT z, kept near a false peak), 19.8–22.2 ms. Other
+# metric sets (adding min_normvar, dubois, l1, gini_scatter) were worse; n_grid 5–9, n_fine 0–5, fine_step 1/4–1/2,
+# 2–5 crops, half_width 0.75–1.25 DoF all within ±0.08 µm MAE of this. n_crops here is vit+refine's crop count (it
+# wins over [preprocess] and the Autofocus n_crops argument, which then apply to `vit` only).
 # The result is blend × search + (1 − blend) × the z before the search, minus bias_m. When the crops disagree
-# (std of their z > sweep_if_spread_m) the local search is replaced by the full sweep (the ViT is then unreliable:
-# on 24 training-like frames the four ViT errors > 10 µm all had spreads > 3 µm).
-REFINE_DEFAULTS: dict[str, Any] = {"strategy": "residual+search", "metric": "tog,realness", "half_width_dof": 1.0,
-                                   "n_grid": 7, "blend": 1.0, "bias_m": 0.0, "sweep_if_spread_m": 3e-6}
+# (std of their z > sweep_if_spread_m) the local search is replaced by the full sweep (the ViT is then unreliable).
+REFINE_DEFAULTS: dict[str, Any] = {"strategy": "grid", "metric": "tog,realness", "half_width_dof": 1.0,
+                                   "n_grid": 7, "n_fine": 3, "fine_step": 1 / 3, "n_crops": 3, "sweep_if_edge": True,
+                                   "blend": 1.0, "bias_m": 0.0, "sweep_if_spread_m": 4e-6}
 
 
 @dataclass
@@ -126,18 +134,18 @@ def model_field(reconstructor: Reconstructor, frame: np.ndarray, pp: dict[str, A
 
 def _box_energy(field: np.ndarray, s: int, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
     """Scattered energy mean |c/m − 1|² = mean |c|² / |m|² − 1 (m = the crop's mean) of the s × s crops with
-    top-left corners ys × xs, from integral images (no crop is copied)."""
-    def box(a: np.ndarray) -> np.ndarray:
-        ii = np.zeros((a.shape[0] + 1, a.shape[1] + 1), a.dtype)
-        np.cumsum(np.cumsum(a, 0), 1, out=ii[1:, 1:])
-        y0, x0 = ys[:, None], xs[None, :]
-        return (ii[y0 + s, x0 + s] - ii[y0, x0 + s] - ii[y0 + s, x0] + ii[y0, x0]) / (s * s)
-
-    f = field.astype(np.complex128)
-    mean = box(f)
-    power = box(f.real ** 2 + f.imag ** 2)
-    m2 = np.abs(mean) ** 2
-    return np.where(m2 > 1e-12, power / np.maximum(m2, 1e-12) - 1.0, 0.0)
+    top-left corners ys × xs, from one float64 integral image of (Re, Im, |·|²) (no crop is copied; cv2.integral,
+    ≈ 4× faster than numpy cumsums of complex128)."""
+    f = np.asarray(field)
+    a = np.empty(f.shape + (3,), np.float64)
+    a[..., 0] = f.real
+    a[..., 1] = f.imag
+    np.add(np.square(a[..., 0]), np.square(a[..., 1]), out=a[..., 2])
+    ii = cv2.integral(a, sdepth=cv2.CV_64F)
+    y0, x0 = ys[:, None], xs[None, :]
+    b = (ii[y0 + s, x0 + s] - ii[y0, x0 + s] - ii[y0 + s, x0] + ii[y0, x0]) / (s * s)
+    m2 = b[..., 0] ** 2 + b[..., 1] ** 2
+    return np.where(m2 > 1e-12, b[..., 2] / np.maximum(m2, 1e-12) - 1.0, 0.0)
 
 
 def select_crops(field: np.ndarray, pp: dict[str, Any], n: int, box: tuple[int, int, int, int] | None = None,
@@ -212,7 +220,8 @@ def refocus_resampled(f: np.ndarray, optics: Optics, pixel_m: float, z_m: float)
 class Autofocus:
     """Per-stream autofocus. `vit`/`vit+refine` need an autofocus model (ModelHandle of task holo.autofocus);
     its card's [preprocess] defines the crops (n_crops: None = the card's) and the output scale, its [refine] the
-    refinement. `z_range_m` narrows the search/clip range; `roi` (x, y, w, h in frame pixels) restricts both."""
+    refinement (a [refine] n_crops, when set, is the crop count of vit+refine and wins over `n_crops`). `z_range_m`
+    narrows the search/clip range; `roi` (x, y, w, h in frame pixels) restricts both."""
 
     def __init__(self, reconstructor: Reconstructor, model: Any | None = None, method: str = "vit+refine",
                  n_crops: int | None = None, z_range_m: tuple[float, float] | None = None,
@@ -251,28 +260,38 @@ class Autofocus:
         if self.model is None:
             raise ModelError(f"autofocus method {self.method!r} needs an installed {TASK} model for these optics; "
                              "install or calibrate one, or use --method sweep")
-        x, u, f = frame_crops(self.reconstructor, frame, self.pp, self.n_crops, self.roi)
+        rp = self.refine_params
+        n = self.n_crops
+        if self.method == "vit+refine" and rp.get("n_crops"):  # the search, not the crops, sets the precision
+            n = int(rp["n_crops"])
+        x, u, f = frame_crops(self.reconstructor, frame, self.pp, n, self.roi)
         lo, hi = self.z_range
         z_vit, spread = self._run(x)
         z_vit = float(np.clip(z_vit, lo, hi))
         if self.method == "vit":
             return FocusResult(z_vit, "vit", (time.perf_counter() - t0) * 1e3, z_vit, spread)
-        rp = self.refine_params
         z, curve = z_vit, np.zeros((0, 2))
+
+        def sweep() -> FocusResult:
+            zw, c, _ = sweep_autofocus(u, self.reconstructor, self.z_range_m, roi=self.roi)
+            return FocusResult(zw, "vit+refine", (time.perf_counter() - t0) * 1e3, z_vit, spread,
+                               (c[:, 0].copy(), c[:, 1].copy()))
+
         limit = rp.get("sweep_if_spread_m")
         if limit and spread > float(limit):  # the crops disagree: search the whole range
-            z, c, _ = sweep_autofocus(u, self.reconstructor, self.z_range_m, roi=self.roi)
-            return FocusResult(z, "vit+refine", (time.perf_counter() - t0) * 1e3, z_vit, spread,
-                               (c[:, 0].copy(), c[:, 1].copy()))
+            return sweep()
         if "residual" in rp["strategy"]:
             f1 = refocus_resampled(f, self.reconstructor.optics, float(self.pp["pixel_m"]), z_vit)
-            corners = select_crops(f1, self.pp, self.n_crops, roi_box(self.roi, self.reconstructor, self.pp))
+            corners = select_crops(f1, self.pp, n, roi_box(self.roi, self.reconstructor, self.pp))
             d, _ = self._run(crops_to_input(f1, corners, self.pp))
             z = float(np.clip(z_vit + d, lo, hi))
         if "search" in rp["strategy"] or "grid" in rp["strategy"]:
             if "grid" in rp["strategy"]:
                 box = roi_box(self.roi, self.reconstructor, self.pp)
-                zs, curve = grid_refine(f, self.reconstructor.optics, float(self.pp["pixel_m"]), z, rp, (lo, hi), box)
+                zs, curve, edge = grid_refine(f, self.reconstructor.optics, float(self.pp["pixel_m"]), z, rp, (lo, hi),
+                                              box)
+                if edge and rp.get("sweep_if_edge", True):  # the focus lies outside the window
+                    return sweep()
             else:
                 zs, curve = refine(u, self.reconstructor, z, rp, (lo, hi), self.roi)
             z = float(np.clip(rp["blend"] * zs + (1 - rp["blend"]) * z - float(rp.get("bias_m", 0.0)), lo, hi))
@@ -322,33 +341,60 @@ def _peak(zs: np.ndarray, v: np.ndarray) -> float:
     return float(zs[i])
 
 
+def _planes(spec: np.ndarray, optics: Optics, pixel_m: float, zs: np.ndarray) -> np.ndarray:
+    """The field of spectrum `spec` refocused for a specimen at each defocus of the evenly spaced zs (one batched
+    IFFT). Transfer functions by recurrence H(z + dz) = H(z)·H(dz) when the band limit does not bite at max |z|
+    (then every H is the same evanescent-masked phase ramp; two H computed instead of len(zs))."""
+    planes = np.empty((len(zs),) + spec.shape, np.complex64)
+    wl, n = optics.wavelength_m, optics.medium_index
+    ly, lx = band_limits(spec.shape, wl, pixel_m, float(np.max(np.abs(zs))), n)
+    if len(zs) > 2 and min(ly, lx) * pixel_m >= 0.5:
+        h = np.array(_tf(spec.shape, wl, pixel_m, -float(zs[0]), n, True))
+        step = _tf(spec.shape, wl, pixel_m, -float(zs[1] - zs[0]), n, True)
+        for i in range(len(zs)):
+            np.multiply(spec, h, out=planes[i])
+            if i < len(zs) - 1:
+                h *= step
+    else:
+        for i, z in enumerate(zs):
+            np.multiply(spec, _tf(spec.shape, wl, pixel_m, -float(z), n, True), out=planes[i])
+    return sfft.ifft2(planes, axes=(1, 2), workers=2, overwrite_x=True)
+
+
 def grid_refine(f: np.ndarray, optics: Optics, pixel_m: float, z0: float, params: dict[str, Any],
                 z_range: tuple[float, float], box: tuple[int, int, int, int] | None = None
-                ) -> tuple[float, np.ndarray]:
+                ) -> tuple[float, np.ndarray, bool]:
     """n_grid planes of the resampled field over z0 ± half_width (window kept inside z_range), every metric of
-    params['metric'] on the inner region (or `box`), the mean of the metrics' interpolated peaks. Returns
-    (z, curve (n_grid, 2) of z and the first metric)."""
+    params['metric'] on the inner region (or `box`) of the same planes, parabolic peaks; then params['n_fine'] shared
+    planes at params['fine_step'] × the grid step around the mean peak, parabolic peaks again; the mean of the
+    metrics' peaks. Returns (z, curve (n_grid, 2) of z and the first metric, whether every metric's grid maximum
+    lay on an edge of the window that is not an edge of z_range — the focus is then probably outside)."""
     lo, hi = z_range
     half = _half_width(optics, params)
     a = float(np.clip(z0 - half, lo, max(lo, hi - 2 * half)))
-    zs = np.linspace(a, min(hi, a + 2 * half), max(3, int(params["n_grid"])))
+    n_grid = max(3, int(params["n_grid"]))
+    zs = np.linspace(a, min(hi, a + 2 * half), n_grid)
     spec = sfft.fft2(f, workers=2)
-    planes = np.empty((len(zs),) + f.shape, np.complex64)
-    for i, z in enumerate(zs):
-        np.multiply(spec, _tf(f.shape, optics.wavelength_m, pixel_m, -float(z), optics.medium_index, True),
-                    out=planes[i])
-    planes = sfft.ifft2(planes, axes=(1, 2), workers=2, overwrite_x=True)
     if box is None:
         m = max(4, min(f.shape) // 16)
         box = (m, f.shape[0] - m, m, f.shape[1] - m)
     y0, y1, x0, x1 = box
     metrics = [get_metric(m, optics.mode) for m in _metrics(params)]
-    peaks, first = [], None
-    for met in metrics:
-        v = np.array([met.fn(p[y0:y1, x0:x1]) for p in planes]) * met.sense
-        peaks.append(_peak(zs, v))
-        first = v * met.sense if first is None else first
-    return float(np.clip(np.mean(peaks), lo, hi)), np.stack([zs, first], 1)
+
+    def values(planes: np.ndarray) -> list[np.ndarray]:
+        return [np.array([met.fn(p[y0:y1, x0:x1]) for p in planes]) * met.sense for met in metrics]
+
+    vals = values(_planes(spec, optics, pixel_m, zs))
+    eps = 1e-3 * (zs[1] - zs[0])
+    edge = all((i == 0 and zs[0] > lo + eps) or (i == n_grid - 1 and zs[-1] < hi - eps)
+               for i in (int(np.argmax(v)) for v in vals))
+    peaks = [_peak(zs, v) for v in vals]
+    n_fine = int(params.get("n_fine") or 0)
+    if n_fine >= 3:
+        step = (zs[1] - zs[0]) * float(params.get("fine_step", 1 / 3))
+        zf = float(np.mean(peaks)) + (np.arange(n_fine) - (n_fine - 1) / 2) * step
+        peaks = [_peak(zf, v) for v in values(_planes(spec, optics, pixel_m, zf))]
+    return float(np.clip(np.mean(peaks), lo, hi)), np.stack([zs, vals[0] * metrics[0].sense], 1), edge
 
 
 # model choice ------------------------------------------------------------------------------------------------
@@ -362,17 +408,23 @@ def card_optics(card: ModelCard) -> Optics:
         raise ModelError(str(e)) from None
 
 
+def card_mismatch(card: ModelCard, optics: Optics) -> list[str]:
+    """How the stream's optics differ from what the model was trained for (an NA inside the card's na_range
+    counts as a match); ModelError when the card has no usable [optics]."""
+    co = card_optics(card)
+    na_range = card.optics.get("na_range")
+    if optics.na and na_range and float(na_range[0]) - 1e-9 <= optics.na <= float(na_range[1]) + 1e-9:
+        co = co.with_(na=None)  # trained across this NA range
+    return optics_mismatch(optics, co)
+
+
 def _card_reasons(card: ModelCard, optics: Optics) -> list[str]:
     if card.task != TASK:
         return [f"{card.id}: task {card.task!r} is not {TASK}"]
     try:
-        co = card_optics(card)
+        return [f"{card.id}: {r}" for r in card_mismatch(card, optics)]
     except ModelError as e:
         return [str(e)]
-    na_range = card.optics.get("na_range")
-    if optics.na and na_range and float(na_range[0]) - 1e-9 <= optics.na <= float(na_range[1]) + 1e-9:
-        co = co.with_(na=None)  # trained across this NA range
-    return [f"{card.id}: {r}" for r in optics_mismatch(optics, co)]
 
 
 def select_model(cards: list[ModelCard], optics: Optics) -> tuple[ModelCard | None, list[str]]:

@@ -131,9 +131,8 @@ def _autofocus_model(args: argparse.Namespace, optics: Any) -> tuple[Any, str | 
     """(ModelHandle or None, model id, effective method) for `holo autofocus`, with notes on stderr."""
     from app.core.host import HeadlessHost
 
-    from .autofocus import TASK, card_optics
+    from .autofocus import TASK, card_mismatch
     from .engine import plan_focus
-    from .optics import optics_mismatch
 
     if args.method == "sweep":
         return None, None, "sweep"
@@ -142,7 +141,7 @@ def _autofocus_model(args: argparse.Namespace, optics: Any) -> tuple[Any, str | 
         handle = host.zoo.open(Path(args.model))
         if handle.card.task != TASK:
             raise BadInput(f"{args.model}: a {handle.card.task!r} model, not an autofocus ({TASK}) model")
-        diff = optics_mismatch(optics, card_optics(handle.card))
+        diff = card_mismatch(handle.card, optics)
         if diff:
             _note(f"the input's optics differ from model {handle.card.id}'s card: {'; '.join(diff)}")
         return handle, handle.card.id, args.method

@@ -17,8 +17,8 @@ from app.core.errors import BadInput, ModelError, VitascopeError
 from app.core.frames import Frame, FrameSource
 from app.core.plugin_api import Host
 
-from .autofocus import METHODS, TASK, Autofocus, card_optics, select_model
-from .optics import Optics, optics_mismatch, preset
+from .autofocus import METHODS, TASK, Autofocus, card_mismatch, select_model
+from .optics import Optics, preset
 from .reconstruct import Reconstructor
 from .tracking import ZTracker
 from .unwrap import unwrap_phase
@@ -77,7 +77,7 @@ def plan_focus(cards: list[Any], optics: Optics, method: str, wanted: str | None
             notes.append(f"Model {wanted!r} is not installed; choosing one by optics.")
         else:
             try:
-                diff = optics_mismatch(optics, card_optics(card))
+                diff = card_mismatch(card, optics)
             except ModelError as e:
                 diff = [str(e)]
             if diff:
