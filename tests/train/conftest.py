@@ -29,6 +29,17 @@ def make_tiny_job(out_dir: Path | str, seed: int = 0, resume: bool = False, kind
     return JobSpec(kind, tiny_params(**overrides), out_dir=str(out_dir), name="tiny", seed=seed, resume=resume)
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op thread: on a shared, loaded machine OpenMP spin-waits make 2 threads many times slower."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture
 def tiny_job():
     """A factory: tiny_job(out_dir, seed=0, resume=False, kind="train", **param_overrides) → JobSpec."""

@@ -18,14 +18,7 @@ from app.core.zoo import Zoo  # noqa: E402
 from app.train import loop, pipeline  # noqa: E402
 from app.train.compress import CompressSpec, compress  # noqa: E402
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on a shared, loaded machine OpenMP spin-waits make 2 threads many times slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

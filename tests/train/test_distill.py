@@ -11,14 +11,7 @@ from torch import nn  # noqa: E402
 
 from app.train.distill import RegressionDistill, USKDLoss, kd_loss, nkd_loss, nkd_terms, soft_target_ce, zipf  # noqa: E402
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on a shared, loaded machine OpenMP spin-waits make 2 threads many times slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 

@@ -23,13 +23,7 @@ from app.train.logits_store import (  # noqa: E402
 K, C = 3, 6
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on a shared, loaded machine OpenMP spin-waits make 2 threads many times slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def teacher_model():

@@ -12,13 +12,7 @@ from app.train.reparam import BranchedViT, branched_from_teacher, lambda_at  # n
 
 TEACHER = {"depth": 12, "width": 32, "heads": 2, "img_size": 32, "num_outputs": 5, "mlp_ratio": 2.0}
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on a shared, loaded machine OpenMP spin-waits make 2 threads many times slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 
