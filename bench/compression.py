@@ -121,14 +121,7 @@ def interleaved_latency(paths: list[Path], input_name: str, shape: tuple[int, ..
     per: list[list[float]] = [[] for _ in paths]
     for _ in range(rounds):
         for sess, acc in zip(sessions, per, strict=True):
-            for _ in range(5):
-                sess.run(None, {input_name: x})
-            times = []
-            for _ in range(runs):
-                t0 = time.perf_counter()
-                sess.run(None, {input_name: x})
-                times.append((time.perf_counter() - t0) * 1e3)
-            acc.append(statistics.median(times))
+            acc.append(statistics.median(runtime.time_runs(sess, {input_name: x}, runs)))
     return [round(statistics.median(v), 4) for v in per]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -71,6 +72,18 @@ def warm_up(sess, runs: int = 2) -> None:
     feeds = dummy_inputs(sess)
     for _ in range(runs):
         sess.run(None, feeds)
+
+
+def time_runs(sess, feeds: dict[str, np.ndarray], runs: int, warmup: int = 5) -> list[float]:
+    """Wall time in ms of `runs` calls after `warmup` untimed ones (the one timing loop of models and benches)."""
+    for _ in range(warmup):
+        sess.run(None, feeds)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        sess.run(None, feeds)
+        times.append((time.perf_counter() - t0) * 1e3)
+    return times
 
 
 def run(sess, feeds: dict[str, np.ndarray], outputs: Sequence[str] | None = None) -> list[np.ndarray]:

@@ -69,13 +69,7 @@ def measure_latency(onnx_path: Path, input_name: str, shape: Sequence[int], runs
     """Median/p90 ms of onnxruntime at the given (batch 1) shape with 2 intra-op threads."""
     sess = runtime.create_session(onnx_path, threads=2, warmup=False)
     x = np.random.default_rng(0).uniform(-1, 1, size=tuple(shape)).astype(np.float32)
-    for _ in range(warmup):
-        sess.run(None, {input_name: x})
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        sess.run(None, {input_name: x})
-        times.append((time.perf_counter() - t0) * 1e3)
+    times = runtime.time_runs(sess, {input_name: x}, runs, warmup)
     import onnxruntime as ort
 
     times.sort()
