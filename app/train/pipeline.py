@@ -22,7 +22,8 @@ from .loop import EventFn, TrainSpec
 
 log = logging.getLogger(__name__)
 # keys of a spec's `export` table that describe the export itself rather than card fields
-_EXPORT_KEYS = {"out_dir", "heldout", "recipe", "recipe_file", "latency_runs", "provenance", "metrics"}
+_EXPORT_KEYS = {"out_dir", "heldout", "recipe", "recipe_file", "latency_runs", "provenance", "metrics", "explain",
+                "example_hw"}
 _CARD_KEYS = {"id", "task", "version", "license", "description", "labels", "preprocess", "optics", "arch"}
 
 
@@ -82,7 +83,15 @@ def export_trained(model: VisionTransformer, cfg: ViTConfig, spec: TrainSpec, *,
     fields = {k: ex[k] for k in _CARD_KEYS if k in ex}
     fields.setdefault("task", spec.task)
     fields.update(metrics=metrics, provenance=provenance)
-    example = torch.zeros(2, cfg.in_chans, cfg.img_size, cfg.img_size)
+    h, w = (int(v) for v in ex.get("example_hw", (cfg.img_size, cfg.img_size)))
+    example = torch.zeros(2, cfg.in_chans, h, w)
+    if ex.get("explain"):
+        if ex["explain"] != "rollout":
+            raise JobError(f"job spec: export.explain must be 'rollout', got {ex['explain']!r}")
+        from .explain import export_rollout
+
+        out.mkdir(parents=True, exist_ok=True)
+        fields["extra"] = {"explain": export_rollout(model, example, out)}
     card = export_onnx(model, example, out, fields, latency_runs=int(ex.get("latency_runs", 100)))
     return card, out
 
