@@ -242,9 +242,17 @@ def compress(cs: CompressSpec) -> Path:
                               "description": f"{tcard.description} — compressed: {', '.join(steps) or 'copy'}",
                               "labels": tcard.labels or None, "preprocess": tcard.preprocess or None,
                               "optics": tcard.optics or None, "metrics": metrics, "provenance": provenance}
-    if qinfo:
-        fields["extra"] = {"fake_quant": qinfo}
-    example = torch.zeros(2, cfg.in_chans, cfg.img_size, cfg.img_size)
+    ex = spec.export if isinstance(spec.export, dict) else {}
+    h, w = (int(v) for v in ex.get("example_hw", (cfg.img_size, cfg.img_size)))
+    example = torch.zeros(2, cfg.in_chans, h, w)
+    extra: dict[str, Any] = {"fake_quant": qinfo} if qinfo else {}
+    if ex.get("explain") == "rollout" and cs.quant != "int8":
+        from .explain import export_rollout
+
+        out.mkdir(parents=True, exist_ok=True)
+        extra["explain"] = export_rollout(model, example, out)
+    if extra:
+        fields["extra"] = extra
     if cs.quant != "int8":
         export_onnx(model, example, out, fields, latency_runs=cs.latency_runs)
         _save_student(model, spec, out)
@@ -264,6 +272,10 @@ def compress(cs: CompressSpec) -> Path:
                                card_updates={"provenance": provenance})
         i8 = metrics_of(run_onnx(out / "model.onnx", x_held.numpy(), card.inputs[0].name), y_held.numpy(),
                         spec.task)
+    if ex.get("explain") == "rollout":  # the heatmap model stays fp32: it is run once per viewed ECG
+        from .explain import export_rollout
+
+        _add_extra(out, {"explain": export_rollout(model, example, out)})
     _rewrite_metrics(out, card_metrics(i8) + card_metrics(q_metrics, "_fp32"))
     _save_student(model, spec, out)
     return out
@@ -276,6 +288,14 @@ def _rewrite_metrics(out: Path, metrics: list[dict[str, Any]]) -> None:
     data = card.to_dict()
     data["metrics"] = metrics
     write_card(out, parse_card(data, str(out / "card.toml")))
+
+
+def _add_extra(out: Path, tables: dict[str, Any]) -> None:
+    from app.core.card import write_card
+
+    card = read_card(out)
+    card.extra.update(tables)
+    write_card(out, card)
 
 
 def _save_student(model: VisionTransformer, spec: TrainSpec, out: Path) -> None:
