@@ -37,7 +37,7 @@ from plugins.holography.dataset import (  # noqa: E402
 from plugins.holography.objects import HELDOUT_KINDS, TRAIN_KINDS  # noqa: E402
 from plugins.holography.optics import Optics  # noqa: E402
 from plugins.holography.physics import simulate_stack  # noqa: E402
-from plugins.holography.reconstruct import Reconstructor  # noqa: E402
+from plugins.holography.reconstruct import Reconstructor, detect_carrier  # noqa: E402
 
 try:
     import pyholoscope as pyh
@@ -68,11 +68,13 @@ def run(model_dir: Path, stacks: int, per: int, size: int, seed: int, methods: l
     res = {m: {"err": [], "ms": []} for m in methods + (["pyholoscope"] if use_pyh else [])}
     kinds: list[str] = []
     ztrue: list[float] = []
+    sep: list[float] = []  # per frame: |carrier| / objective band NA/λ (off-axis separation, see carrier_band_ratio)
     source = heldout_stacks if split == "heldout" else train_like_stacks
     for h, z, bg, attrs in source(seed, stacks, per, size):
         optics = Optics.from_dict(attrs)
         kinds += attrs["frame_kinds"].split(",")
         ztrue += list(z)
+        sep += [carrier_band_ratio(optics, bg)] * len(z)
         for m in methods:
             rec = Reconstructor(optics, bg)
             af = Autofocus(rec, handle, m)
@@ -97,7 +99,20 @@ def run(model_dir: Path, stacks: int, per: int, size: int, seed: int, methods: l
                 zf = pyh.find_focus(field, optics.wavelength_m, holo.oa_pixel_size, (lo, hi), PYH_METHOD)
                 res["pyholoscope"]["ms"].append((time.perf_counter() - t0) * 1e3)
                 res["pyholoscope"]["err"].append((zf - zi) * 1e6)
+    res["_sep"] = sep  # type: ignore[assignment]
     return res, kinds, np.asarray(ztrue)
+
+
+def carrier_band_ratio(optics: Optics, bg: np.ndarray | None) -> float:
+    """|carrier| / (NA/λ) in the same units: below ~1.25 the reconstructor keeps no DC notch and the sideband
+    overlaps the in-line (autocorrelation) term of the hologram, which then leaks into the demodulated field."""
+    if not optics.na or bg is None:
+        return float("nan")
+    c = detect_carrier(bg, na=optics.na, wavelength_m=optics.wavelength_m, pixel_m=optics.pixel_size_m)
+    return c.magnitude / (optics.na / optics.wavelength_m * optics.pixel_size_m)
+
+
+SEP_BINS = ((0.0, 1.1), (1.1, 1.25), (1.25, 1.5), (1.5, np.inf))
 
 
 def stats(err: list[float], ms: list[float]) -> dict[str, float]:
@@ -107,6 +122,7 @@ def stats(err: list[float], ms: list[float]) -> dict[str, float]:
 
 
 def report(res: dict[str, dict], kinds: list[str]) -> dict[str, dict[str, float]]:
+    sep = np.asarray(res.pop("_sep", [np.nan] * len(kinds)), float)
     out = {m: stats(r["err"], r["ms"]) for m, r in res.items()}
     ref = out.get("sweep")
     k = np.asarray(kinds)
@@ -117,6 +133,14 @@ def report(res: dict[str, dict], kinds: list[str]) -> dict[str, dict[str, float]
                  if ref and m != "sweep" else "")
         print(f"{m:12s} MAE {s['mae']:5.2f} µm  median {s['median']:5.2f}  max {s['max']:5.2f}  bias {s['bias']:+5.2f}"
               f"  {s['ms']:6.1f} ms (p90 {s['p90_ms']:.1f}){ratio}   per kind: {per_kind}")
+    print("signed mean error (µm) per kind, then MAE by |carrier|/band (n frames):")
+    for m in out:
+        err = np.asarray(res[m]["err"])
+        signed = " ".join(f"{kk} {np.mean(err[k == kk]):+.2f}" for kk in sorted(set(kinds)))
+        cells = [((sep >= a) & (sep < b), a, b) for a, b in SEP_BINS]
+        bins = " ".join(f"[{a:g},{b:g}) {np.mean(np.abs(err[s])):.2f} (n {int(s.sum())})"
+                        for s, a, b in cells if s.any())
+        print(f"  {m:12s} {signed}   |c|/B: {bins}")
     return out
 
 
@@ -194,6 +218,11 @@ def main() -> None:
     ap.add_argument("--refine-n-fine", type=int, default=None)
     ap.add_argument("--refine-n-crops", type=int, default=None, help="crops for vit+refine (default: card's)")
     ap.add_argument("--refine-sweep-if-spread", type=float, default=None, help="metres")
+    ap.add_argument("--refine-field", default=None, help="fullband | model: the field the physics search runs on")
+    ap.add_argument("--refine-alt-metric", default=None, help="'' to disable")
+    ap.add_argument("--refine-coarse-side", type=int, default=None, help="0 = full resolution coarse planes")
+    ap.add_argument("--refine-guard-metric", default=None, help="'' to disable")
+    ap.add_argument("--refine-polish-sweep", type=int, choices=(0, 1), default=None)
     ap.add_argument("--refine-defaults", action="store_true",
                     help="start from the code's REFINE_DEFAULTS instead of the card's [refine] (also when writing it)")
     ap.add_argument("--no-pyholoscope", action="store_true")
@@ -209,7 +238,11 @@ def main() -> None:
     refine = {k: v for k, v in (("strategy", args.refine_strategy), ("metric", args.refine_metric),
                                 ("half_width_dof", args.refine_half_width_dof), ("blend", args.refine_blend),
                                 ("n_grid", args.refine_n_grid), ("n_fine", args.refine_n_fine),
-                                ("n_crops", args.refine_n_crops), ("sweep_if_spread_m", args.refine_sweep_if_spread))
+                                ("n_crops", args.refine_n_crops), ("sweep_if_spread_m", args.refine_sweep_if_spread),
+                                ("field", args.refine_field), ("alt_metric", args.refine_alt_metric),
+                                ("coarse_side", args.refine_coarse_side), ("guard_metric", args.refine_guard_metric),
+                                ("polish_sweep", None if args.refine_polish_sweep is None
+                                 else bool(args.refine_polish_sweep)))
               if v is not None}
     use_pyh = pyh is not None and not args.no_pyholoscope
     model_dir = Path(args.write_card or args.model)

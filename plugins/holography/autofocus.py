@@ -16,10 +16,10 @@ import scipy.fft as sfft
 from app.core.card import ModelCard
 from app.core.errors import BadInput, ModelError
 
-from .focus import METRICS, Metric, Roi, get_metric, refine_autofocus, sweep_autofocus
+from .focus import METRICS, Metric, Roi, _spectral_crop, get_metric, refine_autofocus, sweep_autofocus
 from .optics import Optics, optics_mismatch
 from .propagate import band_limits, transfer_function
-from .reconstruct import Reconstructor
+from .reconstruct import Reconstructor, _hermitian_gather, _sideband_mask
 
 log = logging.getLogger(__name__)
 _tf = transfer_function.__wrapped__  # uncached: per-frame z must not evict the live refocus's transfer functions
@@ -65,25 +65,39 @@ def refine_metric(name: str | None) -> Metric | str | None:
     return name or None
 
 
-# vit+refine. "grid" (the default): one spectrum of the resampled field (1 µm pixel), n_grid planes over the ViT's
-# z ± half_width_dof depths of field (one batched IFFT), every metric of `metric` (comma list) on the same planes,
-# parabolic peaks, then n_fine shared planes at fine_step × the grid step around the mean peak, parabolic peaks again,
-# the metrics' z averaged (tog peaks short of thick positive-phase objects and realness long of some cells). When every
-# metric peaks on the window's edge (not the z range's) the ViT missed by more than the window: the full sweep.
-# "residual": the model again on the field refocused at its first z (a learned residual). "search":
-# focus.refine_autofocus (grid + bounded Brent) on the full-resolution field once per metric (slower, no more exact).
-# Chosen on 64 training-like frames (bench/holo_autofocus.py --split train, the held-out set was not used to choose),
-# same machine, back to back: "grid" with 3 crops, n_fine 3, no residual pass: MAE 1.09 µm, median 0.48, max 9.4 (the
-# sweep's error on that frame; sweep alone 1.19 / 0.51 / 8.8), 10.6–13.0 ms per frame, vs "residual+search" with 5
-# crops: MAE 2.52, median 0.50, max 83 (a confidently wrong ViT z, kept near a false peak), 19.8–22.2 ms. Other
-# metric sets (adding min_normvar, dubois, l1, gini_scatter) were worse; n_grid 5–9, n_fine 0–5, fine_step 1/4–1/2,
-# 2–5 crops, half_width 0.75–1.25 DoF all within ±0.08 µm MAE of this. n_crops here is vit+refine's crop count (it
-# wins over [preprocess] and the Autofocus n_crops argument, which then apply to `vit` only).
-# The result is blend × search + (1 − blend) × the z before the search, minus bias_m. When the crops disagree
-# (std of their z > sweep_if_spread_m) the local search is replaced by the full sweep (the ViT is then unreliable).
-REFINE_DEFAULTS: dict[str, Any] = {"strategy": "grid", "metric": "tog,realness", "half_width_dof": 1.0,
-                                   "n_grid": 7, "n_fine": 3, "fine_step": 1 / 3, "n_crops": 3, "sweep_if_edge": True,
-                                   "blend": 1.0, "bias_m": 0.0, "sweep_if_spread_m": 4e-6}
+# vit+refine. "grid" (the default): n_grid planes over the ViT's z ± half_width_dof depths of field (low-passed onto ≤
+# coarse_side px, one batched IFFT), metric `metric` (comma list) on them, parabolic peaks, then n_fine
+# full-resolution planes at fine_step × the grid step around the mean peak, parabolic peaks again, averaged. field =
+# "fullband": the search runs on `fullband_field` (hologram − background hologram, the objective's whole band, divided
+# by the background field) instead of the model's input field, whose sideband mask (radius |c|/2 when the carrier is
+# closer than 1.25 NA/λ — half the training and held-out sessions) keeps half the band plus the in-line |O|² leak and
+# biased every metric by 1–4 µm on cells and clusters. `realness_clip` (focus.py) is unbiased on thin targets and weak
+# cells; alt_metric `logrealness_clip` (the log field, exact for thick cells) replaces it when it is more one-phase by
+# > alt_margin. The window-edge test ("the ViT missed by more than the window": then the full sweep, polished by the
+# same search around its z when polish_sweep) uses guard_metric (tog + realness, as before) on the model field's
+# planes — periodic targets' Talbot self-images give false local peaks on the full-band field — or realness_clip
+# peaking on the window edge. "residual": the model again on the field refocused at its first z (a learned residual).
+# "search": focus.refine_autofocus (grid + bounded Brent) on the model field once per metric. Chosen on training-like
+# frames only (bench/holo_autofocus.py --split train, seeds 20261122 and 7, 64 frames each; the held-out set was not
+# used to choose), shared 2-core machine at load ~3.6 (other jobs), back to back:
+#   previous default (model field, tog+realness, n_grid 7, n_fine 3): MAE 1.09 / 1.27 µm, max 9.4 / 7.6, 14.3 ms;
+#   these defaults: MAE 0.35 / 0.41 µm, median 0.21 / 0.25, max 1.7 / 2.1, 19–22 ms (full-resolution coarse
+#   planes: 0.33 / 0.40 µm, 24–25 ms; without alt_metric: +0.02–0.05 µm; clip at 1.5 or 3 × rms: +0.05–0.1 µm,
+#   1 × rms: worse).
+# Dense z scans (0.25 µm steps around the truth) of the old field: by |carrier|/band < 1.25 the tog/realness peaks
+# were off by 1.1–2.2 µm vs 0.3–0.5 µm above; on the full-band field realness_clip + logrealness_clip: 0.32 / 0.44.
+# n_crops here is vit+refine's crop count (it wins over [preprocess] and the Autofocus n_crops argument, which then
+# apply to `vit` only). The result is blend × search + (1 − blend) × the z before the search, minus bias_m. When the
+# crops disagree (std of their z > sweep_if_spread_m) the local search is replaced by the full sweep. A sweep that is
+# polished anyway runs its coarse grid on ≤ sweep_coarse_side px and stops Brent at sweep_tol_m (same errors on the
+# training-like seeds, p90 time 26 → 17 ms for `sweep`). alt_stage "coarse" (decide on the coarse planes) saved
+# 0.5 ms for +0.02 µm MAE: not used.
+REFINE_DEFAULTS: dict[str, Any] = {
+    "strategy": "grid", "metric": "realness_clip", "alt_metric": "logrealness_clip", "alt_margin": 0.1,
+    "alt_floor": 0.5, "guard_metric": "tog,realness", "field": "fullband", "band_factor": 1.15, "half_width_dof": 1.0,
+    "n_grid": 9, "coarse_side": 128, "n_fine": 5, "fine_step": 1 / 3, "n_crops": 3, "sweep_if_edge": True,
+    "polish_sweep": True, "sweep_tol_m": 4e-6, "sweep_coarse_side": 128, "blend": 1.0, "bias_m": 0.0,
+    "sweep_if_spread_m": 4e-6}
 
 
 @dataclass
@@ -216,6 +230,52 @@ def refocus_resampled(f: np.ndarray, optics: Optics, pixel_m: float, z_m: float)
     return sfft.ifft2(sfft.fft2(f, workers=2) * h, workers=2, overwrite_x=True).astype(np.complex64)
 
 
+def fullband_field(reconstructor: Reconstructor, frame: np.ndarray, pixel_m: float, band_factor: float = 1.15,
+                   cache: dict | None = None) -> np.ndarray | None:
+    """Off-axis object field for the focus search, on a grid of `pixel_m`: the sideband of (hologram − background
+    hologram) inside the objective's whole band (band_factor × NA/λ, cosine taper) around the carrier, divided by the
+    background's demodulated field (the reconstructor's usual mask, min(NA/λ, |c|/2)), plus 1.
+    Why: with the carrier closer than ~1.25 NA/λ the reconstructor's mask (radius |c|/2, no DC notch) keeps half the
+    band and lets the in-line term |O|² leak in, which biases every focus metric by 1–4 µm on thick cells; removing
+    the background hologram removes the huge |R|² + |E|² DC so the whole band can be kept, and the one-phase metrics
+    (realness) are insensitive to the remaining carrier-tilted |O|² leak. None when not off-axis, without a
+    background hologram, without a known NA or before the carrier is known (use the model field then).
+    `cache` (a dict owned by the caller) keeps the background field, masks and gather indices per stream."""
+    rec, o = reconstructor, reconstructor.optics
+    bg, c = rec._background_raw, rec.carrier
+    if o.mode != "offaxis" or bg is None or not o.na or c is None or np.iscomplexobj(frame):
+        return None
+    a = np.asarray(frame, np.float32)
+    if a.ndim != 2 or a.shape != bg.shape:
+        return None
+    h, w = a.shape
+    H = max(8, int(round(h * o.pixel_size_m / pixel_m)))
+    W = max(8, int(round(w * o.pixel_size_m / pixel_m)))
+    band = o.na / o.wavelength_m * o.pixel_size_m  # cycles per input pixel
+    key = (h, w, H, W, c.iy, c.ix, round(band * band_factor, 6), id(bg))
+    st = cache.get(key) if cache is not None else None
+    if st is None:
+        rows = (c.iy + np.fft.fftfreq(H, 1.0 / H).astype(np.int64))[:, None]
+        cols = (c.ix + np.fft.fftfreq(W, 1.0 / W).astype(np.int64))[None, :]
+        rows, cols = (x.copy() for x in np.broadcast_arrays(rows, cols))
+        bgf = np.asarray(bg, np.float32)
+        bmask = _sideband_mask((H, W), (h, w), (c.iy, c.ix), min(band, c.magnitude / 2), None)
+        ub = sfft.ifft2(_hermitian_gather(sfft.rfft2(bgf, workers=2), rows, cols, w) * bmask, workers=2)
+        amp = np.abs(ub)
+        ub = np.where(amp > amp.max() * 1e-3, ub, amp.max() * 1e-3)
+        st = {"rows": rows, "cols": cols, "bg": bgf, "inv": (1.0 / ub).astype(np.complex64),
+              "mask": _sideband_mask((H, W), (h, w), (c.iy, c.ix), band_factor * band, None)}
+        if cache is not None:
+            cache.clear()  # one stream state at a time
+            cache[key] = st
+    d = np.subtract(a, st["bg"], dtype=np.float32)
+    spec = _hermitian_gather(sfft.rfft2(d, workers=2), st["rows"], st["cols"], w) * st["mask"]
+    u = sfft.ifft2(spec, workers=2, overwrite_x=True)
+    u *= st["inv"]
+    u += 1
+    return u.astype(np.complex64, copy=False)
+
+
 # the autofocus -----------------------------------------------------------------------------------------------
 class Autofocus:
     """Per-stream autofocus. `vit`/`vit+refine` need an autofocus model (ModelHandle of task holo.autofocus);
@@ -239,6 +299,7 @@ class Autofocus:
         self.pp = preprocess_params(card)
         self.n_crops = int(n_crops or self.pp["n_crops"])
         self.refine_params = {**REFINE_DEFAULTS, **(dict(card.extra.get("refine", {})) if card is not None else {})}
+        self._fb_cache: dict = {}
 
     @property
     def z_range(self) -> tuple[float, float]:
@@ -253,14 +314,16 @@ class Autofocus:
     def predict(self, frame: np.ndarray) -> FocusResult:
         """z of one raw camera frame by the configured method."""
         t0 = time.perf_counter()
+        rp = self.refine_params
         if self.method == "sweep":
-            z, curve, _ = sweep_autofocus(frame, self.reconstructor, self.z_range_m, roi=self.roi)
+            z, curve, _ = sweep_autofocus(frame, self.reconstructor, self.z_range_m, roi=self.roi, **self._sweep_kw())
+            if rp.get("polish_sweep"):
+                z = self._polish(frame, z, self._search_field(frame))
             return FocusResult(z, "sweep", (time.perf_counter() - t0) * 1e3,
                                curve=(curve[:, 0].copy(), curve[:, 1].copy()))
         if self.model is None:
             raise ModelError(f"autofocus method {self.method!r} needs an installed {TASK} model for these optics; "
                              "install or calibrate one, or use --method sweep")
-        rp = self.refine_params
         n = self.n_crops
         if self.method == "vit+refine" and rp.get("n_crops"):  # the search, not the crops, sets the precision
             n = int(rp["n_crops"])
@@ -271,9 +334,12 @@ class Autofocus:
         if self.method == "vit":
             return FocusResult(z_vit, "vit", (time.perf_counter() - t0) * 1e3, z_vit, spread)
         z, curve = z_vit, np.zeros((0, 2))
+        fb = self._search_field(frame)
 
         def sweep() -> FocusResult:
-            zw, c, _ = sweep_autofocus(u, self.reconstructor, self.z_range_m, roi=self.roi)
+            zw, c, _ = sweep_autofocus(u, self.reconstructor, self.z_range_m, roi=self.roi, **self._sweep_kw(fb))
+            if rp.get("polish_sweep"):
+                zw = self._polish(frame, zw, fb)
             return FocusResult(zw, "vit+refine", (time.perf_counter() - t0) * 1e3, z_vit, spread,
                                (c[:, 0].copy(), c[:, 1].copy()))
 
@@ -288,8 +354,9 @@ class Autofocus:
         if "search" in rp["strategy"] or "grid" in rp["strategy"]:
             if "grid" in rp["strategy"]:
                 box = roi_box(self.roi, self.reconstructor, self.pp)
-                zs, curve, edge = grid_refine(f, self.reconstructor.optics, float(self.pp["pixel_m"]), z, rp, (lo, hi),
-                                              box)
+                zs, curve, edge = grid_refine(f if fb is None else fb, self.reconstructor.optics,
+                                              float(self.pp["pixel_m"]), z, rp, (lo, hi), box,
+                                              guard_field=None if fb is None else f)
                 if edge and rp.get("sweep_if_edge", True):  # the focus lies outside the window
                     return sweep()
             else:
@@ -297,6 +364,39 @@ class Autofocus:
             z = float(np.clip(rp["blend"] * zs + (1 - rp["blend"]) * z - float(rp.get("bias_m", 0.0)), lo, hi))
         return FocusResult(z, "vit+refine", (time.perf_counter() - t0) * 1e3, z_vit, spread,
                            (curve[:, 0].copy(), curve[:, 1].copy()))
+
+    def _search_field(self, frame: np.ndarray) -> np.ndarray | None:
+        """The full-band field for the physics search (params field = "fullband"), or None (then the model field)."""
+        rp = self.refine_params
+        if rp.get("field", "model") != "fullband":
+            return None
+        return fullband_field(self.reconstructor, frame, float(self.pp["pixel_m"]), float(rp.get("band_factor", 1.15)),
+                              self._fb_cache)
+
+    def _sweep_kw(self, fb: np.ndarray | None | bool = True) -> dict[str, Any]:
+        """sweep_autofocus options: when its z is polished on the full-band field afterwards, a coarser Brent
+        tolerance (params sweep_tol_m) and coarse grid (params sweep_coarse_side) suffice."""
+        rp = self.refine_params
+        if not (rp.get("polish_sweep") and fb is not None and rp.get("field") == "fullband"):
+            return {}
+        kw: dict[str, Any] = {}
+        if rp.get("sweep_tol_m"):
+            kw["tol"] = float(rp["sweep_tol_m"])
+        if rp.get("sweep_coarse_side"):
+            kw["coarse_side"] = int(rp["sweep_coarse_side"])
+        return kw
+
+    def _polish(self, frame: np.ndarray, z: float, fb: np.ndarray | None) -> float:
+        """A z from the coarse-to-fine sweep, re-searched within ± half_width_dof on the full-band field with the
+        refine metrics (the sweep's z kept when there is no full-band field or that search hits its window edge)."""
+        if fb is None:
+            return z
+        lo, hi = self.z_range
+        box = roi_box(self.roi, self.reconstructor, self.pp)
+        params = {**self.refine_params, "guard_metric": None}  # the sweep already chose the region
+        zr, _, edge = grid_refine(fb, self.reconstructor.optics, float(self.pp["pixel_m"]), float(np.clip(z, lo, hi)),
+                                  params, (lo, hi), box)  # no guard field: the edge test is the search's own
+        return z if edge else zr
 
     def _run(self, x: np.ndarray) -> tuple[float, float]:
         """(combined z, std of the crops' z) in metres for model input x."""
@@ -362,13 +462,16 @@ def _planes(spec: np.ndarray, optics: Optics, pixel_m: float, zs: np.ndarray) ->
 
 
 def grid_refine(f: np.ndarray, optics: Optics, pixel_m: float, z0: float, params: dict[str, Any],
-                z_range: tuple[float, float], box: tuple[int, int, int, int] | None = None
-                ) -> tuple[float, np.ndarray, bool]:
+                z_range: tuple[float, float], box: tuple[int, int, int, int] | None = None,
+                guard_field: np.ndarray | None = None) -> tuple[float, np.ndarray, bool]:
     """n_grid planes of the resampled field over z0 ± half_width (window kept inside z_range), every metric of
     params['metric'] on the inner region (or `box`) of the same planes, parabolic peaks; then params['n_fine'] shared
     planes at params['fine_step'] × the grid step around the mean peak, parabolic peaks again; the mean of the
-    metrics' peaks. Returns (z, curve (n_grid, 2) of z and the first metric, whether every metric's grid maximum
-    lay on an edge of the window that is not an edge of z_range — the focus is then probably outside)."""
+    metrics' peaks. With params['alt_metric'], that metric is also scored on the fine planes and replaces the first
+    metric when its best value beats the first metric's by more than params['alt_margin'] while the first metric's
+    is above params['alt_floor'] (then n_fine planes around the alternative's best plane set the z).
+    Returns (z, curve (n_grid, 2) of z and the first metric, whether every metric's grid maximum lay on an edge of
+    the window that is not an edge of z_range — the focus is then probably outside)."""
     lo, hi = z_range
     half = _half_width(optics, params)
     a = float(np.clip(z0 - half, lo, max(lo, hi - 2 * half)))
@@ -380,20 +483,67 @@ def grid_refine(f: np.ndarray, optics: Optics, pixel_m: float, z0: float, params
         box = (m, f.shape[0] - m, m, f.shape[1] - m)
     y0, y1, x0, x1 = box
     metrics = [get_metric(m, optics.mode) for m in _metrics(params)]
+    alt_name = params.get("alt_metric")
+    alt = get_metric(refine_metric(str(alt_name)), optics.mode) if alt_name else None
 
-    def values(planes: np.ndarray) -> list[np.ndarray]:
-        return [np.array([met.fn(p[y0:y1, x0:x1]) for p in planes]) * met.sense for met in metrics]
+    def values(planes: np.ndarray, mets: list[Metric], b: tuple[int, int, int, int] = box) -> list[np.ndarray]:
+        return [np.array([met.fn(p[b[0]:b[1], b[2]:b[3]]) for p in planes]) * met.sense for met in mets]
 
-    vals = values(_planes(spec, optics, pixel_m, zs))
+    def low(sp: np.ndarray) -> tuple[np.ndarray, float, tuple[int, int, int, int]]:
+        """Spectrum, pixel and box of the coarse stage (low-passed onto ≤ coarse_side px per side)."""
+        side = int(params.get("coarse_side") or 0)
+        h, w = sp.shape
+        if not side or max(h, w) <= side:
+            return sp, pixel_m, box
+        r = side / max(h, w)
+        ch, cw = max(8, int(round(h * r))), max(8, int(round(w * r)))
+        out = _spectral_crop(sp, (ch, cw)) * np.float32(ch * cw / (h * w))
+        return out, pixel_m * h / ch, (int(y0 * ch / h), int(y1 * ch / h), int(x0 * cw / w), int(x1 * cw / w))
+
+    cspec, cpix, cbox = low(spec)
+    coarse = _planes(cspec, optics, cpix, zs)
+    vals = values(coarse, metrics, cbox)
     eps = 1e-3 * (zs[1] - zs[0])
-    edge = all((i == 0 and zs[0] > lo + eps) or (i == n_grid - 1 and zs[-1] < hi - eps)
-               for i in (int(np.argmax(v)) for v in vals))
+
+    def at_edge(v: np.ndarray) -> bool:
+        i = int(np.argmax(v))
+        return (i == 0 and zs[0] > lo + eps) or (i == n_grid - 1 and zs[-1] < hi - eps)
+
+    guard = [get_metric(refine_metric(g.strip()), optics.mode) for g in str(params.get("guard_metric") or "").split(",")
+             if g.strip()]
+    if guard and guard_field is not None and guard_field.shape == f.shape:
+        gspec, gpix, gbox = low(sfft.fft2(guard_field, workers=2))
+        edge = all(at_edge(v) for v in values(_planes(gspec, optics, gpix, zs), guard, gbox)) or at_edge(vals[0])
+    else:
+        edge = all(at_edge(v) for v in vals)
     peaks = [_peak(zs, v) for v in vals]
+    use_alt = alt is not None and alt.sense == metrics[0].sense == 1
+    floor, margin = float(params.get("alt_floor", 0.5)), float(params.get("alt_margin", 0.1))
+    coarse_alt = use_alt and params.get("alt_stage", "fine") == "coarse"
+    if coarse_alt:  # decide on the coarse planes (cheap); the alternative alone then sets the fine window
+        av = values(coarse, [alt], cbox)[0]
+        coarse_alt = bool(vals[0].max() > floor and av.max() > vals[0].max() + margin)
+        if coarse_alt:
+            peaks = [_peak(zs, av)]
+        use_alt = False
     n_fine = int(params.get("n_fine") or 0)
     if n_fine >= 3:
         step = (zs[1] - zs[0]) * float(params.get("fine_step", 1 / 3))
-        zf = float(np.mean(peaks)) + (np.arange(n_fine) - (n_fine - 1) / 2) * step
-        peaks = [_peak(zf, v) for v in values(_planes(spec, optics, pixel_m, zf))]
+        offsets = (np.arange(n_fine) - (n_fine - 1) / 2) * step
+        zf = float(np.mean(peaks)) + offsets
+        planes = _planes(spec, optics, pixel_m, zf)
+        fvals = values(planes, [alt] if coarse_alt else metrics)  # type: ignore[list-item]
+        peaks = [_peak(zf, v) for v in fvals]
+        if use_alt:
+            best = float(max(vals[0].max(), fvals[0].max()))
+            av = values(planes, [alt])[0]  # type: ignore[list-item]
+            if best > floor and float(av.max()) > best + margin:
+                j = int(np.argmax(av))
+                if 0 < j < n_fine - 1:
+                    peaks = [_peak(zf, av)]
+                else:  # the alternative peaks past the fine window: a second window around its best plane
+                    za = float(zf[j]) + offsets
+                    peaks = [_peak(za, values(_planes(spec, optics, pixel_m, za), [alt])[0])]  # type: ignore[list-item]
     return float(np.clip(np.mean(peaks), lo, hi)), np.stack([zs, vals[0] * metrics[0].sense], 1), edge
 
 

@@ -116,6 +116,49 @@ def m_gini_scatter(u: np.ndarray) -> float:
     return float(1 - 2 * np.sum((g / s) * (n - k + 0.5) / n))
 
 
+def _clip_rms(s: np.ndarray, k: float) -> np.ndarray:
+    """s with every |s| above k × rms(s) scaled down to it (the brightest few pixels — focal spots of lens-like
+    cells, the strongest edges — no longer decide the metric)."""
+    a2 = s.real * s.real + s.imag * s.imag
+    t2 = np.float32(k * k * float(a2.mean()))
+    big = a2 > t2
+    if big.any():
+        s = s.copy()
+        s[big] *= np.sqrt(t2 / a2[big])
+    return s
+
+
+def _one_phase(s: np.ndarray) -> float:
+    """|Σ s²| / Σ |s|²: 1 when s has one phase everywhere (up to sign)."""
+    den = float(np.vdot(s, s).real)
+    return float(abs(np.sum(s * s, dtype=np.complex128))) / den if den > 0 else 0.0
+
+
+CLIP_RMS = 2.0  # chosen on training-like frames (bench/holo_autofocus.py --split train); 1.5 and 3 were worse
+
+
+def m_realness_clip(u: np.ndarray) -> float:
+    """One-phase-ness |Σ s²| / Σ |s|² of the scattered wave s = u − ū with |s| clipped at CLIP_RMS × rms: 1 at the
+    focus of a thin object whose absorption follows its phase (amplitude, phase or mixed targets, weak cells), lower
+    when defocus mixes real and imaginary parts. Complex field only (an amplitude is always one-phase)."""
+    return _one_phase(_clip_rms(u - u.mean(), CLIP_RMS))
+
+
+def m_logrealness_clip(u: np.ndarray) -> float:
+    """The same on the log field L = ln(u/ū) (ln amplitude + i phase, amplitude floored at 1e-3 ū): exact for thick
+    (strong-phase) objects whose transmittance is exp((−κ + ik·Δn)·h) — L ∝ h has one phase at focus for any phase
+    depth — but noisy where the amplitude is dark (chrome targets), so used only when it is clearly more one-phase
+    than `realness_clip` (autofocus grid_refine's alt_metric)."""
+    m = u.mean()
+    am = abs(m)
+    if am <= 0:
+        return 0.0
+    q = u * np.complex64(np.conj(m) / am)
+    a = np.abs(q)
+    L = np.log(np.maximum(a, np.float32(1e-3 * am)) / np.float32(am)) + 1j * np.angle(q)
+    return _one_phase(_clip_rms(L - L.mean(), CLIP_RMS))
+
+
 @dataclass(frozen=True)
 class Metric:
     name: str
@@ -138,6 +181,8 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("gini", m_gini, +1, "Gini sparsity of the complex gradient"),
     Metric("l1", m_l1, -1, "L1 norm of the scattered wave u − ū (sparsest at focus)"),
     Metric("gini_scatter", m_gini_scatter, +1, "Gini sparsity of the scattered wave u − ū"),
+    Metric("realness_clip", m_realness_clip, +1, "one-phase-ness of the (clipped) scattered wave; complex field"),
+    Metric("logrealness_clip", m_logrealness_clip, +1, "one-phase-ness of the (clipped) log field; complex field"),
 )}
 
 DEFAULT_METRIC = {"offaxis": "tog", "inline": "tog"}  # measured: bench/holo_autofocus_classical.py
@@ -302,18 +347,18 @@ def _curve(sc: _Scorer) -> np.ndarray:
 def sweep_autofocus(field_or_hologram: np.ndarray, reconstructor: Reconstructor,
                     z_range: tuple[float, float] | None = None, metric: str | Metric | None = None,
                     roi: Roi | None = None, coarse_step: float | None = None, tol: float = 0.05e-6,
-                    fine_step: float | None = None) -> tuple[float, np.ndarray, float]:
+                    fine_step: float | None = None, coarse_side: int = COARSE_SIDE) -> tuple[float, np.ndarray, float]:
     """Exhaustive coarse grid over `z_range` (default: the optics' range; step a third of the depth of field, 20–80
     planes; 40 when the NA is unknown), then a
     bounded Brent search inside the best cell (to `tol`), then optionally a fine grid of `fine_step` around it.
-    Large fields score the coarse grid on a low-passed copy (≤ COARSE_SIDE px) and refine at full resolution.
+    Large fields score the coarse grid on a low-passed copy (≤ `coarse_side` px) and refine at full resolution.
     Returns (z in metres, curve (K, 2) of (z, metric value) over the coarse grid, milliseconds)."""
     t0 = time.perf_counter()
     lo, hi = z_range if z_range is not None else reconstructor.optics.z_range_m
     if not hi > lo:
         raise BadInput(f"autofocus: empty z range {lo}…{hi}")
     scorers = _Scorers(field_or_hologram, reconstructor, metric, roi, max(abs(lo), abs(hi)))
-    coarse = scorers.make(lo, hi, COARSE_SIDE)
+    coarse = scorers.make(lo, hi, coarse_side)
     if coarse_step is None:  # a third of the depth of field (as sampled by the field), 20–80 planes over the range
         na = scorers.na_eff
         dof = reconstructor.optics.medium_index * reconstructor.optics.wavelength_m / na ** 2 if na else 0

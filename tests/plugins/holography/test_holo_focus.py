@@ -75,3 +75,22 @@ def test_metrics_run_on_complex_and_real(name):
 def test_unknown_metric_is_bad_input():
     with pytest.raises(BadInput, match="unknown focus metric"):
         get_metric("sharpness9000")
+
+
+def test_realness_metrics_are_one_at_focus_of_thin_objects():
+    """A transmittance exp((−κ + ik·Δn)·h): its log is one-phase for any phase depth (logrealness_clip = 1), its
+    scattered wave only for weak objects; defocus (a quadratic spectral phase) lowers both."""
+    yy, xx = np.mgrid[-32:32, -32:32] / 10.0
+    h = np.exp(-((yy - 0.7) ** 2 + xx ** 2)) + 0.6 * np.exp(-((yy + 1.5) ** 2 + (xx - 1) ** 2) / 0.5)
+    c = -0.05 + 1j * 4.0  # strong phase (4 rad peaks), proportional absorption
+    t = np.exp(c * h).astype(np.complex64)
+    weak = np.exp(0.02 * c * h).astype(np.complex64)
+    lr, rc = get_metric("logrealness_clip"), get_metric("realness_clip")
+    assert lr.sense == rc.sense == 1
+    assert lr.fn(t) > 0.999 and rc.fn(weak) > 0.999
+    assert rc.fn(t) < 0.95  # the scattered wave of a strong phase object is not one-phase
+    f = np.fft.fftfreq(64)
+    blur = np.exp(1j * 400 * (f[:, None] ** 2 + f[None, :] ** 2)).astype(np.complex64)
+    out = np.fft.ifft2(np.fft.fft2(t) * blur).astype(np.complex64)
+    assert lr.fn(out) < lr.fn(t) - 0.05
+    assert np.isfinite(lr.fn(np.zeros((8, 8), np.complex64)))
