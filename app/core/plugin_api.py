@@ -18,6 +18,31 @@ from .jobs import CancelToken, ProgressEvent
 API_VERSION = 1
 
 
+@dataclass(frozen=True, eq=False)
+class TrainTask:
+    """A model task a plug-in can train in the wizard: one declaration in `PluginInfo.train_tasks`.
+
+    `data_entry` ("package.module:function", numpy only) returns (x_train, y_train, x_val, y_val) given
+    `seed=` and `data_params`; `count_param`/`val_param` name its sample-count knobs and `image_size_param` its
+    image-size knob ("" when fixed). `recipe` (relative to the install root) is the shipped model's recipe the
+    wizard starts from; `heldout` = {"seed": S, "params": {...}} is the card's held-out data."""
+
+    id: str  # the model task on the card, e.g. "demo.shapes"
+    title: str
+    plugin: str
+    problem: str = "classification"  # "classification" | "regression"
+    data_entry: str = ""
+    data_params: dict[str, Any] = field(default_factory=dict)
+    count_param: str = "n_train"
+    val_param: str = "n_val"
+    image_size_param: str = ""
+    default_seed: int = 1
+    heldout: dict[str, Any] = field(default_factory=dict)
+    recipe: str = ""
+    metric: str = "accuracy"  # the headline metric on the Evaluate page
+    description: str = ""
+
+
 @dataclass(frozen=True)
 class PluginInfo:
     id: str
@@ -26,6 +51,7 @@ class PluginInfo:
     api_version: int
     description: str = ""
     tasks: tuple[str, ...] = ()  # model tasks this plug-in consumes, e.g. ("holo.autofocus",)
+    train_tasks: tuple[TrainTask, ...] = ()  # optional: tasks the training wizard offers for this plug-in
 
 
 @dataclass

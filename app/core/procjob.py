@@ -52,6 +52,8 @@ class ProcessJob:
         env = dict(os.environ)
         env.update(self._env or {})
         env.setdefault("PYTHONUNBUFFERED", "1")
+        # the worker yields the CPU to the app: training at a lower priority keeps the GUI's event loop on time
+        env.setdefault("VITASCOPE_WORKER_NICE", "5")
         try:
             self.proc = subprocess.Popen(worker_command(self.spec_path), stdin=subprocess.PIPE,
                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

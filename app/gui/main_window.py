@@ -79,6 +79,7 @@ class MainWindow(QMainWindow):
         self.problems = [Problem(e.name, e.target, e.message) for e in self.registry.errors]
         self.plugin_tabs: list[PluginTab] = []
         self.problems_dialog: ProblemsDialog | None = None
+        self.wizard: Any = None  # the training wizard (app.gui.wizard), created on first use
         self._shut_down = False
 
         self.tabs = QTabWidget()
@@ -146,6 +147,12 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
+        self.new_model_action = QAction("&New model…", self)
+        self.new_model_action.setShortcut(QKeySequence.StandardKey.New)
+        self.new_model_action.setStatusTip("Train or compress a model from your data (runs in a worker process)")
+        self.new_model_action.triggered.connect(self.open_wizard)
+        file_menu.addAction(self.new_model_action)
+        file_menu.addSeparator()
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
@@ -226,6 +233,16 @@ class MainWindow(QMainWindow):
         n = sum(r.active for r in self.jobs.records)
         self.jobs_label.setText(f"{n} job(s) running" if n else "no jobs running")
 
+    def open_wizard(self) -> Any:
+        """Show the training wizard (one per window; its jobs live in this window's jobs panel)."""
+        if self.wizard is None:
+            from .wizard import TrainingWizard
+
+            self.wizard = TrainingWizard(self.registry.plugins, self.zoo, self.jobs, self)
+        self.wizard.show()
+        self.wizard.raise_()
+        return self.wizard
+
     def show_about(self) -> None:
         AboutDialog(self).exec()
 
@@ -294,4 +311,7 @@ class MainWindow(QMainWindow):
             self.shutdown()
             if self.problems_dialog is not None:
                 self.problems_dialog.close()
+            if self.wizard is not None:
+                self.wizard.confirm_close = False  # asked above; shutdown() has stopped its worker
+                self.wizard.close()
         event.accept()

@@ -41,6 +41,8 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("recipe", help="recipe TOML: a JobSpec (kind, seed, out_dir, [params])")
     p.add_argument("--out", default=None, help="checkpoint/output folder (overrides the recipe's out_dir)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/ckpt_last.pt")
+    p.add_argument("--nproc", type=int, default=1, help="train on N local processes (torchrun --standalone, "
+                   "DistributedDataParallel: gloo on CPU, NCCL on GPUs); rank 0 writes events and checkpoints")
     p.set_defaults(func=train_cmd)
 
     w = subparsers.add_parser("worker", help="run one job spec, JSON-lines events on stdout (used by the GUI)")
@@ -142,10 +144,22 @@ def print_event(ev: ProgressEvent) -> None:
 
 
 def train_cmd(args: argparse.Namespace) -> int:
-    """`vitascope train RECIPE.toml [--out DIR] [--resume]`; Ctrl-C cancels with a checkpoint (a second Ctrl-C
-    aborts)."""
+    """`vitascope train RECIPE.toml [--out DIR] [--resume] [--nproc N]`; Ctrl-C cancels with a checkpoint (a second
+    Ctrl-C aborts). With --nproc N > 1 the recipe runs under torchrun (app.train.ddp)."""
     require_torch()
     spec = load_recipe(args.recipe, args.out, args.resume)
+    nproc = getattr(args, "nproc", 1) or 1
+    if nproc < 1:
+        raise BadInput(f"--nproc {nproc}: give 1 or more processes")
+    if nproc > 1:
+        from app.train import ddp, worker
+
+        worker.prepare(spec)  # a bad recipe is bad input (exit 2) before any process starts
+        code = ddp.launch(args.recipe, nproc, args.out, args.resume)
+        export = spec.params.get("export")
+        if code == 0 and isinstance(export, dict) and export.get("out_dir"):
+            _copy_recipe(Path(args.recipe), Path(export["out_dir"]))
+        return code if code in (0, 1, 3) else 1
     from app.train import worker  # imports torch
 
     job = worker.prepare(spec)  # a bad spec raises JobError → exit 2

@@ -20,6 +20,7 @@ from torch import nn
 from app.core.errors import JobError
 from app.core.jobs import CancelToken, JobSpec, ProgressEvent
 
+from . import ddp
 from .arch.vit import VisionTransformer, ViTConfig, count_params, get_config
 from .checkpoint import CKPT_LAST, load_checkpoint, save_checkpoint
 
@@ -60,6 +61,7 @@ class TrainSpec:
     resume: bool = False
     name: str = ""
     export: dict[str, Any] = field(default_factory=dict)  # used by the "train"/"export" jobs, not by the loop
+    init: str = ""  # a checkpoint whose weights start the run (fine-tuning; same config); ignored on resume
 
     @classmethod
     def from_job(cls, job: JobSpec) -> TrainSpec:
@@ -297,8 +299,12 @@ def make_optimizer(model: nn.Module, spec: TrainSpec) -> torch.optim.AdamW:
 def train(spec: TrainSpec, on_event: EventFn, cancel: CancelToken, *, emit_finished: bool = True) -> TrainResult:
     """Train per `spec`, emitting started/progress/metric/checkpoint and finished or cancelled events.
     With `spec.resume`, continue from out_dir/ckpt_last.pt (bit-identical to an uninterrupted run).
-    `emit_finished=False` leaves the "finished" event to a caller that has more to do (e.g. export)."""
+    `emit_finished=False` leaves the "finished" event to a caller that has more to do (e.g. export).
+    Under torchrun (app.train.ddp) each rank trains on its shard of every batch and rank 0 alone reports and
+    writes checkpoints; without a process group the ddp hooks are identities."""
     spec.validate()
+    dist = ddp.context()
+    on_event = dist.events(on_event)
     torch.set_num_threads(spec.threads)
     out_dir = Path(spec.out_dir)
     try:
@@ -318,6 +324,12 @@ def train(spec: TrainSpec, on_event: EventFn, cancel: CancelToken, *, emit_finis
     loss_fn = LOSSES[spec.loss_name]
 
     start, seconds_before, metrics = 0, 0.0, {}
+    if spec.init and not (spec.resume and ckpt_path.exists()):
+        init = load_checkpoint(spec.init)
+        if init["config"] != cfg.to_dict():
+            raise JobError(f"{spec.init}: was written for a different model config; cannot start from it")
+        model.load_state_dict(init["model"])
+        log.info("starting from the weights of %s", spec.init)
     if spec.resume and ckpt_path.exists():
         ckpt = load_checkpoint(ckpt_path)
         if ckpt["config"] != cfg.to_dict():
@@ -348,7 +360,14 @@ def train(spec: TrainSpec, on_event: EventFn, cancel: CancelToken, *, emit_finis
                  "schedule": {"name": spec.schedule, "step": step, "total": total, "lr": lr_at(spec, step, total)},
                  "step": step, "total": total, "rng": {"torch": torch.get_rng_state()},
                  "metrics": metrics, "train_seconds": elapsed(), "params": n_params}
-        path = save_checkpoint(ckpt_path, state)
+        path, error = ckpt_path, None
+        if dist.main:
+            try:
+                path = save_checkpoint(ckpt_path, state)
+            except JobError as e:
+                error = e
+        if dist.any(error is not None):  # every rank stops together if rank 0 could not write
+            raise error or JobError(f"{ckpt_path}: rank 0 could not write the checkpoint")
         on_event(ProgressEvent("checkpoint", step=step, total=total, path=str(path)))
         return path
 
@@ -356,9 +375,10 @@ def train(spec: TrainSpec, on_event: EventFn, cancel: CancelToken, *, emit_finis
         model.eval()
         return TrainResult(status, model, cfg, spec, step, total, metrics, path, elapsed())
 
+    net = dist.wrap(model)
     model.train()
     for step in range(start, total):
-        if cancel.cancelled:
+        if dist.any(cancel.cancelled):
             path = checkpoint(step)
             on_event(ProgressEvent("cancelled", step=step, total=total, path=str(path),
                                    message=f"cancelled at step {step}/{total}; resume from {path}"))
@@ -368,14 +388,14 @@ def train(spec: TrainSpec, on_event: EventFn, cancel: CancelToken, *, emit_finis
             group["lr"] = lr
         idx = batches.indices(step)
         xb = augment_batch(x_train[idx], spec.augment, spec.seed, step)
-        loss = loss_fn(model(xb), y_train[idx])
+        loss = loss_fn(net(dist.shard(xb)), dist.shard(y_train[idx]))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if spec.grad_clip > 0:
             nn.utils.clip_grad_norm_(model.parameters(), spec.grad_clip)
         optimizer.step()
         done = step + 1
-        loss_value = float(loss.detach())
+        loss_value = dist.mean(loss.detach())
         if not math.isfinite(loss_value):
             raise JobError(f"loss became {loss_value} at step {done}; try a lower lr")
         if done % max(1, spec.log_every) == 0 or done == total:

@@ -133,11 +133,21 @@ def _event_stream() -> IO[str]:
         return out
 
 
+def lower_priority(increment: str) -> None:
+    """Raise the process's nice value by `increment` (set by ProcessJob for workers started from the app)."""
+    try:
+        if increment and int(increment) > 0 and hasattr(os, "nice"):
+            os.nice(int(increment))
+    except (ValueError, OSError) as e:
+        log.warning("cannot lower the worker's priority (%s)", e)
+
+
 def main(spec_path: str) -> int:
     """Load the spec, run it, stream events; return the exit code (see the module docstring)."""
     if not logging.getLogger().handlers:
         logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    lower_priority(os.environ.get("VITASCOPE_WORKER_NICE", ""))
     try:
         spec = JobSpec.load(spec_path)
         job = prepare(spec)
