@@ -13,7 +13,7 @@ from torch import nn
 
 POOLS = ("cls", "mean")
 HEADS = ("classification", "regression")
-STEMS = ("patch", "conv")
+STEMS = ("patch", "conv", "cnn")
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,8 @@ class ViTConfig:
     head: str = "classification"
     dropout: float = 0.0
     pos_interp: str = "bicubic"
-    stem: str = "patch"  # "patch": one Conv2d(k=s=patch); "conv": stride-2 3×3 convs (Xiao et al. 2021)
+    stem: str = "patch"  # "patch": Conv2d(k=s=patch); "conv": stride-2 3×3 convs (Xiao et al. 2021); "cnn": 3×3
+    #                      conv + max-pool stages (thin-line images such as ECG printouts)
 
     def __post_init__(self) -> None:
         if self.pool not in POOLS:
@@ -46,7 +47,7 @@ class ViTConfig:
             raise ValueError(f"img_size {self.img_size} is not a multiple of patch {self.patch}")
         if self.stem not in STEMS:
             raise ValueError(f"stem must be one of {STEMS}, got {self.stem!r}")
-        if self.stem == "conv" and (self.patch < 2 or self.patch & (self.patch - 1)):
+        if self.stem in ("conv", "cnn") and (self.patch < 2 or self.patch & (self.patch - 1)):
             raise ValueError(f"a conv stem needs a power-of-two patch, got {self.patch}")
         if self.pos_interp not in ("bicubic", "bilinear"):
             raise ValueError(f"pos_interp must be 'bicubic' or 'bilinear', got {self.pos_interp!r}")
@@ -86,6 +87,24 @@ class ConvStem(nn.Sequential):
             c_out = max(8, width >> (n - 1 - i))
             layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c_out),
                        nn.ReLU(inplace=True)]
+            c_in = c_out
+        layers.append(nn.Conv2d(c_in, width, 1))
+        super().__init__(*layers)
+
+
+class ConvPoolStem(nn.Sequential):
+    """log2(patch) stages of 3×3 Conv-BN-ReLU + 2×2 max-pool, then a 1×1 conv to `width`. Max-pooling keeps
+    1-px strokes (ECG traces on a grid) that strided convolutions and linear patches alias away: on ECG printouts
+    a patch or strided stem left the ViT at chance for 300 steps where this stem learned."""
+
+    def __init__(self, in_chans: int, width: int, patch: int) -> None:
+        layers: list[nn.Module] = []
+        n = patch.bit_length() - 1
+        c_in = in_chans
+        for i in range(n):
+            c_out = max(16, width >> (n - 1 - i))
+            layers += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out),
+                       nn.ReLU(inplace=True), nn.MaxPool2d(2)]
             c_in = c_out
         layers.append(nn.Conv2d(c_in, width, 1))
         super().__init__(*layers)
@@ -152,6 +171,8 @@ class VisionTransformer(nn.Module):
         c = config
         if c.stem == "conv":
             self.patch_embed: nn.Module = ConvStem(c.in_chans, c.width, c.patch)
+        elif c.stem == "cnn":
+            self.patch_embed = ConvPoolStem(c.in_chans, c.width, c.patch)
         else:
             self.patch_embed = nn.Conv2d(c.in_chans, c.width, kernel_size=c.patch, stride=c.patch)
         self.num_prefix = 1 if c.pool == "cls" else 0

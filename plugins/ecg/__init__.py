@@ -1,0 +1,36 @@
+"""ECG plug-in: screen ECG images, DICOM and WFDB records for heart disease with a compressed tiny ViT, and
+review the results (worklist, audit log, reports, de-identified export). Research use, not a diagnostic device."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from app.core.plugin_api import API_VERSION, Host, PluginInfo
+
+TASK = "ecg.screen"
+
+
+class EcgPlugin:
+    info = PluginInfo(id="ecg", name="ECG screening", version="0.1.0", api_version=API_VERSION,
+                      description="ECG images, DICOM and WFDB records screened by a tiny ViT; review worklist "
+                                  "with audit log. Research use only — not a diagnostic device.",
+                      tasks=(TASK,))
+
+    def create_engine(self, host: Host) -> Any:
+        from .engine import EcgEngine
+
+        return EcgEngine(host)
+
+    def create_widget(self, host: Host, engine: Any) -> Any:
+        from .widget import EcgWidget
+
+        return EcgWidget(host, engine)
+
+    def add_cli(self, subparsers: argparse._SubParsersAction) -> None:
+        from .cli import add_cli
+
+        add_cli(subparsers)
+
+
+plugin = EcgPlugin()

@@ -1,0 +1,154 @@
+"""`vitascope ecg simulate | render | screen | deid`: bad input raises BadInput (exit 2, one line on stderr);
+`screen --json` prints only JSON: [{"file", "label", "probabilities", "model"}]."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from app.core.errors import BadInput
+
+from .types import CLASSES
+
+
+def add_cli(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("ecg", help="ECG screening (simulate, render, screen, de-identify)")
+    sub = p.add_subparsers(dest="ecg_cmd", required=True)
+
+    s = sub.add_parser("simulate", help="a synthetic 12-lead record (WFDB) of a class")
+    s.add_argument("--label", choices=CLASSES, required=True)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", required=True, help="output record path without extension (writes .hea + .dat)")
+    s.set_defaults(func=simulate_cmd)
+
+    r = sub.add_parser("render", help="an ECG record (WFDB .hea, DICOM) rendered as a printout image")
+    r.add_argument("record", help="WFDB .hea/.dat or DICOM waveform file")
+    r.add_argument("--out", required=True, help="output image (.png or .jpg)")
+    r.add_argument("--layout", default="3x4+II", help="3x4+II, 3x4, 6x2, 12x1 or rhythm (default 3x4+II)")
+    r.add_argument("--style", default="clean", choices=("clean", "scanned", "photographed"))
+    r.add_argument("--dpi", type=float, default=150.0)
+    r.add_argument("--grid", default="red", help="red, pink, blue, green, bw or none")
+    r.add_argument("--seed", type=int, default=0)
+    r.set_defaults(func=render_cmd)
+
+    c = sub.add_parser("screen", help="screen ECG images, DICOM and WFDB records (files or folders)")
+    c.add_argument("inputs", nargs="+", help="files or folders")
+    c.add_argument("--model", default=None, help="installed model id or model folder (default: first installed)")
+    c.add_argument("--json", action="store_true", help="print only JSON")
+    c.add_argument("--batch", type=int, default=8)
+    c.set_defaults(func=screen_cmd)
+
+    d = sub.add_parser("deid", help="export a DICOM file de-identified (PS3.15 basic profile)")
+    d.add_argument("src")
+    d.add_argument("dst")
+    d.set_defaults(func=deid_cmd)
+
+
+def simulate_cmd(args: argparse.Namespace) -> int:
+    import numpy as np
+    import wfdb
+
+    from .waveform import simulate
+
+    rec = simulate(args.label, args.seed)
+    out = Path(args.out)
+    if out.suffix in (".hea", ".dat"):
+        out = out.with_suffix("")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        wfdb.wrsamp(out.name, fs=float(rec.fs), units=["mV"] * len(rec.leads), sig_name=list(rec.leads),
+                    p_signal=np.asarray(rec.signals, dtype=np.float64).T, fmt=["16"] * len(rec.leads),
+                    comments=[f"label: {args.label}", f"seed: {args.seed}"], write_dir=str(out.parent or "."))
+    except OSError as e:
+        raise BadInput(f"{out}: cannot write the record ({e.strerror or e})") from None
+    print(f"{out}.hea: {args.label}, {len(rec.leads)} leads, {rec.fs:g} Hz, {rec.duration_s:g} s")
+    return 0
+
+
+def render_cmd(args: argparse.Namespace) -> int:
+    import cv2
+
+    from .readers import read_inputs
+    from .render import render
+
+    items = [i for i in read_inputs(args.record) if i.record is not None]
+    if not items:
+        raise BadInput(f"{args.record}: holds no waveform to render (an image is already rendered)")
+    rec = items[0].record
+    image = render(rec, layout=args.layout, style=args.style, dpi=args.dpi, seed=args.seed, grid=args.grid)
+    out = Path(args.out)
+    ext = out.suffix.lower() or ".png"
+    ok, buf = cv2.imencode(ext, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise BadInput(f"{out}: unsupported image type {ext!r} (use .png or .jpg)")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(buf.tobytes())
+    except OSError as e:
+        raise BadInput(f"{out}: cannot write ({e.strerror or e})") from None
+    print(f"{out}: {image.shape[1]}x{image.shape[0]} px, layout {args.layout}, {args.dpi:g} dpi")
+    return 0
+
+
+def _engine(model: str | None):
+    from app.core.host import HeadlessHost
+
+    from .engine import TASK, EcgEngine
+
+    host = HeadlessHost()
+    engine = EcgEngine(host, None if model and Path(model).is_dir() else model)
+    if model and Path(model).is_dir():
+        engine.use_handle(host.zoo.open(Path(model)))
+    elif model and model not in engine.available_models():
+        raise BadInput(f"model {model!r} is not installed (see `vitascope models list`) and is not a folder")
+    elif not engine.available_models():
+        raise BadInput(f"no {TASK} model is installed (see `vitascope models list`)")
+    return engine
+
+
+def _expand(inputs: list[str]) -> list[Path]:
+    from .readers import iter_folder
+
+    files: list[Path] = []
+    for name in inputs:
+        p = Path(name)
+        files.extend(iter_folder(p) if p.is_dir() else [p])
+    return files
+
+
+def screen_cmd(args: argparse.Namespace) -> int:
+    engine = _engine(args.model)
+    files = _expand(args.inputs)
+    t0 = time.perf_counter()
+    results, errors = engine.screen_paths(files, batch=max(1, args.batch))
+    seconds = time.perf_counter() - t0
+    for path, message in errors:
+        sys.stderr.write(f"vitascope: skipped {path}: {message}\n")
+    if not results:
+        raise BadInput("nothing could be read" + (f" ({len(errors)} unreadable)" if errors else ""))
+    rows = [{"file": r.source, "label": r.label, "probabilities": {k: round(v, 6) for k, v in r.probabilities.items()},
+             "model": r.model_id} for r in results]
+    if args.json:
+        json.dump(rows, sys.stdout)
+        sys.stdout.write("\n")
+        return 0
+    for r in results:
+        top = ", ".join(f"{k} {v:.2f}" for k, v in sorted(r.probabilities.items(), key=lambda kv: -kv[1])[:2])
+        extra = ""
+        if r.measurements:
+            extra = "  " + " ".join(f"{k} {v:.0f}" for k, v in r.measurements.items() if k in ("HR", "QRS", "QTc"))
+        print(f"{r.source}: {r.label}  ({top}){extra}")
+    print(f"# {len(results)} ECGs screened by {results[0].model_id} in {seconds:.2f} s "
+          f"({len(results) / max(seconds, 1e-9):.1f}/s), {len(errors)} unreadable")
+    return 0
+
+
+def deid_cmd(args: argparse.Namespace) -> int:
+    from .deid import deidentify_dicom
+
+    report = deidentify_dicom(args.src, args.dst)
+    print(f"{args.dst}: de-identified ({report})")
+    return 0

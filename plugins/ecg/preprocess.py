@@ -1,0 +1,47 @@
+"""ECG image → model input, shared by training data and inference: grayscale, aspect-preserving INTER_AREA resize
+letterboxed on white to (H, W), then per-image standardisation (zero mean, unit variance)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from app.core.errors import BadInput
+
+DEFAULT_SIZE: tuple[int, int] = (160, 224)  # (H, W)
+
+
+def letterbox_gray(image: np.ndarray, size: tuple[int, int] = DEFAULT_SIZE) -> np.ndarray:
+    """(H, W) uint8: the image in grayscale, scaled to fit `size` (INTER_AREA) and centred on white."""
+    img = np.asarray(image)
+    if img.ndim == 3 and img.shape[2] == 3:
+        g = cv2.cvtColor(img if img.dtype == np.uint8 else np.clip(img, 0, 255).astype(np.uint8), cv2.COLOR_RGB2GRAY)
+    elif img.ndim == 2:
+        g = img if img.dtype == np.uint8 else np.clip(img, 0, 255).astype(np.uint8)
+    else:
+        raise BadInput(f"expected an RGB (H, W, 3) or grayscale (H, W) ECG image, got shape {img.shape}")
+    h, w = g.shape
+    th, tw = int(size[0]), int(size[1])
+    if h < 2 or w < 2 or th < 2 or tw < 2:
+        raise BadInput(f"ECG image {img.shape} or model size {size} too small")
+    s = min(th / h, tw / w)
+    nh, nw = max(1, min(th, int(round(h * s)))), max(1, min(tw, int(round(w * s))))
+    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
+    r = cv2.resize(g, (nw, nh), interpolation=interp)
+    out = np.full((th, tw), 255, np.uint8)
+    y0, x0 = (th - nh) // 2, (tw - nw) // 2
+    out[y0:y0 + nh, x0:x0 + nw] = r
+    return out
+
+
+def normalise(gray: np.ndarray) -> np.ndarray:
+    """uint8 (..., H, W) → float32 standardised per image over its last two axes."""
+    x = np.asarray(gray, np.float32) / np.float32(255.0)
+    m = x.mean(axis=(-2, -1), keepdims=True)
+    s = x.std(axis=(-2, -1), keepdims=True)
+    return ((x - m) / np.maximum(s, np.float32(1e-3))).astype(np.float32)
+
+
+def to_model_input(image: np.ndarray, size: tuple[int, int] = DEFAULT_SIZE) -> np.ndarray:
+    """(1, H, W) float32 model input of an ECG image (add the batch axis for NCHW)."""
+    return normalise(letterbox_gray(image, size))[None]

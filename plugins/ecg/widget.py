@@ -1,0 +1,940 @@
+"""The ECG review screen: a worklist (sort, filter, search), the ECG with an attention overlay, the model's read,
+and a review panel whose confirm / override / uncertain decisions go to the worklist's audit log.
+
+Main-window convention: `start_demo()` is called in smoke mode, `shutdown()` on close. Reading, screening and every
+export run as host jobs, never on the Qt thread."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QRectF, Qt, QTimer
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.errors import VitascopeError
+from app.core.jobs import CancelToken, ProgressEvent
+from app.core.plugin_api import Host, JobHandle
+
+from .report import NOTICE, export_csv, write_pdf_report
+from .review import Item, Worklist, WorklistCorrupt
+from .types import CLASS_TITLES, CLASSES, EcgInput
+
+log = logging.getLogger(__name__)
+PLUGIN_ID = "ecg"
+COLUMNS: tuple[tuple[str, str], ...] = (  # (header, Worklist order_by key)
+    ("#", "added"), ("File", "file"), ("Patient", "patient"), ("Study date", "study_date"), ("Status", "status"),
+    ("Model label", "label"), ("P(abnormal)", "p_abnormal"), ("Decision", "decision"), ("Reviewer", "reviewer"),
+)
+NO_MODEL = ("<b>No ECG model is installed.</b> You can open, view and review ECGs, but <i>Screen all</i> is off "
+            "until a model is installed (<b>Model zoo → Install…</b>).")
+BANNER_STYLE = ("QLabel { background: rgba(192, 57, 43, 40); border: 1px solid rgba(192, 57, 43, 170); "
+                "border-radius: 4px; padding: 4px; font-weight: bold; }")
+WARN_STYLE = ("QLabel { background: rgba(230, 126, 34, 40); border: 1px solid rgba(230, 126, 34, 160); "
+              "border-radius: 4px; padding: 6px; }")
+IMAGE_CACHE = 6  # decoded ECG images kept in memory (~10 MB each at 2213×1572)
+DECISION_TEXT = {"confirm": "Confirmed", "override": "Overridden", "uncertain": "Uncertain"}
+
+
+class WorklistModel(QAbstractTableModel):
+    """The table over `Worklist.items`: the widget queries (filter + order) and hands the rows in."""
+
+    def __init__(self, on_sort: Callable[[str, bool], None]) -> None:
+        super().__init__()
+        self.rows: list[Item] = []
+        self._on_sort = on_sort
+
+    def set_rows(self, rows: list[Item]) -> None:
+        self.beginResetModel()
+        self.rows = rows
+        self.endResetModel()
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return COLUMNS[section][0]
+        return None
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or index.row() >= len(self.rows):
+            return None
+        it = self.rows[index.row()]
+        key = COLUMNS[index.column()][1]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._text(it, key)
+        if role == Qt.ItemDataRole.ToolTipRole and key == "file":
+            return it.source
+        if role == Qt.ItemDataRole.TextAlignmentRole and key in ("added", "p_abnormal"):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.UserRole:
+            return it.id
+        return None
+
+    @staticmethod
+    def _text(it: Item, key: str) -> str:
+        if key == "added":
+            return str(it.id)
+        if key == "file":
+            name = Path(it.path).name
+            extra = it.source[len(it.path):] if it.source.startswith(it.path) else ""
+            return name + extra
+        if key == "patient":
+            return " · ".join(x for x in (it.patient_name, it.patient_id) if x) or ""
+        if key == "study_date":
+            return it.study_date or ""
+        if key == "status":
+            return it.status
+        if key == "label":
+            return CLASS_TITLES.get(it.label or "", it.label or "")
+        if key == "p_abnormal":
+            return "" if it.p_abnormal is None else f"{it.p_abnormal:.2f}"
+        if key == "decision":
+            if not it.decision_action:
+                return ""
+            lab = CLASS_TITLES.get(it.decision_label or "", it.decision_label or "")
+            return DECISION_TEXT.get(it.decision_action, it.decision_action) + (f": {lab}" if lab else "")
+        if key == "reviewer":
+            return it.reviewer or ""
+        return ""
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        self._on_sort(COLUMNS[column][1], order == Qt.SortOrder.DescendingOrder)
+
+
+class EcgWidget(QWidget):
+    def __init__(self, host: Host, engine: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.host = host
+        self.engine = engine
+        self.db_path = host.data_dir(PLUGIN_ID) / "worklist.sqlite"
+        self.worklist: Worklist | None = None
+        self.model_info: tuple[str, str] | None = None
+        self.current: Item | None = None
+        self.current_image: np.ndarray | None = None
+        self.order_by, self.descending = "added", False
+        self.jobs: dict[str, JobHandle] = {}
+        self.last_errors: list[str] = []
+        self._images: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._images_lock = threading.Lock()
+        self._last_refresh = 0.0
+        self._build()
+        self._restore_settings()
+        self.open_worklist()
+        self.refresh_model()
+        host.on_models_changed(self.refresh_model)
+        self._maybe_load_demo()
+
+    # layout ------------------------------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.banner = QLabel(NOTICE)
+        self.banner.setStyleSheet(BANNER_STYLE)
+        self.banner.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        self.message.setTextFormat(Qt.TextFormat.RichText)
+        self.message.setStyleSheet(WARN_STYLE)
+        self.message.setVisible(False)
+        self.recover_button = QPushButton("Move the damaged worklist aside and start a new one")
+        self.recover_button.setVisible(False)
+        self.recover_button.clicked.connect(self.recover_worklist)
+
+        self.open_files_button = QPushButton("Open files…")
+        self.open_files_button.clicked.connect(self._open_files_clicked)
+        self.open_folder_button = QPushButton("Open folder…")
+        self.open_folder_button.clicked.connect(self._open_folder_clicked)
+        self.screen_button = QPushButton("Screen all")
+        self.screen_button.clicked.connect(self.screen_all)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.cancel_button.setVisible(False)
+        self.progress = QProgressBar()
+        self.progress.setVisible(False)
+        self.progress.setMaximumWidth(220)
+        self.csv_button = QPushButton("Export CSV…")
+        self.csv_button.clicked.connect(self._csv_clicked)
+        self.pdf_button = QPushButton("PDF report…")
+        self.pdf_button.clicked.connect(self._pdf_clicked)
+        self.deid_button = QPushButton("Export de-identified DICOM…")
+        self.deid_button.clicked.connect(self._deid_clicked)
+        self.keep_annotations_check = QCheckBox("keep cleaned measurements")
+        self.keep_annotations_check.setToolTip("Keep the machine's coded measurements and safe statements "
+                                               "(the profile removes all waveform annotations)")
+        toolbar = QHBoxLayout()
+        for w in (self.open_files_button, self.open_folder_button, self.screen_button, self.cancel_button,
+                  self.progress):
+            toolbar.addWidget(w)
+        toolbar.addStretch(1)
+        for w in (self.csv_button, self.pdf_button, self.deid_button, self.keep_annotations_check):
+            toolbar.addWidget(w)
+        self.status_label = QLabel("")
+        self.status_label.setWordWrap(True)
+        self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        # worklist
+        self.status_filter = QComboBox()
+        for text, value in (("All", None), ("New", "new"), ("Screened", "screened"), ("Reviewed", "reviewed")):
+            self.status_filter.addItem(text, value)
+        self.label_filter = QComboBox()
+        self.label_filter.addItem("Any label", None)
+        for c in CLASSES:
+            self.label_filter.addItem(CLASS_TITLES[c], c)
+        self.decision_filter = QComboBox()
+        for text, value in (("Any decision", None), ("Not decided", "none"), ("Confirmed", "confirm"),
+                            ("Overridden", "override"), ("Uncertain", "uncertain")):
+            self.decision_filter.addItem(text, value)
+        self.search_edit = QLineEdit()
+        self.search_edit.setPlaceholderText("Search file, patient, date, comment…")
+        self.search_edit.setClearButtonEnabled(True)
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(250)
+        self._search_timer.timeout.connect(self.refresh)
+        self.search_edit.textChanged.connect(lambda _t: self._search_timer.start())
+        for combo in (self.status_filter, self.label_filter, self.decision_filter):
+            combo.currentIndexChanged.connect(lambda _i: self.refresh())
+        filters = QHBoxLayout()
+        filters.addWidget(self.status_filter)
+        filters.addWidget(self.label_filter)
+        filters.addWidget(self.decision_filter)
+        filters.addWidget(self.search_edit, 1)
+        self.count_label = QLabel("")
+        self.table_model = WorklistModel(self._sort_requested)
+        self.table = QTableView()
+        self.table.setModel(self.table_model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSortingEnabled(True)
+        self.table.horizontalHeader().setSortIndicator(0, Qt.SortOrder.AscendingOrder)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.verticalHeader().setVisible(False)
+        self.table.selectionModel().currentRowChanged.connect(self._row_changed)
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        lv.setContentsMargins(0, 0, 0, 0)
+        lv.addLayout(filters)
+        lv.addWidget(self.table, 1)
+        lv.addWidget(self.count_label)
+
+        # viewer
+        self.view = pg.GraphicsLayoutWidget()
+        self.view.setBackground(None)
+        self.view.setMinimumSize(360, 240)
+        self.viewbox = self.view.addViewBox(lockAspect=True, invertY=True, enableMouse=True)
+        self.image_item = pg.ImageItem(axisOrder="row-major")
+        self.heat_item = pg.ImageItem(axisOrder="row-major")
+        self.heat_item.setZValue(10)
+        self.heat_item.setVisible(False)
+        self.viewbox.addItem(self.image_item)
+        self.viewbox.addItem(self.heat_item)
+        self.image_item.setImage(np.full((64, 90, 3), 235, np.uint8), autoLevels=False, levels=(0, 255))
+        self.viewbox.autoRange(padding=0)
+        self.heatmap_check = QCheckBox("Heat map (where the model looked)")
+        self.heatmap_check.toggled.connect(self._heatmap_toggled)
+        self.item_label = QLabel("Select an ECG in the worklist.")
+        self.item_label.setWordWrap(True)
+        self.item_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        # result
+        self.result_label = QLabel("—")
+        font = self.result_label.font()
+        font.setPointSizeF(font.pointSizeF() * 1.5)
+        font.setBold(True)
+        self.result_label.setFont(font)
+        self.model_label = QLabel("")
+        self.model_label.setWordWrap(True)
+        self.model_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        bars = QGridLayout()
+        bars.setColumnStretch(1, 1)
+        self.bars: dict[str, QProgressBar] = {}
+        for row, c in enumerate(CLASSES):
+            bar = QProgressBar()
+            bar.setRange(0, 1000)
+            bar.setValue(0)
+            bar.setFormat("—")
+            bars.addWidget(QLabel(CLASS_TITLES[c]), row, 0)
+            bars.addWidget(bar, row, 1)
+            self.bars[c] = bar
+        self.measure_label = QLabel("Measurements: —")
+        self.measure_label.setWordWrap(True)
+        result_box = QGroupBox("Model")
+        rv = QVBoxLayout(result_box)
+        rv.addWidget(self.result_label)
+        rv.addLayout(bars)
+        rv.addWidget(self.measure_label)
+        rv.addWidget(self.model_label)
+
+        # review
+        self.reviewer_edit = QLineEdit()
+        self.reviewer_edit.setPlaceholderText("Your name (recorded with each decision)")
+        self.reviewer_edit.editingFinished.connect(self._save_settings)
+        self.comment_edit = QPlainTextEdit()
+        self.comment_edit.setPlaceholderText("Comment (optional)")
+        self.comment_edit.setMaximumHeight(70)
+        self.confirm_button = QPushButton("Confirm")
+        self.confirm_button.setToolTip("Agree with the model's label")
+        self.confirm_button.clicked.connect(lambda: self.confirm())
+        self.override_combo = QComboBox()
+        for c in CLASSES:
+            self.override_combo.addItem(CLASS_TITLES[c], c)
+        self.override_button = QPushButton("Override")
+        self.override_button.setToolTip("Record the class chosen on the left instead of the model's")
+        self.override_button.clicked.connect(lambda: self.override())
+        self.uncertain_button = QPushButton("Uncertain")
+        self.uncertain_button.setToolTip("Save for later / adjudication: no final label")
+        self.uncertain_button.clicked.connect(lambda: self.mark_uncertain())
+        self.review_status = QLabel("")
+        self.review_status.setWordWrap(True)
+        review_box = QGroupBox("Review")
+        form = QFormLayout(review_box)
+        form.addRow("Reviewer", self.reviewer_edit)
+        form.addRow(self.comment_edit)
+        brow = QHBoxLayout()
+        brow.addWidget(self.confirm_button)
+        brow.addWidget(self.override_combo, 1)
+        brow.addWidget(self.override_button)
+        brow.addWidget(self.uncertain_button)
+        form.addRow(brow)
+        form.addRow(self.review_status)
+
+        right = QWidget()
+        rv2 = QVBoxLayout(right)
+        rv2.setContentsMargins(0, 0, 0, 0)
+        rv2.addWidget(self.item_label)
+        rv2.addWidget(self.view, 3)
+        rv2.addWidget(self.heatmap_check)
+        side = QHBoxLayout()
+        side.addWidget(result_box, 1)
+        side.addWidget(review_box, 1)
+        rv2.addLayout(side)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(0, 2)
+        splitter.setStretchFactor(1, 3)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.message)
+        layout.addWidget(self.recover_button)
+        layout.addLayout(toolbar)
+        layout.addWidget(self.status_label)
+        layout.addWidget(splitter, 1)
+
+    # settings ----------------------------------------------------------------------------------------------
+    def _restore_settings(self) -> None:
+        s = self.host.settings(PLUGIN_ID)
+        if isinstance(s.get("reviewer"), str):
+            self.reviewer_edit.setText(s["reviewer"])
+        if isinstance(s.get("heatmap"), bool):
+            self.heatmap_check.setChecked(s["heatmap"])
+        if isinstance(s.get("keep_annotations"), bool):
+            self.keep_annotations_check.setChecked(s["keep_annotations"])
+        self.keep_annotations_check.toggled.connect(lambda _on: self._save_settings())
+
+    def _save_settings(self, **extra: Any) -> None:
+        self.host.save_settings(PLUGIN_ID, {**self.host.settings(PLUGIN_ID),
+                                            "reviewer": self.reviewer_edit.text().strip(),
+                                            "heatmap": self.heatmap_check.isChecked(),
+                                            "keep_annotations": self.keep_annotations_check.isChecked(), **extra})
+
+    # worklist ----------------------------------------------------------------------------------------------
+    def open_worklist(self) -> None:
+        try:
+            self.worklist = Worklist(self.db_path)
+        except WorklistCorrupt as e:
+            self.worklist = None
+            self._show_message(f"<b>The worklist cannot be opened.</b> {e}. You can move it aside (it is kept for "
+                               "recovery) and start a new, empty worklist.")
+            self.recover_button.setVisible(True)
+        except VitascopeError as e:
+            self.worklist = None
+            self._show_message(f"<b>The worklist cannot be opened.</b> {e}")
+        self._update_buttons()
+        self.refresh()
+
+    def recover_worklist(self) -> None:
+        """Move the damaged worklist file aside and start a new one (the user asked for it)."""
+        try:
+            self.worklist = Worklist(self.db_path, recover=True)
+        except VitascopeError as e:
+            self._show_message(f"<b>The worklist cannot be opened.</b> {e}")
+            return
+        self.recover_button.setVisible(False)
+        aside = self.worklist.recovered_from
+        self._show_message(None)
+        self.host.notify(f"Started a new ECG worklist; the damaged one was kept as {aside}", "warning")
+        self.status_label.setText(f"The damaged worklist was kept as {aside}.")
+        self.refresh_model()
+        self._update_buttons()
+        self.refresh()
+
+    def _maybe_load_demo(self) -> None:
+        """First run: preload the engine's bundled sample ECGs (once; the user may delete them later)."""
+        if self.worklist is None or self.host.settings(PLUGIN_ID).get("demo_loaded"):
+            return
+        try:
+            files = list(self.engine.demo_files())
+        except Exception as e:  # a plug-in's missing data must show, not crash
+            log.warning("ECG demo files unavailable: %s", e)
+            files = []
+        self._save_settings(demo_loaded=True)
+        if files and len(self.worklist) == 0:
+            self.open_files(files)
+
+    def refresh(self) -> None:
+        """Re-query the worklist with the current filters and order; keep the selected item selected."""
+        self._last_refresh = time.monotonic()
+        if self.worklist is None:
+            self.table_model.set_rows([])
+            self.count_label.setText("")
+            return
+        keep = self.current.id if self.current else None
+        rows = self.worklist.items(status=self.status_filter.currentData(), label=self.label_filter.currentData(),
+                                   decision=self.decision_filter.currentData(),
+                                   search=self.search_edit.text().strip() or None,
+                                   order_by=self.order_by, descending=self.descending)
+        self.table_model.set_rows(rows)
+        c = self.worklist.counts()
+        self.count_label.setText(f"{len(rows)} shown · {c['total']} in the worklist: {c['new']} new, "
+                                 f"{c['screened']} screened, {c['reviewed']} reviewed, {c['uncertain']} uncertain")
+        if keep is not None:
+            row = next((i for i, it in enumerate(rows) if it.id == keep), None)
+            if row is not None:
+                self.table.selectionModel().blockSignals(True)
+                self.table.selectRow(row)
+                self.table.selectionModel().blockSignals(False)
+                self.current = rows[row]
+                self._show_item(self.current, reload_image=False)
+
+    def _sort_requested(self, key: str, descending: bool) -> None:
+        self.order_by, self.descending = key, descending
+        self.refresh()
+
+    def select_item(self, item_id: int) -> bool:
+        """Select an item in the table (it must pass the current filters); False if it is not shown."""
+        row = next((i for i, it in enumerate(self.table_model.rows) if it.id == item_id), None)
+        if row is None:
+            return False
+        self.table.selectRow(row)
+        self.table.setCurrentIndex(self.table_model.index(row, 0))
+        return True
+
+    def selected_items(self) -> list[Item]:
+        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
+        return [self.table_model.rows[r] for r in rows if r < len(self.table_model.rows)]
+
+    def _row_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if not current.isValid() or current.row() >= len(self.table_model.rows):
+            return
+        self.current = self.table_model.rows[current.row()]
+        self.review_status.setText("")
+        self._show_item(self.current, reload_image=True)
+
+    # viewer ------------------------------------------------------------------------------------------------
+    def _cached_image(self, source: str) -> np.ndarray | None:
+        with self._images_lock:
+            img = self._images.get(source)
+            if img is not None:
+                self._images.move_to_end(source)
+            return img
+
+    def _cache_image(self, source: str, image: np.ndarray) -> None:
+        with self._images_lock:
+            self._images[source] = image
+            self._images.move_to_end(source)
+            while len(self._images) > IMAGE_CACHE:
+                self._images.popitem(last=False)
+
+    def _show_item(self, it: Item, reload_image: bool) -> None:
+        bits = [Path(it.path).name]
+        if it.patient_name or it.patient_id:
+            bits.append("patient " + " · ".join(x for x in (it.patient_name, it.patient_id) if x))
+        if it.study_date:
+            bits.append(f"study {it.study_date}")
+        bits.append(it.kind)
+        self.item_label.setText(" — ".join(bits))
+        self._show_result(it)
+        self._show_decision(it)
+        self._update_buttons()
+        if not reload_image:
+            return
+        img = self._cached_image(it.source)
+        if img is not None:
+            self._set_image(it, img)
+            return
+        self.current_image = None
+        self.item_label.setText(self.item_label.text() + " (loading…)")
+
+        def load(tok: CancelToken, emit: Callable[[ProgressEvent], None]) -> np.ndarray:
+            return self._read_input(it).image
+
+        def done(image: np.ndarray) -> None:
+            self._cache_image(it.source, image)
+            if self.current is not None and self.current.id == it.id:
+                self.item_label.setText(self.item_label.text().replace(" (loading…)", ""))
+                self._set_image(it, image)
+
+        def failed(msg: str) -> None:
+            if self.current is not None and self.current.id == it.id:
+                self.item_label.setText(f"{Path(it.path).name}: {msg}")
+
+        self.host.run_job(f"load {Path(it.path).name}", load, on_result=done, on_error=failed)
+
+    def _read_input(self, it: Item) -> EcgInput:
+        """On a job thread: read the item's file and pick its group/record."""
+        inputs = self.engine.read(Path(it.path))
+        match = next((inp for inp in inputs if inp.source == it.source), None)
+        if match is None:
+            if len(inputs) == 1:
+                match = inputs[0]
+            else:
+                raise VitascopeError(f"{it.source}: no longer in the file (it changed since it was added)")
+        self._cache_image(it.source, match.image)
+        return match
+
+    def _set_image(self, it: Item, image: np.ndarray) -> None:
+        self.current_image = image
+        self.image_item.setImage(image, autoLevels=False, levels=(0, 255))
+        self.viewbox.autoRange(padding=0)
+        self._update_heatmap(it)
+
+    def _update_heatmap(self, it: Item | None) -> None:
+        hm = self.worklist.heatmap(it.id) if (self.worklist is not None and it is not None) else None
+        self.heatmap_check.setEnabled(hm is not None)
+        if hm is None or self.current_image is None:
+            self.heat_item.setVisible(False)
+            return
+        heat, box = hm
+        h, w = self.current_image.shape[:2]
+        x0, y0, x1, y1 = box if box is not None else (0, 0, w, h)
+        rgba = np.zeros(heat.shape + (4,), np.uint8)
+        rgba[..., 0] = np.clip(3 * heat, 0, 1) * 255
+        rgba[..., 1] = np.clip(3 * heat - 1, 0, 1) * 255
+        rgba[..., 2] = np.clip(3 * heat - 2, 0, 1) * 255
+        rgba[..., 3] = np.clip(heat, 0, 1) * 150
+        self.heat_item.setImage(rgba, autoLevels=False, levels=(0, 255))
+        self.heat_item.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
+        self.heat_item.setVisible(self.heatmap_check.isChecked())
+
+    def _heatmap_toggled(self, on: bool) -> None:
+        self.heat_item.setVisible(on and self.heat_item.image is not None and self.heatmap_check.isEnabled())
+        self._save_settings()
+
+    @property
+    def heatmap_shown(self) -> bool:
+        return bool(self.heatmap_check.isEnabled() and self.heatmap_check.isChecked() and self.heat_item.isVisible())
+
+    def _show_result(self, it: Item) -> None:
+        if it.label is None:
+            self.result_label.setText("(not screened)")
+            for bar in self.bars.values():
+                bar.setValue(0)
+                bar.setFormat("—")
+            self.measure_label.setText("Measurements: —")
+            self.model_label.setText("")
+            return
+        p = it.probabilities.get(it.label, 0.0)
+        self.result_label.setText(f"{CLASS_TITLES.get(it.label, it.label)} ({p:.0%})")
+        for c, bar in self.bars.items():
+            v = it.probabilities.get(c, 0.0)
+            bar.setValue(int(round(1000 * v)))
+            bar.setFormat(f"{v:.1%}")
+        meas = it.measurements
+        if meas:
+            order = ("HR", "RR", "PR", "QRS", "QT", "QTc")
+            parts = [f"{k} {meas[k]:.0f} {'bpm' if k == 'HR' else 'ms'}" for k in order if k in meas]
+            parts += [f"{k} {v:.4g}" for k, v in meas.items() if k not in order]
+            self.measure_label.setText("Measurements: " + " · ".join(parts))
+        else:
+            self.measure_label.setText("Measurements: — (image input)")
+        sha = (it.model_sha256 or "")[:12]
+        self.model_label.setText(f"model {it.model_id} (sha256 {sha}…) · screened {(it.screened_at or '')[:19]}")
+
+    def _show_decision(self, it: Item) -> None:
+        if it.decision_action:
+            lab = CLASS_TITLES.get(it.decision_label or "", it.decision_label or "no label")
+            self.review_status.setText(f"Latest: {DECISION_TEXT.get(it.decision_action)} — {lab}, by {it.reviewer} "
+                                       f"at {(it.decided_at or '')[:19].replace('T', ' ')} UTC")
+        else:
+            self.review_status.setText("Not reviewed yet.")
+        if it.label in CLASSES:
+            other = next(c for c in CLASSES if c != it.label)
+            self.override_combo.setCurrentIndex(self.override_combo.findData(it.decision_label if
+                                                                             it.decision_action == "override"
+                                                                             else other))
+
+    # model -------------------------------------------------------------------------------------------------
+    def refresh_model(self) -> None:
+        """Ask the engine which model screens (again when the zoo changes): no model → a clear message."""
+        try:
+            self.model_info = self.engine.model_info()
+        except Exception as e:  # a broken model is reported, not fatal
+            log.warning("ECG model lookup failed: %s", e)
+            self.model_info = None
+            self._show_message(f"<b>The ECG model cannot be used:</b> {e}")
+        else:
+            if self.worklist is not None:
+                self._show_message(None if self.model_info else NO_MODEL)
+        self._update_buttons()
+
+    def _show_message(self, html: str | None) -> None:
+        self.message.setText(html or "")
+        self.message.setVisible(bool(html))
+
+    def _update_buttons(self) -> None:
+        have = self.worklist is not None
+        busy = "import" in self.jobs or "screen" in self.jobs
+        self.open_files_button.setEnabled(have and not busy)
+        self.open_folder_button.setEnabled(have and not busy)
+        self.screen_button.setEnabled(have and not busy and self.model_info is not None)
+        self.csv_button.setEnabled(have)
+        self.pdf_button.setEnabled(have and self.current is not None)
+        self.deid_button.setEnabled(have)
+        item = self.current
+        self.confirm_button.setEnabled(have and item is not None and item.label is not None)
+        self.override_button.setEnabled(have and item is not None)
+        self.uncertain_button.setEnabled(have and item is not None)
+
+    # jobs --------------------------------------------------------------------------------------------------
+    def _start(self, key: str, name: str, fn: Callable[[CancelToken, Callable[[ProgressEvent], None]], Any],
+               on_result: Callable[[Any], None], progress: bool = True) -> JobHandle:
+        def event(ev: ProgressEvent) -> None:
+            if progress and ev.total:
+                self.progress.setRange(0, ev.total)
+                self.progress.setValue(ev.step or 0)
+            if ev.message and not ev.terminal:
+                self.status_label.setText(ev.message)
+            if key == "screen" and ev.event == "progress" and time.monotonic() - self._last_refresh > 0.5:
+                self.refresh()
+            if ev.terminal:
+                self._job_ended(key, ev)
+
+        def error(msg: str) -> None:
+            self.status_label.setText(msg)
+
+        if progress:
+            self.progress.setRange(0, 0)
+            self.progress.setVisible(True)
+            self.cancel_button.setVisible(True)
+        handle = self.host.run_job(name, fn, on_result=on_result, on_event=event, on_error=error)
+        self.jobs[key] = handle
+        self._update_buttons()
+        return handle
+
+    def _job_ended(self, key: str, ev: ProgressEvent) -> None:
+        self.jobs.pop(key, None)
+        if not any(k in self.jobs for k in ("import", "screen")):
+            self.progress.setVisible(False)
+            self.cancel_button.setVisible(False)
+        if ev.event == "cancelled":
+            self.status_label.setText(f"{key.capitalize()} cancelled; finished items are kept.")
+        if key in ("import", "screen"):
+            self.refresh()
+        self._update_buttons()
+
+    def cancel(self) -> None:
+        for key in ("screen", "import"):
+            if key in self.jobs:
+                self.jobs[key].cancel()
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """For tests and shutdown: wait for this widget's jobs' threads (their callbacks still need the event loop)."""
+        return all(h.wait(timeout) for h in list(self.jobs.values()))
+
+    # opening -----------------------------------------------------------------------------------------------
+    def _open_files_clicked(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Open ECG files", "",
+                                                "ECG files (*.dcm *.dicom *.hea *.png *.jpg *.jpeg *.bmp *.tif "
+                                                "*.tiff);;All files (*)")
+        if paths:
+            self.open_files([Path(p) for p in paths])
+
+    def _open_folder_clicked(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of ECGs")
+        if folder:
+            self.open_folder(Path(folder))
+
+    def open_folder(self, folder: Path) -> JobHandle | None:
+        try:
+            files = Worklist.find_files(folder)
+        except VitascopeError as e:
+            self.status_label.setText(str(e))
+            return None
+        if not files:
+            self.status_label.setText(f"{folder}: no ECG files (DICOM, WFDB .hea, images) found")
+            return None
+        return self.open_files(files)
+
+    def open_files(self, paths: list[Path]) -> JobHandle | None:
+        """Read the files (on a job) and add one worklist item per ECG; unreadable files are listed, not fatal."""
+        if self.worklist is None or "import" in self.jobs:
+            return None
+        worklist, paths = self.worklist, [Path(p) for p in paths]
+
+        def run(tok: CancelToken, emit: Callable[[ProgressEvent], None]) -> tuple[int, list[str]]:
+            added, errors = 0, []
+            for i, p in enumerate(paths):
+                tok.check()
+                emit(ProgressEvent("progress", step=i, total=len(paths), message=f"Reading {p.name}…"))
+                added += worklist.add_files([p], read=self._read_and_cache, errors=errors)
+            return added, errors
+
+        def done(res: tuple[int, list[str]]) -> None:
+            added, errors = res
+            self.last_errors = errors
+            text = f"Added {added} ECG(s) from {len(paths)} file(s)"
+            if added < len(paths) - len(errors):
+                text += " (the others were already in the worklist)"
+            if errors:
+                text += f"; {len(errors)} could not be read: " + "; ".join(errors[:3])
+                self.host.notify(f"{len(errors)} ECG file(s) could not be read", "warning")
+            self.status_label.setText(text)
+            self.refresh()
+            if self.current is None and self.table_model.rows:
+                self.select_item(self.table_model.rows[0].id)
+
+        return self._start("import", f"open {len(paths)} ECG file(s)", run, done)
+
+    def _read_and_cache(self, path: Path) -> list[EcgInput]:
+        inputs = self.engine.read(path)
+        for inp in inputs[:IMAGE_CACHE]:
+            self._cache_image(inp.source, inp.image)
+        return inputs
+
+    # screening ---------------------------------------------------------------------------------------------
+    def screen_all(self) -> JobHandle | None:
+        """Screen every item without a model result, on a job (progress in the bar; Cancel keeps what is done)."""
+        if self.worklist is None or "screen" in self.jobs:
+            return None
+        if self.model_info is None:
+            self._show_message(NO_MODEL)
+            return None
+        todo = [it for it in self.worklist.items() if it.label is None]
+        if not todo:
+            self.status_label.setText("Nothing to screen: every ECG in the worklist has a model result.")
+            return None
+        worklist = self.worklist
+
+        def run(tok: CancelToken, emit: Callable[[ProgressEvent], None]) -> tuple[int, list[str]]:
+            done_n, errors = 0, []
+            by_path: dict[str, list[Item]] = {}
+            for it in todo:
+                by_path.setdefault(it.path, []).append(it)
+            step = 0
+            for path, group in by_path.items():
+                tok.check()
+                try:
+                    inputs = {inp.source: inp for inp in self.engine.read(Path(path))}
+                except VitascopeError as e:
+                    errors.append(str(e))
+                    step += len(group)
+                    continue
+                for it in group:
+                    tok.check()
+                    emit(ProgressEvent("progress", step=step, total=len(todo),
+                                       message=f"Screening {Path(path).name} ({step + 1}/{len(todo)})…"))
+                    step += 1
+                    inp = inputs.get(it.source) or (next(iter(inputs.values())) if len(inputs) == 1 else None)
+                    if inp is None:
+                        errors.append(f"{it.source}: no longer in the file")
+                        continue
+                    try:
+                        result = self.engine.screen(inp)
+                    except VitascopeError as e:
+                        errors.append(f"{it.source}: {e}")
+                        continue
+                    worklist.set_result(it.id, result)
+                    self._cache_image(it.source, inp.image)
+                    done_n += 1
+            emit(ProgressEvent("progress", step=len(todo), total=len(todo)))
+            return done_n, errors
+
+        def done(res: tuple[int, list[str]]) -> None:
+            n, errors = res
+            self.last_errors = errors
+            if self.worklist is None:  # closed meanwhile
+                return
+            text = f"Screened {n} ECG(s)"
+            if errors:
+                text += f"; {len(errors)} failed: " + "; ".join(errors[:3])
+            self.status_label.setText(text)
+            self.host.notify(text, "warning" if errors else "info")
+            self.refresh()
+            if self.current is not None:
+                self._show_item(self.worklist.get(self.current.id), reload_image=False)
+                if self.current_image is not None:
+                    self._update_heatmap(self.current)
+
+        return self._start("screen", f"screen {len(todo)} ECG(s)", run, done)
+
+    # review ------------------------------------------------------------------------------------------------
+    def _decide(self, action: str, label: str | None = None) -> bool:
+        it = self.current
+        if self.worklist is None or it is None:
+            self.review_status.setText("Select an ECG first.")
+            return False
+        reviewer = self.reviewer_edit.text().strip()
+        shown = {"label": it.label, "probabilities": it.probabilities, "heatmap": self.heatmap_shown}
+        try:
+            self.worklist.decide(it.id, reviewer, action, label, self.comment_edit.toPlainText(), shown)
+        except VitascopeError as e:
+            self.review_status.setText(f"<b>Not recorded:</b> {e}")
+            return False
+        self._save_settings()
+        self.comment_edit.clear()
+        self.current = self.worklist.get(it.id)
+        self.refresh()
+        self._show_decision(self.current)
+        return True
+
+    def confirm(self) -> bool:
+        return self._decide("confirm")
+
+    def override(self, label: str | None = None) -> bool:
+        return self._decide("override", label or self.override_combo.currentData())
+
+    def mark_uncertain(self) -> bool:
+        return self._decide("uncertain")
+
+    # exports -----------------------------------------------------------------------------------------------
+    def _csv_clicked(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export the worklist", "ecg-worklist.csv", "CSV (*.csv)")
+        if path:
+            self.export_csv(Path(path))
+
+    def export_csv(self, path: Path) -> JobHandle | None:
+        if self.worklist is None:
+            return None
+        worklist = self.worklist
+        return self._start("csv", f"export {path.name}", lambda tok, emit: export_csv(worklist, path),
+                           lambda p: self._saved(p), progress=False)
+
+    def _saved(self, path: Path) -> None:
+        self.status_label.setText(f"Saved {path}")
+        self.host.notify(f"Saved {path.name}")
+
+    def _pdf_clicked(self) -> None:
+        if self.current is None:
+            return
+        name = Path(self.current.path).stem + "-report.pdf"
+        path, _ = QFileDialog.getSaveFileName(self, "Save the PDF report", name, "PDF (*.pdf)")
+        if path:
+            self.export_pdf(Path(path))
+
+    def export_pdf(self, path: Path) -> JobHandle | None:
+        """A one-page PDF of the selected ECG (with the heat map when it is shown on screen)."""
+        if self.worklist is None or self.current is None:
+            return None
+        it, worklist, with_heat = self.current, self.worklist, self.heatmap_shown
+        decision = worklist.latest_decision(it.id)
+
+        def run(tok: CancelToken, emit: Callable[[ProgressEvent], None]) -> Path:
+            image = self._cached_image(it.source)
+            if image is None:
+                image = self._read_input(it).image
+            hm = worklist.heatmap(it.id) if with_heat else None
+            fields = {"Patient": it.patient_name, "Patient ID": it.patient_id, "Study date": it.study_date,
+                      "File": Path(it.source).name, "Content sha256": it.sha256[:16] + "…"}
+            return write_pdf_report(path, image, it.result(), decision, fields,
+                                    heatmap=hm[0] if hm else None, heatmap_box=hm[1] if hm else None)
+
+        return self._start("pdf", f"report {path.name}", run, self._saved, progress=False)
+
+    def _deid_clicked(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder for the de-identified DICOM copies")
+        if folder:
+            self.export_deid(Path(folder))
+
+    def export_deid(self, folder: Path, items: list[Item] | None = None) -> JobHandle | None:
+        """De-identified copies (PS3.15 Annex E basic profile) of the selected DICOM ECGs (all DICOM items when
+        nothing is selected). Output names carry no patient data: ecg-deid-NNN.dcm, never overwriting."""
+        if self.worklist is None:
+            return None
+        chosen = items if items is not None else (self.selected_items() or self.worklist.items())
+        paths = list(dict.fromkeys(it.path for it in chosen if it.kind.startswith("dicom")))
+        if not paths:
+            self.status_label.setText("No DICOM ECG selected: de-identified export is for DICOM files only.")
+            return None
+        keep = self.keep_annotations_check.isChecked()
+
+        def run(tok: CancelToken, emit: Callable[[ProgressEvent], None]) -> tuple[list[Path], list[str]]:
+            from .deid import deidentify_dicom
+
+            folder.mkdir(parents=True, exist_ok=True)
+            written, errors = [], []
+            n = 0
+            for i, src in enumerate(paths):
+                tok.check()
+                emit(ProgressEvent("progress", step=i, total=len(paths), message="De-identifying…"))
+                while True:
+                    n += 1
+                    dst = folder / f"ecg-deid-{n:03d}.dcm"
+                    if not dst.exists():
+                        break
+                try:
+                    written.append(deidentify_dicom(src, dst, keep_waveform_annotations=keep).dst)
+                except VitascopeError as e:
+                    errors.append(str(e))
+            return written, errors
+
+        def done(res: tuple[list[Path], list[str]]) -> None:
+            written, errors = res
+            self.last_errors = errors
+            text = f"Wrote {len(written)} de-identified DICOM file(s) to {folder}"
+            if errors:
+                text += f"; {len(errors)} failed: " + "; ".join(errors[:3])
+            self.status_label.setText(text)
+            self.host.notify(text, "warning" if errors else "info")
+
+        return self._start("deid", "de-identify DICOM", run, done, progress=False)
+
+    # main-window conventions -------------------------------------------------------------------------------
+    def start_demo(self) -> None:
+        """Used by `vitascope gui --smoke`: screen what is loaded (when a model is there) and show the first ECG."""
+        if self.table_model.rows and self.current is None:
+            self.select_item(self.table_model.rows[0].id)
+        if self.model_info is not None:
+            self.screen_all()
+
+    def shutdown(self) -> None:
+        """Called by the main window on close: cancel this widget's jobs, wait briefly, close the database."""
+        self._search_timer.stop()
+        for h in list(self.jobs.values()):
+            h.cancel()
+        self.wait_idle(5.0)
+        if self.worklist is not None:
+            self.worklist.close()
+            self.worklist = None
