@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from app.core.plugin_api import API_VERSION, Host, PluginInfo
+from app.core.plugin_api import API_VERSION, Host, PluginInfo, TrainTask
 
 TASK = "ecg.screen"
 
@@ -15,7 +15,18 @@ class EcgPlugin:
     info = PluginInfo(id="ecg", name="ECG screening", version="0.1.0", api_version=API_VERSION,
                       description="ECG images, DICOM and WFDB records screened by a tiny ViT; review worklist "
                                   "with audit log. Research use only — not a diagnostic device.",
-                      tasks=(TASK,))
+                      tasks=(TASK,),
+                      train_tasks=(TrainTask(
+                          id=TASK, title="ECG screening (4 classes)", plugin="ecg", problem="classification",
+                          data_entry="plugins.ecg.dataset:make_dataset",
+                          data_params={"split": "train", "n_per_class": 500, "n_val_per_class": 50,
+                                       "size": [160, 224]},
+                          count_param="n_per_class", val_param="n_val_per_class", image_size_param="",
+                          default_seed=7, recipe="models/ecg-screen-vit/teacher.toml", metric="accuracy",
+                          heldout={"seed": 20261122, "params": {"split": "heldout", "n_per_class": 500,
+                                                                "n_val_per_class": 50, "size": [160, 224]}},
+                          description="Normal / abnormal heartbeat / acute MI / history of MI from ECG printouts "
+                                      "(synthetic 12-lead ECGs rendered as clean, scanned and photographed pages)."),))
 
     def create_engine(self, host: Host) -> Any:
         from .engine import EcgEngine

@@ -17,7 +17,7 @@ from app.core.plugin_api import Host
 from app.core.zoo import ModelHandle
 
 from . import readers
-from .preprocess import to_model_input
+from .preprocess import letterbox_box, to_model_input
 from .types import CLASSES, EcgInput, ScreenResult
 
 TASK = "ecg.screen"
@@ -156,8 +156,9 @@ class EcgEngine:
         for i, inp in enumerate(inputs):
             p = probs[i]
             hm = None
-            if heat is not None:
-                hm = _upsample(heat[i], x.shape[-2], x.shape[-1])
+            if heat is not None:  # the map over the model input, cropped to where the image sits in it
+                y0, x0, nh, nw = letterbox_box(inp.image.shape, (x.shape[-2], x.shape[-1]))
+                hm = _upsample(heat[i], x.shape[-2], x.shape[-1])[y0:y0 + nh, x0:x0 + nw]
             out.append(ScreenResult(source=inp.source, label=labels[int(np.argmax(p))],
                                     probabilities={lab: float(v) for lab, v in zip(labels, p, strict=True)},
                                     model_id=handle.card.id, model_sha256=handle.card.sha256, heatmap=hm,

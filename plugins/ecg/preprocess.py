@@ -11,6 +11,15 @@ from app.core.errors import BadInput
 DEFAULT_SIZE: tuple[int, int] = (160, 224)  # (H, W)
 
 
+def letterbox_box(shape: tuple[int, ...], size: tuple[int, int] = DEFAULT_SIZE) -> tuple[int, int, int, int]:
+    """(y0, x0, h, w): where an image of `shape` lands inside the (H, W) letterboxed model input."""
+    h, w = int(shape[0]), int(shape[1])
+    th, tw = int(size[0]), int(size[1])
+    s = min(th / h, tw / w)
+    nh, nw = max(1, min(th, int(round(h * s)))), max(1, min(tw, int(round(w * s))))
+    return (th - nh) // 2, (tw - nw) // 2, nh, nw
+
+
 def letterbox_gray(image: np.ndarray, size: tuple[int, int] = DEFAULT_SIZE) -> np.ndarray:
     """(H, W) uint8: the image in grayscale, scaled to fit `size` (INTER_AREA) and centred on white."""
     img = np.asarray(image)
@@ -24,12 +33,10 @@ def letterbox_gray(image: np.ndarray, size: tuple[int, int] = DEFAULT_SIZE) -> n
     th, tw = int(size[0]), int(size[1])
     if h < 2 or w < 2 or th < 2 or tw < 2:
         raise BadInput(f"ECG image {img.shape} or model size {size} too small")
-    s = min(th / h, tw / w)
-    nh, nw = max(1, min(th, int(round(h * s)))), max(1, min(tw, int(round(w * s))))
-    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
+    y0, x0, nh, nw = letterbox_box(g.shape, size)
+    interp = cv2.INTER_AREA if nh < h else cv2.INTER_LINEAR
     r = cv2.resize(g, (nw, nh), interpolation=interp)
     out = np.full((th, tw), 255, np.uint8)
-    y0, x0 = (th - nh) // 2, (tw - nw) // 2
     out[y0:y0 + nh, x0:x0 + nw] = r
     return out
 
