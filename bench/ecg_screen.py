@@ -39,12 +39,12 @@ def macro_f1(pred: np.ndarray, y: np.ndarray, k: int) -> float:
     return float(np.mean(f1))
 
 
-def heldout(folder: Path, seed: int, train_per_class: int, per_class: int) -> list[dict]:
+def heldout(folder: Path, seed: int, train_seed: int, train_per_class: int, per_class: int) -> list[dict]:
     """Accuracy / macro-F1 on the recipe's held-out set (seed-disjoint; the training part is rebuilt, from the
     cache, only so that held-out images identical to a training image are dropped)."""
     from plugins.ecg.dataset import heldout_styles, make_dataset
 
-    kw = {"n_per_class": train_per_class, "n_val_per_class": per_class, "size": (160, 224)}
+    kw = {"n_per_class": train_per_class, "n_val_per_class": per_class, "size": (256, 352), "train_seed": train_seed}
     _, _, x, y = make_dataset(seed=seed, split="heldout", **kw)
     styles = heldout_styles(seed=seed, **kw)
     sess = runtime.create_session(folder / "model.onnx", threads=2)
@@ -119,13 +119,14 @@ def main() -> int:
     ap.add_argument("--n-files", type=int, default=64)
     ap.add_argument("--heldout-per-class", type=int, default=150)
     ap.add_argument("--heldout-seed", type=int, default=20261122, help="the recipe's export.heldout.seed")
-    ap.add_argument("--train-per-class", type=int, default=1500, help="the recipe's data n_per_class")
+    ap.add_argument("--train-per-class", type=int, default=3000, help="the recipe's data n_per_class")
+    ap.add_argument("--train-seed", type=int, default=8, help="the recipe's data seed")
     ap.add_argument("--write-card", action="store_true", help="record the per-style held-out metrics on the card")
     args = ap.parse_args()
     folder = Path(args.model)
     card = read_card(folder)
     print(f"# {card.id}: {card.params:,} params, {card.bytes / 1e6:.2f} MB, {card.latency.get('ms')} ms/ECG (card)")
-    rows = heldout(folder, args.heldout_seed, args.train_per_class, args.heldout_per_class)
+    rows = heldout(folder, args.heldout_seed, args.train_seed, args.train_per_class, args.heldout_per_class)
     host = HeadlessHost(zoo=Zoo())
     engine = EcgEngine(host)
     engine.use_handle(host.zoo.open(folder))

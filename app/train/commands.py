@@ -115,6 +115,10 @@ def load_recipe(path: str | Path, out: str | None = None, resume: bool = False) 
     else:
         spec.out_dir = str(paths.jobs_dir() / spec.name)
     spec.resume = spec.resume or resume
+    init = spec.params.get("init")
+    if isinstance(init, str) and init:  # "jobs:NAME/ckpt_last.pt" = a checkpoint of another recipe's default run
+        where = paths.jobs_dir() / init[len("jobs:"):] if init.startswith("jobs:") else _resolve(base, init)
+        spec.params = {**spec.params, "init": str(where)}
     export = spec.params.get("export")
     if isinstance(export, dict):
         export = dict(export)

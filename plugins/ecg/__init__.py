@@ -20,11 +20,11 @@ class EcgPlugin:
                           id=TASK, title="ECG screening (4 classes)", plugin="ecg", problem="classification",
                           data_entry="plugins.ecg.dataset:make_dataset",
                           data_params={"split": "train", "n_per_class": 500, "n_val_per_class": 50,
-                                       "size": [160, 224]},
+                                       "size": [256, 352]},
                           count_param="n_per_class", val_param="n_val_per_class", image_size_param="",
                           default_seed=7, recipe="models/ecg-screen-vit/teacher.toml", metric="accuracy",
                           heldout={"seed": 20261122, "params": {"split": "heldout", "n_per_class": 500,
-                                                                "n_val_per_class": 50, "size": [160, 224]}},
+                                                                "n_val_per_class": 50, "size": [256, 352]}},
                           description="Normal / abnormal heartbeat / acute MI / history of MI from ECG printouts "
                                       "(synthetic 12-lead ECGs rendered as clean, scanned and photographed pages)."),))
 

@@ -89,7 +89,8 @@ def render_cmd(args: argparse.Namespace) -> int:
         out.write_bytes(buf.tobytes())
     except OSError as e:
         raise BadInput(f"{out}: cannot write ({e.strerror or e})") from None
-    print(f"{out}: {image.shape[1]}x{image.shape[0]} px, layout {args.layout}, {args.dpi:g} dpi")
+    layout = args.layout if len(rec.leads) >= 12 else "rhythm strips (fewer than 12 leads)"
+    print(f"{out}: {image.shape[1]}x{image.shape[0]} px, {layout}, {args.dpi:g} dpi")
     return 0
 
 
@@ -150,5 +151,5 @@ def deid_cmd(args: argparse.Namespace) -> int:
     from .deid import deidentify_dicom
 
     report = deidentify_dicom(args.src, args.dst)
-    print(f"{args.dst}: de-identified ({report})")
+    print(f"{args.dst}: de-identified ({report.profile}, {report.table_edition}): {report.summary()}")
     return 0

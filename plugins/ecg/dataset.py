@@ -23,7 +23,7 @@ from .waveform import simulate
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: max-channel grayscale
 PARTS = {"train": 0, "val": 1, "heldout": 2}
 DEFAULT_LAYOUTS: tuple[str, ...] = ("3x4+II", "3x4", "6x2", "12x1")
 PAGE_WIDTH_IN = 274.0 / 25.4  # rendered page width (margins + calibration + 10 s at 25 mm/s)
@@ -107,8 +107,8 @@ def _dedupe(d: dict[str, np.ndarray], seen: set[str]) -> dict[str, np.ndarray]:
 
 
 def _parts(seed: int, split: str, n_per_class: int, n_val_per_class: int, size: tuple[int, int],
-           styles: Sequence[str], layouts: Sequence[str], cache: str | None, use_cache: bool
-           ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+           styles: Sequence[str], layouts: Sequence[str], cache: str | None, use_cache: bool,
+           train_seed: int | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     if split not in ("train", "heldout"):
         raise BadInput(f"split must be 'train' or 'heldout', got {split!r}")
     bad = [s for s in styles if s not in STYLES] + [lay for lay in layouts if lay not in LAYOUTS]
@@ -117,8 +117,10 @@ def _parts(seed: int, split: str, n_per_class: int, n_val_per_class: int, size: 
     size = (int(size[0]), int(size[1]))
     folder = cache_dir(cache) if use_cache else None
     key = {"seed": int(seed), "size": list(size), "styles": list(styles), "layouts": list(layouts)}
-    train = _cached("train", {**key, "n": int(n_per_class)},
-                    lambda: _generate(seed, "train", n_per_class, size, styles, layouts), folder)
+    # held-out data is checked against the training set it will judge (train_seed), loaded from the cache
+    tseed = int(seed if train_seed is None or split == "train" else train_seed)
+    train = _cached("train", {**key, "seed": tseed, "n": int(n_per_class)},
+                    lambda: _generate(tseed, "train", n_per_class, size, styles, layouts), folder)
     train = _dedupe(train, set())
     other = "val" if split == "train" else "heldout"
     held = _cached(other, {**key, "n": int(n_val_per_class)},
@@ -128,14 +130,16 @@ def _parts(seed: int, split: str, n_per_class: int, n_val_per_class: int, size: 
 
 def make_dataset(seed: int = 0, split: str = "train", n_per_class: int = 500, n_val_per_class: int = 100,
                  size: tuple[int, int] = DEFAULT_SIZE, styles: Sequence[str] = STYLES,
-                 layouts: Sequence[str] = DEFAULT_LAYOUTS, cache: str | None = None, use_cache: bool = True
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                 layouts: Sequence[str] = DEFAULT_LAYOUTS, cache: str | None = None, use_cache: bool = True,
+                 train_seed: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Loop data entry `plugins.ecg.dataset:make_dataset` → (x_train, y_train, x_val, y_val): x (N, 1, H, W)
     float32 (`preprocess.to_model_input`), y class indices into CLASSES. split "train": validation from other seeds;
-    split "heldout": the training part is empty and validation is a third, seed-disjoint set. Validation/held-out
-    images whose sha256 equals a training image's are dropped. uint8 arrays are cached under
+    split "heldout": the training part is empty and validation is a third, seed-disjoint set, checked against the
+    training set of `train_seed` (the recipe's data seed; default: `seed`). Validation/held-out images whose sha256
+    equals a training image's are dropped. uint8 arrays are cached under
     <user data>/cache/ecg-screen (or `cache`)."""
-    train, held = _parts(seed, split, n_per_class, n_val_per_class, size, styles, layouts, cache, use_cache)
+    train, held = _parts(seed, split, n_per_class, n_val_per_class, size, styles, layouts, cache, use_cache,
+                         train_seed)
     xv = normalise(held["x"])[:, None]
     if split == "heldout":
         h, w = held["x"].shape[1:]
@@ -146,8 +150,9 @@ def make_dataset(seed: int = 0, split: str = "train", n_per_class: int = 500, n_
 def heldout_styles(seed: int = 0, n_per_class: int = 500, n_val_per_class: int = 100,
                    size: tuple[int, int] = DEFAULT_SIZE, styles: Sequence[str] = STYLES,
                    layouts: Sequence[str] = DEFAULT_LAYOUTS, cache: str | None = None, use_cache: bool = True,
-                   split: str = "heldout") -> np.ndarray:
+                   split: str = "heldout", train_seed: int | None = None) -> np.ndarray:
     """The style ("clean" | "scanned" | "photographed") of each validation item of make_dataset(...) with the same
     arguments, in the same order, for per-style accuracy."""
-    _, held = _parts(seed, split, n_per_class, n_val_per_class, size, styles, layouts, cache, use_cache)
+    _, held = _parts(seed, split, n_per_class, n_val_per_class, size, styles, layouts, cache, use_cache,
+                     train_seed)
     return held["style"].astype(str)

@@ -21,7 +21,7 @@ from .preprocess import letterbox_box, to_model_input
 from .types import CLASSES, EcgInput, ScreenResult
 
 TASK = "ecg.screen"
-DEFAULT_SIZE = (160, 224)
+DEFAULT_SIZE = (256, 352)
 log = logging.getLogger(__name__)
 
 

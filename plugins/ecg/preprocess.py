@@ -1,5 +1,5 @@
-"""ECG image → model input, shared by training data and inference: grayscale, aspect-preserving INTER_AREA resize
-letterboxed on white to (H, W), then per-image standardisation (zero mean, unit variance)."""
+"""ECG image → model input, shared by training data and inference: max-channel grayscale (fades coloured grids),
+aspect-preserving INTER_AREA resize letterboxed on white to (H, W), then per-image standardisation."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 
 from app.core.errors import BadInput
 
-DEFAULT_SIZE: tuple[int, int] = (160, 224)  # (H, W)
+DEFAULT_SIZE: tuple[int, int] = (256, 352)  # (H, W): ~1.3 px per mm of paper on a 274 mm wide page
 
 
 def letterbox_box(shape: tuple[int, ...], size: tuple[int, int] = DEFAULT_SIZE) -> tuple[int, int, int, int]:
@@ -24,7 +24,9 @@ def letterbox_gray(image: np.ndarray, size: tuple[int, int] = DEFAULT_SIZE) -> n
     """(H, W) uint8: the image in grayscale, scaled to fit `size` (INTER_AREA) and centred on white."""
     img = np.asarray(image)
     if img.ndim == 3 and img.shape[2] == 3:
-        g = cv2.cvtColor(img if img.dtype == np.uint8 else np.clip(img, 0, 255).astype(np.uint8), cv2.COLOR_RGB2GRAY)
+        # max over R, G, B rather than luminance: red / pink / blue / green grid lines are bright in at least one
+        # channel and fade to near white, while the dark trace stays dark (colour-based grid removal)
+        g = (img if img.dtype == np.uint8 else np.clip(img, 0, 255).astype(np.uint8)).max(axis=2)
     elif img.ndim == 2:
         g = img if img.dtype == np.uint8 else np.clip(img, 0, 255).astype(np.uint8)
     else:

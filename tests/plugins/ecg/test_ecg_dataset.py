@@ -9,7 +9,7 @@ import pytest
 
 from app.core.errors import BadInput
 from plugins.ecg import dataset as ds
-from plugins.ecg.preprocess import letterbox_gray, to_model_input
+from plugins.ecg.preprocess import DEFAULT_SIZE, letterbox_gray, to_model_input
 from plugins.ecg.types import CLASSES
 
 SMALL = dict(seed=3, n_per_class=3, n_val_per_class=2, size=(64, 96))
@@ -65,8 +65,22 @@ def test_to_model_input_letterboxes_on_white():
     assert g.shape == (160, 224) and g.dtype == np.uint8
     assert (g[:50] == 255).all() and (g[-50:] == 255).all() and (g[60:100] == 0).all()  # 56 px band centred
     x = to_model_input(np.full((300, 200, 3), 255, np.uint8))
-    assert x.shape == (1, 160, 224) and x.dtype == np.float32 and np.isfinite(x).all()
+    assert x.shape == (1, *DEFAULT_SIZE) and x.dtype == np.float32 and np.isfinite(x).all()
     y = to_model_input(np.random.default_rng(0).integers(0, 256, (500, 700, 3), dtype=np.uint8), size=(96, 128))
     assert y.shape == (1, 96, 128) and abs(float(y.mean())) < 1e-3 and float(y.std()) == pytest.approx(1.0, abs=0.01)
     with pytest.raises(BadInput):
         to_model_input(np.zeros((5, 5, 4), np.uint8))
+
+
+def test_coloured_grid_fades_but_the_trace_stays():
+    """Max-channel gray: red, pink, blue and green grid lines go near white; a black trace stays black; a gray
+    (black-and-white print) grid stays gray."""
+    img = np.full((64, 64, 3), 255, np.uint8)
+    img[:, 10] = (238, 160, 190)   # pink major line
+    img[:, 20] = (120, 150, 235)   # blue
+    img[:, 30] = (140, 215, 140)   # green
+    img[:, 40] = (160, 160, 160)   # bw grid
+    img[32, :] = (0, 0, 0)         # the trace
+    g = letterbox_gray(img, (64, 64))
+    assert g[5, 10] >= 215 and g[5, 20] >= 215 and g[5, 30] >= 215
+    assert g[5, 40] == 160 and (g[32] == 0).all()
