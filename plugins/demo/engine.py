@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.core.errors import ModelError
 from app.core.frames import ArraySource, Frame, FrameSource
 from app.core.io.images import to_model_input
 from app.core.plugin_api import Host
+from app.core.task_model import TaskModel
 from app.core.zoo import ModelHandle
 
 TASK = "demo.shapes"
@@ -36,29 +36,17 @@ def softmax(z: np.ndarray) -> np.ndarray:
 class DemoEngine:
     def __init__(self, host: Host, model_id: str | None = None) -> None:
         self.host = host
-        self._model_id = model_id
-        self._handle: ModelHandle | None = None
-        host.on_models_changed(self._forget_model)
-
-    def _forget_model(self) -> None:
-        self._handle = None
+        self._model = TaskModel(host, TASK, model_id)
 
     def available_models(self) -> list[str]:
-        return [c.id for c in self.host.models(TASK)]
+        return self._model.available()
 
     def select_model(self, model_id: str | None) -> None:
-        self._model_id = model_id
-        self._handle = None
+        self._model.select(model_id)
 
     @property
     def model(self) -> ModelHandle:
-        if self._handle is None:
-            ids = self.available_models()
-            if not ids:
-                raise ModelError(f"no model for task {TASK!r} is installed (see `vitascope models list`)")
-            model_id = self._model_id if self._model_id in ids else ids[0]
-            self._handle = self.host.open_model(model_id)
-        return self._handle
+        return self._model.handle
 
     def classify(self, image: np.ndarray) -> Classification:
         handle = self.model
@@ -89,4 +77,4 @@ class DemoEngine:
         return ArraySource(gen(), fps=fps, name="demo-shapes")
 
     def close(self) -> None:
-        self._handle = None
+        self._model.forget()

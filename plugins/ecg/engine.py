@@ -14,6 +14,7 @@ from app.core.card import sha256_file
 from app.core.errors import ModelError, VitascopeError
 from app.core.jobs import CancelToken
 from app.core.plugin_api import Host
+from app.core.task_model import TaskModel
 from app.core.zoo import ModelHandle
 
 from . import readers
@@ -37,41 +38,28 @@ class EcgEngine:
 
     def __init__(self, host: Host, model_id: str | None = None) -> None:
         self.host = host
-        self._model_id = model_id
-        self._handle: ModelHandle | None = None
         self._rollout: object | None = None
         self._rollout_checked = False
-        host.on_models_changed(self._forget_model)
+        self._model = TaskModel(host, TASK, model_id, on_forget=self._forget_rollout)
 
     # models ----------------------------------------------------------------------------------------------------
-    def _forget_model(self) -> None:
-        self._handle = None
+    def _forget_rollout(self) -> None:
         self._rollout = None
         self._rollout_checked = False
 
     def available_models(self) -> list[str]:
-        return [c.id for c in self.host.models(TASK)]
+        return self._model.available()
 
     def select_model(self, model_id: str | None) -> None:
-        self._model_id = model_id
-        self._forget_model()
+        self._model.select(model_id)
 
     def use_handle(self, handle: ModelHandle) -> None:
         """Screen with an already opened model (e.g. a model folder given on the command line)."""
-        if handle.card.task != TASK:
-            raise ModelError(f"{handle.card.id}: a {handle.card.task!r} model, not an ECG screening ({TASK}) model")
-        self._forget_model()
-        self._handle = handle
+        self._model.use(handle)
 
     @property
     def model(self) -> ModelHandle:
-        if self._handle is None:
-            ids = self.available_models()
-            if not ids:
-                raise ModelError(f"no model for task {TASK!r} is installed (see `vitascope models list`)")
-            model_id = self._model_id if self._model_id in ids else ids[0]
-            self._handle = self.host.open_model(model_id)
-        return self._handle
+        return self._model.handle
 
     def model_info(self) -> tuple[str, str] | None:
         """(model id, sha256) of the model screening would use, or None when none is installed or it fails checks."""
@@ -202,7 +190,7 @@ class EcgEngine:
         return results, errors
 
     def close(self) -> None:
-        self._forget_model()
+        self._model.forget()
 
 
 def _upsample(rel: np.ndarray, height: int, width: int) -> np.ndarray:

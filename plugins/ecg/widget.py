@@ -6,6 +6,7 @@ export run as host jobs, never on the Qt thread."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QRectF, Qt, QTimer
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QRectF, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -133,8 +134,14 @@ class WorklistModel(QAbstractTableModel):
 
 
 class EcgWidget(QWidget):
+    # job callbacks come back on the GUI thread whatever the Host does with them (a HeadlessHost calls them on the
+    # job's thread): Qt widgets must never be touched from another thread
+    _gui_call = Signal(object)
+
     def __init__(self, host: Host, engine: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._closed = False
+        self._gui_call.connect(self._run_gui_call)
         self.host = host
         self.engine = engine
         self.db_path = host.data_dir(PLUGIN_ID) / "worklist.sqlite"
@@ -511,7 +518,8 @@ class EcgWidget(QWidget):
             if self.current is not None and self.current.id == it.id:
                 self.item_label.setText(f"{Path(it.path).name}: {msg}")
 
-        self.host.run_job(f"load {Path(it.path).name}", load, on_result=done, on_error=failed)
+        self.host.run_job(f"load {Path(it.path).name}", load, on_result=self._on_gui(done),
+                          on_error=self._on_gui(failed))
 
     def _read_input(self, it: Item) -> EcgInput:
         """On a job thread: read the item's file and pick its group/record."""
@@ -649,10 +657,24 @@ class EcgWidget(QWidget):
             self.progress.setRange(0, 0)
             self.progress.setVisible(True)
             self.cancel_button.setVisible(True)
-        handle = self.host.run_job(name, fn, on_result=on_result, on_event=event, on_error=error)
+        handle = self.host.run_job(name, fn, on_result=self._on_gui(on_result), on_event=self._on_gui(event),
+                                   on_error=self._on_gui(error))
         self.jobs[key] = handle
         self._update_buttons()
         return handle
+
+    def _on_gui(self, fn: Callable[..., None]) -> Callable[..., None]:
+        def call(*args: Any) -> None:
+            try:
+                self._gui_call.emit(functools.partial(fn, *args))
+            except RuntimeError:  # the widget is gone
+                pass
+
+        return call
+
+    def _run_gui_call(self, fn: Callable[[], None]) -> None:
+        if not self._closed:
+            fn()
 
     def _job_ended(self, key: str, ev: ProgressEvent) -> None:
         self.jobs.pop(key, None)
@@ -931,6 +953,7 @@ class EcgWidget(QWidget):
 
     def shutdown(self) -> None:
         """Called by the main window on close: cancel this widget's jobs, wait briefly, close the database."""
+        self._closed = True
         self._search_timer.stop()
         for h in list(self.jobs.values()):
             h.cancel()
