@@ -216,11 +216,15 @@ def open_folder(folder: Path, threads: int | None = None) -> ModelHandle:
 
 
 def example_inputs(card: ModelCard, batch: int = 1) -> list[np.ndarray]:
-    """Zeros shaped by the card: free dim 0 → batch, other free dims → preprocess.size (default 64)."""
-    size = int(card.preprocess.get("size", 64))
+    """Zeros shaped by the card: free dim 0 → batch, the other free dims → preprocess.size: one number (square)
+    or [height, width] for the last two (default 64)."""
+    size = card.preprocess.get("size", 64)
+    hw = [int(v) for v in size] if isinstance(size, (list, tuple)) else [int(size)] * 2
     out = []
     for spec in card.inputs:
-        shape = [d if isinstance(d, int) else (batch if i == 0 else size) for i, d in enumerate(spec.shape)]
+        n = len(spec.shape)
+        shape = [d if isinstance(d, int) else (batch if i == 0 else hw[max(0, i - (n - 2))] if i >= n - 2
+                                               else hw[0]) for i, d in enumerate(spec.shape)]
         out.append(np.zeros(shape, dtype=np.dtype(spec.dtype)))
     return out
 
