@@ -14,6 +14,7 @@ log = logging.getLogger(__name__)
 GROUP = "vitascope.plugins"
 BUILTIN = {
     "holography": "plugins.holography:plugin",
+    "ecg": "plugins.ecg:plugin",
     "demo": "plugins.demo:plugin",
 }
 

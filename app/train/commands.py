@@ -91,6 +91,16 @@ def _resolve(base: Path, value: str) -> str:
     return str(p if p.is_absolute() else (base / p).resolve())
 
 
+def _resolve_init(params: dict, base: Path) -> dict:
+    """params.init: "jobs:NAME/ckpt_last.pt" (a checkpoint of another recipe's default run) or a path relative to
+    the recipe's folder → an absolute path."""
+    init = params.get("init")
+    if not isinstance(init, str) or not init:
+        return params
+    where = paths.jobs_dir() / init[len("jobs:"):] if init.startswith("jobs:") else _resolve(base, init)
+    return {**params, "init": str(where)}
+
+
 def load_recipe(path: str | Path, out: str | None = None, resume: bool = False) -> JobSpec:
     """Read a recipe TOML into a JobSpec with absolute paths; BadInput/JobError name the file."""
     path = Path(path)
@@ -115,10 +125,9 @@ def load_recipe(path: str | Path, out: str | None = None, resume: bool = False) 
     else:
         spec.out_dir = str(paths.jobs_dir() / spec.name)
     spec.resume = spec.resume or resume
-    init = spec.params.get("init")
-    if isinstance(init, str) and init:  # "jobs:NAME/ckpt_last.pt" = a checkpoint of another recipe's default run
-        where = paths.jobs_dir() / init[len("jobs:"):] if init.startswith("jobs:") else _resolve(base, init)
-        spec.params = {**spec.params, "init": str(where)}
+    spec.params = _resolve_init(spec.params, base)
+    if isinstance(spec.params.get("train"), dict):  # a wizard job: train (then compress)
+        spec.params = {**spec.params, "train": _resolve_init(spec.params["train"], base)}
     export = spec.params.get("export")
     if isinstance(export, dict):
         export = dict(export)

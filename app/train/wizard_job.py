@@ -100,7 +100,8 @@ def _compress(job: JobSpec, teacher: Path, c: dict[str, Any], on_event: EventFn,
     on_event(ProgressEvent("started", message=f"compressing {teacher.name}: {', '.join(steps)}"))
     cs = CompressSpec(model=str(teacher), out=str(out), reparam_depth=int(c.get("reparam_depth", 0)),
                       distill=distill if c.get("reparam_depth") else "", quant=str(c.get("quant") or ""),
-                      steps=int(c.get("steps", 200)), threads=int(c.get("threads", 2)), seed=int(job.seed),
+                      steps=int(c.get("steps", 200)), batch_size=int(c.get("batch_size", 64)),
+                      threads=int(c.get("threads", 2)), seed=int(job.seed),
                       id=str(job.params.get("model_id") or job.name or out.name), latency_runs=50)
     folder = compress(cs)
     on_event(ProgressEvent("artifact", path=str(folder), message=f"compressed model written to {folder}"))

@@ -182,3 +182,19 @@ def test_training_commands_explain_missing_torch(bundle: Bundle) -> None:
         assert proc.returncode == 2, f"`vitascope {' '.join(args)}`: exit {proc.returncode}\n{proc.stderr}"
         line = _one_line(proc.stderr)
         assert "torch" in line and NO_TORCH_LINE in line, line
+
+
+def test_ecg_screening_in_the_frozen_app(bundle: Bundle) -> None:
+    """The ECG plug-in's readers (images, WFDB via wfdb/pandas), model and de-identification (dicom-anonymizer's
+    tables, imported by name) work without Python installed."""
+    samples = bundle.internal / "resources" / "samples" / "ecg"
+    proc = bundle.run("ecg", "screen", str(samples), "--json", timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = json.loads(proc.stdout)
+    assert len(rows) == 4 and all(r["model"] == "ecg-screen-vit" for r in rows), rows
+    assert any(r["file"].endswith(".hea") for r in rows), rows
+    import pydicom.data
+
+    out = bundle.home / "deid.dcm"
+    proc = bundle.run("ecg", "deid", pydicom.data.get_testdata_file("waveform_ecg.dcm"), str(out))
+    assert proc.returncode == 0 and out.is_file(), proc.stdout + proc.stderr
