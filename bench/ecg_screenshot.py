@@ -21,6 +21,7 @@ def main() -> int:
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="vitascope-ecg-shot-"))
     os.environ["VITASCOPE_HOME"] = str(tmp / "home")
+    os.environ["XDG_CONFIG_HOME"] = str(tmp / "config")  # fresh QSettings: a first run, demo ECGs loaded
 
     from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
