@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, QRectF, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -133,15 +133,41 @@ class WorklistModel(QAbstractTableModel):
         self._on_sort(COLUMNS[column][1], order == Qt.SortOrder.DescendingOrder)
 
 
-class EcgWidget(QWidget):
-    # job callbacks come back on the GUI thread whatever the Host does with them (a HeadlessHost calls them on the
-    # job's thread): Qt widgets must never be touched from another thread
-    _gui_call = Signal(object)
+class _GuiBridge(QObject):
+    """Runs callables on the GUI thread. One per process, never deleted: a job thread may still emit after the
+    widget that started the job is gone (emitting on a deleted QObject from another thread crashes)."""
 
+    call = Signal(object)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.call.connect(self._run, Qt.ConnectionType.QueuedConnection)
+
+    @staticmethod
+    def _run(fn: Callable[[], None]) -> None:
+        try:
+            fn()
+        except RuntimeError as e:  # the widget's C++ side was deleted meanwhile
+            log.debug("ECG widget callback dropped: %s", e)
+
+
+_BRIDGE: _GuiBridge | None = None
+
+
+def _bridge() -> _GuiBridge:
+    global _BRIDGE
+    if _BRIDGE is None:
+        _BRIDGE = _GuiBridge()
+    return _BRIDGE
+
+
+class EcgWidget(QWidget):
     def __init__(self, host: Host, engine: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        # job callbacks come back on the GUI thread whatever the Host does with them (a HeadlessHost calls them on
+        # the job's thread): Qt widgets must never be touched from another thread
         self._closed = False
-        self._gui_call.connect(self._run_gui_call)
+        self._gui = _bridge()
         self.host = host
         self.engine = engine
         self.db_path = host.data_dir(PLUGIN_ID) / "worklist.sqlite"
@@ -664,17 +690,16 @@ class EcgWidget(QWidget):
         return handle
 
     def _on_gui(self, fn: Callable[..., None]) -> Callable[..., None]:
+        bridge = self._gui
+
         def call(*args: Any) -> None:
-            try:
-                self._gui_call.emit(functools.partial(fn, *args))
-            except RuntimeError:  # the widget is gone
-                pass
+            bridge.call.emit(functools.partial(self._if_open, fn, args))
 
         return call
 
-    def _run_gui_call(self, fn: Callable[[], None]) -> None:
+    def _if_open(self, fn: Callable[..., None], args: tuple[Any, ...]) -> None:
         if not self._closed:
-            fn()
+            fn(*args)
 
     def _job_ended(self, key: str, ev: ProgressEvent) -> None:
         self.jobs.pop(key, None)
