@@ -161,6 +161,48 @@ def _bridge() -> _GuiBridge:
     return _BRIDGE
 
 
+class _ThreadSide:
+    """What job threads use: the engine and a small image cache. A plain Python object on purpose: job threads
+    never touch the widget (attribute access on a Qt wrapper from another thread is not safe)."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self._images: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def cached(self, source: str) -> np.ndarray | None:
+        with self._lock:
+            img = self._images.get(source)
+            if img is not None:
+                self._images.move_to_end(source)
+            return img
+
+    def cache(self, source: str, image: np.ndarray) -> None:
+        with self._lock:
+            self._images[source] = image
+            self._images.move_to_end(source)
+            while len(self._images) > IMAGE_CACHE:
+                self._images.popitem(last=False)
+
+    def read_and_cache(self, path: Path) -> list[EcgInput]:
+        inputs = self.engine.read(path)
+        for inp in inputs[:IMAGE_CACHE]:
+            self.cache(inp.source, inp.image)
+        return inputs
+
+    def read_input(self, it: Item) -> EcgInput:
+        """Read the item's file and pick its group/record."""
+        inputs = self.engine.read(Path(it.path))
+        match = next((inp for inp in inputs if inp.source == it.source), None)
+        if match is None:
+            if len(inputs) == 1:
+                match = inputs[0]
+            else:
+                raise VitascopeError(f"{it.source}: no longer in the file (it changed since it was added)")
+        self.cache(it.source, match.image)
+        return match
+
+
 class EcgWidget(QWidget):
     def __init__(self, host: Host, engine: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -178,8 +220,7 @@ class EcgWidget(QWidget):
         self.order_by, self.descending = "added", False
         self.jobs: dict[str, JobHandle] = {}
         self.last_errors: list[str] = []
-        self._images: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._images_lock = threading.Lock()
+        self._io = _ThreadSide(engine)
         self._last_refresh = 0.0
         self._build()
         self._restore_settings()
@@ -498,18 +539,10 @@ class EcgWidget(QWidget):
 
     # viewer ------------------------------------------------------------------------------------------------
     def _cached_image(self, source: str) -> np.ndarray | None:
-        with self._images_lock:
-            img = self._images.get(source)
-            if img is not None:
-                self._images.move_to_end(source)
-            return img
+        return self._io.cached(source)
 
     def _cache_image(self, source: str, image: np.ndarray) -> None:
-        with self._images_lock:
-            self._images[source] = image
-            self._images.move_to_end(source)
-            while len(self._images) > IMAGE_CACHE:
-                self._images.popitem(last=False)
+        self._io.cache(source, image)
 
     def _show_item(self, it: Item, reload_image: bool) -> None:
         bits = [Path(it.path).name]
@@ -531,8 +564,10 @@ class EcgWidget(QWidget):
         self.current_image = None
         self.item_label.setText(self.item_label.text() + " (loading…)")
 
+        io = self._io
+
         def load(tok: CancelToken, emit: Callable[[ProgressEvent], None]) -> np.ndarray:
-            return self._read_input(it).image
+            return io.read_input(it).image
 
         def done(image: np.ndarray) -> None:
             self._cache_image(it.source, image)
@@ -546,18 +581,6 @@ class EcgWidget(QWidget):
 
         self.host.run_job(f"load {Path(it.path).name}", load, on_result=self._on_gui(done),
                           on_error=self._on_gui(failed))
-
-    def _read_input(self, it: Item) -> EcgInput:
-        """On a job thread: read the item's file and pick its group/record."""
-        inputs = self.engine.read(Path(it.path))
-        match = next((inp for inp in inputs if inp.source == it.source), None)
-        if match is None:
-            if len(inputs) == 1:
-                match = inputs[0]
-            else:
-                raise VitascopeError(f"{it.source}: no longer in the file (it changed since it was added)")
-        self._cache_image(it.source, match.image)
-        return match
 
     def _set_image(self, it: Item, image: np.ndarray) -> None:
         self.current_image = image
@@ -690,10 +713,10 @@ class EcgWidget(QWidget):
         return handle
 
     def _on_gui(self, fn: Callable[..., None]) -> Callable[..., None]:
-        bridge = self._gui
+        emit, if_open = self._gui.call.emit, self._if_open  # looked up here, on the GUI thread
 
         def call(*args: Any) -> None:
-            bridge.call.emit(functools.partial(self._if_open, fn, args))
+            emit(functools.partial(if_open, fn, args))
 
         return call
 
@@ -749,14 +772,14 @@ class EcgWidget(QWidget):
         """Read the files (on a job) and add one worklist item per ECG; unreadable files are listed, not fatal."""
         if self.worklist is None or "import" in self.jobs:
             return None
-        worklist, paths = self.worklist, [Path(p) for p in paths]
+        worklist, paths, io = self.worklist, [Path(p) for p in paths], self._io
 
         def run(tok: CancelToken, emit: Callable[[ProgressEvent], None]) -> tuple[int, list[str]]:
             added, errors = 0, []
             for i, p in enumerate(paths):
                 tok.check()
                 emit(ProgressEvent("progress", step=i, total=len(paths), message=f"Reading {p.name}…"))
-                added += worklist.add_files([p], read=self._read_and_cache, errors=errors)
+                added += worklist.add_files([p], read=io.read_and_cache, errors=errors)
             return added, errors
 
         def done(res: tuple[int, list[str]]) -> None:
@@ -775,12 +798,6 @@ class EcgWidget(QWidget):
 
         return self._start("import", f"open {len(paths)} ECG file(s)", run, done)
 
-    def _read_and_cache(self, path: Path) -> list[EcgInput]:
-        inputs = self.engine.read(path)
-        for inp in inputs[:IMAGE_CACHE]:
-            self._cache_image(inp.source, inp.image)
-        return inputs
-
     # screening ---------------------------------------------------------------------------------------------
     def screen_all(self) -> JobHandle | None:
         """Screen every item without a model result, on a job (progress in the bar; Cancel keeps what is done)."""
@@ -793,7 +810,7 @@ class EcgWidget(QWidget):
         if not todo:
             self.status_label.setText("Nothing to screen: every ECG in the worklist has a model result.")
             return None
-        worklist = self.worklist
+        worklist, io = self.worklist, self._io
 
         def run(tok: CancelToken, emit: Callable[[ProgressEvent], None]) -> tuple[int, list[str]]:
             done_n, errors = 0, []
@@ -804,7 +821,7 @@ class EcgWidget(QWidget):
             for path, group in by_path.items():
                 tok.check()
                 try:
-                    inputs = {inp.source: inp for inp in self.engine.read(Path(path))}
+                    inputs = {inp.source: inp for inp in io.engine.read(Path(path))}
                 except VitascopeError as e:
                     errors.append(str(e))
                     step += len(group)
@@ -819,12 +836,12 @@ class EcgWidget(QWidget):
                         errors.append(f"{it.source}: no longer in the file")
                         continue
                     try:
-                        result = self.engine.screen(inp)
+                        result = io.engine.screen(inp)
                     except VitascopeError as e:
                         errors.append(f"{it.source}: {e}")
                         continue
                     worklist.set_result(it.id, result)
-                    self._cache_image(it.source, inp.image)
+                    io.cache(it.source, inp.image)
                     done_n += 1
             emit(ProgressEvent("progress", step=len(todo), total=len(todo)))
             return done_n, errors
@@ -905,13 +922,13 @@ class EcgWidget(QWidget):
         """A one-page PDF of the selected ECG (with the heat map when it is shown on screen)."""
         if self.worklist is None or self.current is None:
             return None
-        it, worklist, with_heat = self.current, self.worklist, self.heatmap_shown
+        it, worklist, with_heat, io = self.current, self.worklist, self.heatmap_shown, self._io
         decision = worklist.latest_decision(it.id)
 
         def run(tok: CancelToken, emit: Callable[[ProgressEvent], None]) -> Path:
-            image = self._cached_image(it.source)
+            image = io.cached(it.source)
             if image is None:
-                image = self._read_input(it).image
+                image = io.read_input(it).image
             hm = worklist.heatmap(it.id) if with_heat else None
             fields = {"Patient": it.patient_name, "Patient ID": it.patient_id, "Study date": it.study_date,
                       "File": Path(it.source).name, "Content sha256": it.sha256[:16] + "…"}

@@ -185,7 +185,8 @@ def test_open_screen_view_review_and_export(make_widget, tmp_path, qtbot):
     w.export_csv(tmp_path / "out" / "worklist.csv")
     w.override(other)  # back to a final decision for the PDF
     w.export_pdf(tmp_path / "out" / "report.pdf")
-    w.export_deid(tmp_path / "out" / "deid")
+    _idle(w, qtbot)
+    w.export_deid(tmp_path / "out" / "deid")  # alone, so the status line is its own
     _idle(w, qtbot)
     table = list(csv.DictReader((tmp_path / "out" / "worklist.csv").read_text("utf-8-sig").splitlines()))
     assert len(table) == 5 and sum(r["decision_action"] == "uncertain" for r in table) == 1
@@ -196,7 +197,7 @@ def test_open_screen_view_review_and_export(make_widget, tmp_path, qtbot):
     assert [p.name for p in written] == ["ecg-deid-001.dcm"]  # two groups, one file
     ds = pydicom.dcmread(written[0])
     assert ds.PatientIdentityRemoved == "YES" and "WaveformAnnotationSequence" not in ds
-    assert "Wrote 1 de-identified DICOM" in w.status_label.text()
+    qtbot.waitUntil(lambda: "Wrote 1 de-identified DICOM" in w.status_label.text(), timeout=5000)
 
 
 def test_filters_search_and_sorting(make_widget, tmp_path, qtbot):
