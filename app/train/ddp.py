@@ -8,6 +8,7 @@ single-process training is unchanged bit for bit."""
 from __future__ import annotations
 
 import argparse
+import datetime
 import logging
 import os
 import signal
@@ -166,7 +167,20 @@ def main(argv: list[str] | None = None) -> int:
         log.info("rank %d of %d done (exit code %d)", ctx.rank, ctx.world, code)
         return code
     finally:
-        dist.destroy_process_group()
+        _leave()
+
+
+def _leave() -> None:
+    """Leave the group together: a rank tearing gloo down while its peer is still in the group aborts the peer
+    ("terminate called without an active exception", seen under load)."""
+    try:
+        if backend() == "gloo":
+            dist.monitored_barrier(timeout=datetime.timedelta(seconds=60))
+        else:
+            dist.barrier()
+    except Exception as e:  # a peer that died already: leave anyway
+        log.warning("leaving without the final barrier (%s)", e)
+    dist.destroy_process_group()
 
 
 if __name__ == "__main__":
