@@ -161,6 +161,39 @@ def _bridge() -> _GuiBridge:
     return _BRIDGE
 
 
+def _prewarm_imports() -> None:
+    """Import on the GUI thread what ECG jobs would otherwise import lazily on their threads. PySide6 replaces
+    __import__ with its feature hook (shibokensupport), and first imports on a worker thread while the GUI thread
+    runs have deadlocked and corrupted memory (a crash later, while garbage-collecting) in our test runs."""
+    import io
+
+    import cv2  # noqa: F401
+    import pydicom
+    import pydicom.filereader  # noqa: F401
+    import pydicom.values  # noqa: F401
+    import scipy.signal  # noqa: F401
+    import wfdb  # noqa: F401  (pulls pandas)
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.sequence import Sequence
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    from . import deid, measure, readers, render, report  # noqa: F401
+
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.9.1.1"
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = "1.2.3.4"
+    ds.PatientName, ds.StudyDate = "Warm^Up", "20000101"
+    item = Dataset()
+    item.CodeValue = "0"
+    ds.ConceptNameCodeSequence = Sequence([item])
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    buf.seek(0)
+    pydicom.dcmread(buf)  # runs the reader's in-function imports once, here
+
+
 class _ThreadSide:
     """What job threads use: the engine and a small image cache. A plain Python object on purpose: job threads
     never touch the widget (attribute access on a Qt wrapper from another thread is not safe)."""
@@ -210,6 +243,10 @@ class EcgWidget(QWidget):
         # the job's thread): Qt widgets must never be touched from another thread
         self._closed = False
         self._gui = _bridge()
+        try:
+            _prewarm_imports()
+        except Exception as e:  # a missing optional piece shows later, as a clear job error
+            log.warning("ECG: could not pre-import reader modules (%s)", e)
         self.host = host
         self.engine = engine
         self.db_path = host.data_dir(PLUGIN_ID) / "worklist.sqlite"
