@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -276,24 +275,15 @@ def _write_checked(ds: Any, dst: Path, samples: list[bytes]) -> None:
     """Save to a temp file beside `dst`, read it back (dataset + waveform), then os.replace; never half-written."""
     import pydicom
 
+    from .report import atomic_write
+
     try:
         dst.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
     except OSError as e:
         raise VitascopeError(f"{dst}: cannot write here ({e.strerror or e})") from e
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            ds.save_as(f, enforce_file_format=True)
-            f.flush()
-            os.fsync(f.fileno())
-        back = pydicom.dcmread(tmp)
-        if _waveform_bytes(back) != samples:
+
+    def same_waveform(tmp: Path) -> None:
+        if _waveform_bytes(pydicom.dcmread(tmp)) != samples:
             raise VitascopeError(f"{dst}: the written copy does not read back the same waveform; nothing was written")
-        os.replace(tmp, dst)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise VitascopeError(f"{dst}: cannot write the de-identified file ({e.strerror or e})") from e
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+
+    atomic_write(dst, lambda f: ds.save_as(f, enforce_file_format=True), check=same_waveform)

@@ -29,9 +29,11 @@ _CSV_SKIP = ("meta", "probabilities", "measurements")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]) -> Path:
-    """Call `write(file)` on a temp file beside `path`, fsync, then os.replace onto `path`. Any OS error (full disk,
-    read-only or missing folder) becomes a one-line VitascopeError and the temp file is removed."""
+def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None],
+                 check: Callable[[Path], None] | None = None) -> Path:
+    """Call `write(file)` on a temp file beside `path`, fsync, `check(temp path)` if given (it raises to refuse),
+    then os.replace onto `path`. Any OS error (full disk, read-only or missing folder) becomes a one-line
+    VitascopeError and the temp file is removed."""
     path = Path(path)
     if path.is_dir():
         raise BadInput(f"{path}: is a folder, not a file name")
@@ -48,6 +50,8 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
+        if check is not None:
+            check(tmp)
         os.replace(tmp, path)
     except OSError as e:
         tmp.unlink(missing_ok=True)
