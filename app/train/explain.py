@@ -3,8 +3,6 @@ relevance map, exported to `rollout.onnx` beside a model so the viewer can show 
 
 from __future__ import annotations
 
-import contextlib
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +16,7 @@ from app.core.card import sha256_file
 from app.core.errors import JobError
 
 from .arch.vit import Block, VisionTransformer
-from .export import PARITY_ATOL, _quiet_exporter
+from .export import PARITY_ATOL, _onnx_export, export_errors
 
 ROLLOUT_FILE = "rollout.onnx"
 
@@ -94,33 +92,20 @@ def export_rollout(model: VisionTransformer, example: torch.Tensor, out_dir: str
     example = example.detach().float()
     if example.shape[0] < 2:
         example = example.repeat(2, 1, 1, 1)
-    dims = {0: torch.export.Dim("batch"), 2: torch.export.Dim("height"), 3: torch.export.Dim("width")}
     try:
-        with contextlib.redirect_stdout(sys.stderr), _quiet_exporter():
-            program = torch.onnx.export(wrapper, (example,), dynamo=True, dynamic_shapes=(dims,),
-                                        input_names=["image"], output_names=["logits", "rollout"],
-                                        external_data=False, verbose=False)
-            if program is None:
-                raise JobError("torch.onnx.export returned no program for the rollout model")
-            program.save(str(tmp), external_data=False)
-        tmp.replace(path)
-        sess = runtime.create_session(path, threads=2, warmup=False)
-        worst = 0.0
-        for b in (1, 3):
-            x = torch.randn(b, *example.shape[1:], generator=torch.Generator().manual_seed(b))
-            with torch.no_grad():
-                want = [t.numpy() for t in wrapper(x)]
-            got = sess.run(None, {"image": x.numpy()})
-            worst = max(worst, *(float(np.abs(g - w).max()) for g, w in zip(got, want, strict=True)))
-        if worst > atol:
-            raise JobError(f"rollout export: ORT differs from torch by {worst:.3g} (> {atol})")
-    except JobError:
-        raise
-    except OSError as e:
-        raise JobError(f"{out_dir}: cannot write {ROLLOUT_FILE} ({e.strerror or e})") from None
-    except Exception as e:
-        first = (str(e).strip().splitlines() or [e.__class__.__name__])[0][:200]
-        raise JobError(f"rollout export failed: {e.__class__.__name__}: {first}") from e
+        with export_errors("rollout export", out_dir, ROLLOUT_FILE):
+            _onnx_export(wrapper, example, tmp, "image", ["logits", "rollout"], dynamic_hw=True, opset=None)
+            tmp.replace(path)
+            sess = runtime.create_session(path, threads=2, warmup=False)
+            worst = 0.0
+            for b in (1, 3):
+                x = torch.randn(b, *example.shape[1:], generator=torch.Generator().manual_seed(b))
+                with torch.no_grad():
+                    want = [t.numpy() for t in wrapper(x)]
+                got = sess.run(None, {"image": x.numpy()})
+                worst = max(worst, *(float(np.abs(g - w).max()) for g, w in zip(got, want, strict=True)))
+            if worst > atol:
+                raise JobError(f"rollout export: ORT differs from torch by {worst:.3g} (> {atol})")
     finally:
         model.dynamic_img_size = previous
         tmp.unlink(missing_ok=True)

@@ -106,7 +106,22 @@ def _quiet_exporter():
             logging.getLogger(n).setLevel(level)
 
 
-def _onnx_export(model: nn.Module, example: torch.Tensor, path: Path, input_name: str, output_name: str,
+@contextlib.contextmanager
+def export_errors(what: str, out_dir: Path, target: str):
+    """Turn an exporter failure into one JobError line: OS errors name `target` in `out_dir`, anything else
+    names `what` and the exception's first line."""
+    try:
+        yield
+    except JobError:
+        raise
+    except OSError as e:
+        raise JobError(f"{out_dir}: cannot write {target} ({e.strerror or e})") from None
+    except Exception as e:
+        first = (str(e).strip().splitlines() or [e.__class__.__name__])[0][:200]
+        raise JobError(f"{what} failed: {e.__class__.__name__}: {first}") from e
+
+
+def _onnx_export(model: nn.Module, example: torch.Tensor, path: Path, input_name: str, output_name: str | list[str],
                  dynamic_hw: bool, opset: int | None) -> None:
     batch = torch.export.Dim("batch")
     dims: dict[int, Any] = {0: batch}
@@ -116,7 +131,8 @@ def _onnx_export(model: nn.Module, example: torch.Tensor, path: Path, input_name
     # and quieten the optimiser's INFO chatter and the "torchvision is not installed" warnings
     with contextlib.redirect_stdout(sys.stderr), _quiet_exporter():
         program = torch.onnx.export(model, (example,), dynamo=True, dynamic_shapes=(dims,),
-                                    input_names=[input_name], output_names=[output_name],
+                                    input_names=[input_name],
+                                    output_names=[output_name] if isinstance(output_name, str) else output_name,
                                     opset_version=opset, external_data=False, verbose=False)
         if program is None:
             raise JobError("torch.onnx.export returned no program")
@@ -160,25 +176,19 @@ def export_onnx(model: nn.Module, example_input: torch.Tensor, out_dir: str | Pa
     previous = getattr(model, "dynamic_img_size", None)
     t0 = time.perf_counter()
     try:
-        if previous is not None:
-            model.dynamic_img_size = bool(dynamic_hw)
-        _onnx_export(model, example, tmp_path, input_name, output_name, dynamic_hw, opset)
-        if Path(str(tmp_path) + ".data").exists():
-            raise JobError(f"{tmp_path}: the exporter wrote an external-data sidecar; expected a single file")
-        onnx.checker.check_model(str(tmp_path), full_check=True)
-        os.replace(tmp_path, onnx_path)
-        sidecar.unlink(missing_ok=True)
-        log.info("exported %s in %.1f s", onnx_path, time.perf_counter() - t0)
+        with export_errors("ONNX export", out_dir, "the model"):
+            if previous is not None:
+                model.dynamic_img_size = bool(dynamic_hw)
+            _onnx_export(model, example, tmp_path, input_name, output_name, dynamic_hw, opset)
+            if Path(str(tmp_path) + ".data").exists():
+                raise JobError(f"{tmp_path}: the exporter wrote an external-data sidecar; expected a single file")
+            onnx.checker.check_model(str(tmp_path), full_check=True)
+            os.replace(tmp_path, onnx_path)
+            sidecar.unlink(missing_ok=True)
+            log.info("exported %s in %.1f s", onnx_path, time.perf_counter() - t0)
 
-        sizes = list(image_sizes) if image_sizes else (_alt_sizes(h, w, multiple) if dynamic_hw else [(h, w)])
-        worst = parity_check(model, onnx_path, input_name, example, batch_sizes, sizes, atol)
-    except JobError:
-        raise
-    except OSError as e:
-        raise JobError(f"{out_dir}: cannot write the model ({e.strerror or e})") from None
-    except Exception as e:
-        first = (str(e).strip().splitlines() or [e.__class__.__name__])[0][:200]
-        raise JobError(f"ONNX export failed: {e.__class__.__name__}: {first}") from e
+            sizes = list(image_sizes) if image_sizes else (_alt_sizes(h, w, multiple) if dynamic_hw else [(h, w)])
+            worst = parity_check(model, onnx_path, input_name, example, batch_sizes, sizes, atol)
     finally:
         if previous is not None:
             model.dynamic_img_size = previous
