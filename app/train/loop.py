@@ -62,6 +62,7 @@ class TrainSpec:
     name: str = ""
     export: dict[str, Any] = field(default_factory=dict)  # used by the "train"/"export" jobs, not by the loop
     init: str = ""  # a checkpoint whose weights start the run (fine-tuning; same config); ignored on resume
+    init_deepen: bool = False  # init has fewer blocks: start from it deepened function-preservingly (deepen.py)
 
     @classmethod
     def from_job(cls, job: JobSpec) -> TrainSpec:
@@ -326,9 +327,14 @@ def train(spec: TrainSpec, on_event: EventFn, cancel: CancelToken, *, emit_finis
     start, seconds_before, metrics = 0, 0.0, {}
     if spec.init and not (spec.resume and ckpt_path.exists()):
         init = load_checkpoint(spec.init)
-        if init["config"] != cfg.to_dict():
+        if spec.init_deepen:
+            from .deepen import deepen_checkpoint
+
+            model.load_state_dict(deepen_checkpoint(init, cfg.to_dict()))
+        elif init["config"] != cfg.to_dict():
             raise JobError(f"{spec.init}: was written for a different model config; cannot start from it")
-        model.load_state_dict(init["model"])
+        else:
+            model.load_state_dict(init["model"])
         log.info("starting from the weights of %s", spec.init)
     if spec.resume and ckpt_path.exists():
         ckpt = load_checkpoint(ckpt_path)

@@ -6,8 +6,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import multiprocessing
+import os
+import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -51,23 +55,33 @@ def make_item(label: str, rseed: int, size: tuple[int, int], styles: Sequence[st
                                        "subtype": rec.meta.get("subtype"), "territory": rec.meta.get("territory")}
 
 
+def _make_indexed(args: tuple) -> tuple[np.ndarray, dict[str, Any]]:
+    return make_item(*args)
+
+
 def _generate(seed: int, part: str, n_per_class: int, size: tuple[int, int], styles: Sequence[str],
-              layouts: Sequence[str]) -> dict[str, np.ndarray]:
-    xs, ys, st, hs = [], [], [], []
+              layouts: Sequence[str], workers: int | None = None) -> dict[str, np.ndarray]:
+    """Simulate and render every item; items are independent and seeded, so a process pool (one process per core
+    by default) gives the same arrays as one process. A frozen app generates in-process (no spawn entry point)."""
+    jobs = [(label, record_seed(seed, part, c, i), size, tuple(styles), tuple(layouts))
+            for i in range(n_per_class) for c, label in enumerate(CLASSES)]
+    workers = min(len(jobs), workers or (os.cpu_count() or 1))
     t0 = time.perf_counter()
-    for i in range(n_per_class):
-        for c, label in enumerate(CLASSES):
-            x, info = make_item(label, record_seed(seed, part, c, i), size, styles, layouts)
-            xs.append(x)
-            ys.append(c)
-            st.append(info["style"])
-            hs.append(hashlib.sha256(x.tobytes()).hexdigest())
+    if workers > 1 and len(jobs) >= 64 and not getattr(sys, "frozen", False):
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            items = list(pool.map(_make_indexed, jobs, chunksize=16))
+    else:
+        items = [make_item(*j) for j in jobs]
     dt = time.perf_counter() - t0
-    if xs:
-        log.info("ECG %s data: %d images in %.1f s (%.0f/s)", part, len(xs), dt, len(xs) / max(dt, 1e-9))
+    if items:
+        log.info("ECG %s data: %d images in %.1f s (%.0f/s, %d processes)", part, len(items), dt,
+                 len(items) / max(dt, 1e-9), workers)
     h, w = size
-    return {"x": np.stack(xs) if xs else np.zeros((0, h, w), np.uint8), "y": np.array(ys, np.int64),
-            "style": np.array(st, dtype="<U16"), "sha256": np.array(hs, dtype="<U64")}
+    xs = [x for x, _ in items]
+    return {"x": np.stack(xs) if xs else np.zeros((0, h, w), np.uint8),
+            "y": np.array([CLASSES.index(j[0]) for j in jobs], np.int64),
+            "style": np.array([info["style"] for _, info in items], dtype="<U16"),
+            "sha256": np.array([hashlib.sha256(x.tobytes()).hexdigest() for x in xs], dtype="<U64")}
 
 
 def _cached(part: str, key: dict[str, Any], build, folder: Path | None) -> dict[str, np.ndarray]:
