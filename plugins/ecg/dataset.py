@@ -115,8 +115,9 @@ def _dedupe(d: dict[str, np.ndarray], seen: set[str]) -> dict[str, np.ndarray]:
         if h not in local:
             keep.append(i)
             local.add(str(h))
-    if len(keep) < len(d["sha256"]):
-        log.info("dropped %d duplicate images", len(d["sha256"]) - len(keep))
+    if len(keep) == len(d["sha256"]):
+        return d
+    log.info("dropped %d duplicate images", len(d["sha256"]) - len(keep))
     return {k: v[keep] for k, v in d.items()}
 
 

@@ -43,12 +43,23 @@ def letterbox_gray(image: np.ndarray, size: tuple[int, int] = DEFAULT_SIZE) -> n
     return out
 
 
-def normalise(gray: np.ndarray) -> np.ndarray:
-    """uint8 (..., H, W) → float32 standardised per image over its last two axes."""
-    x = np.asarray(gray, np.float32) / np.float32(255.0)
+def normalise(gray: np.ndarray, chunk: int = 256) -> np.ndarray:
+    """uint8 (..., H, W) → float32 standardised per image over its last two axes. Stacks are done `chunk` images
+    at a time into one output array, so a training set of 24000 images needs its float32 size and little more."""
+    g = np.asarray(gray)
+    if g.ndim > 3:
+        return normalise(g.reshape(-1, *g.shape[-2:]), chunk).reshape(g.shape)
+    if g.ndim == 3 and len(g) > chunk:
+        out = np.empty(g.shape, np.float32)
+        for i in range(0, len(g), chunk):
+            out[i:i + chunk] = normalise(g[i:i + chunk], chunk)
+        return out
+    x = g.astype(np.float32) / np.float32(255.0)
     m = x.mean(axis=(-2, -1), keepdims=True)
     s = x.std(axis=(-2, -1), keepdims=True)
-    return ((x - m) / np.maximum(s, np.float32(1e-3))).astype(np.float32)
+    x -= m
+    x /= np.maximum(s, np.float32(1e-3))
+    return x
 
 
 def to_model_input(image: np.ndarray, size: tuple[int, int] = DEFAULT_SIZE) -> np.ndarray:

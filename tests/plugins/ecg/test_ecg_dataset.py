@@ -84,3 +84,23 @@ def test_coloured_grid_fades_but_the_trace_stays():
     g = letterbox_gray(img, (64, 64))
     assert g[5, 10] >= 215 and g[5, 20] >= 215 and g[5, 30] >= 215
     assert g[5, 40] == 160 and (g[32] == 0).all()
+
+
+def test_process_pool_generates_the_same_items_as_one_process():
+    kw = dict(seed=5, part="val", n_per_class=16, size=(48, 64), styles=("clean", "photographed"),
+              layouts=ds.DEFAULT_LAYOUTS)
+    one, pool = ds._generate(workers=1, **kw), ds._generate(workers=2, **kw)
+    assert one["x"].shape == (64, 48, 64)
+    for k in one:
+        assert np.array_equal(one[k], pool[k]), k
+
+
+def test_stacks_are_normalised_in_chunks_like_single_images():
+    from plugins.ecg.preprocess import normalise
+
+    g = np.random.default_rng(0).integers(0, 256, (7, 1, 12, 20)).astype(np.uint8)
+    whole = normalise(g, chunk=3)
+    assert whole.dtype == np.float32 and whole.shape == g.shape
+    for i in range(len(g)):
+        assert np.allclose(whole[i, 0], normalise(g[i, 0]), atol=1e-6)
+        assert abs(float(whole[i].mean())) < 1e-5 and abs(float(whole[i].std()) - 1) < 1e-4
