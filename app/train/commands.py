@@ -235,7 +235,7 @@ def compress_cmd(args: argparse.Namespace) -> int:
                       calib_samples=args.calib_samples, quant_iters=args.quant_iters, seed=args.seed,
                       threads=args.threads, id=args.id, latency_runs=args.latency_runs)
     try:
-        out = compress(cs)
+        out = compress(cs, print_event)
     except (BadInput, JobError) as e:
         if isinstance(e, BadInput):
             raise

@@ -18,17 +18,19 @@ import torch.nn.functional as F
 
 from app.core.card import read_card
 from app.core.errors import BadInput, JobError
+from app.core.jobs import CancelToken, ProgressEvent
 
 from . import loop
 from .arch.vit import VisionTransformer, count_params
 from .checkpoint import load_checkpoint, model_from_checkpoint
 from .distill import RegressionDistill, USKDLoss, kd_loss, nkd_loss, soft_target_ce
 from .export import export_onnx
-from .loop import TrainSpec
+from .loop import EventFn, TrainSpec
 
 log = logging.getLogger(__name__)
 CHECKPOINT_FILE = "checkpoint.pt"
 DISTILL = ("kd", "nkd", "uskd")
+PROGRESS_EVERY = 10  # distillation steps between progress events
 
 
 @dataclass
@@ -108,9 +110,16 @@ def calibration_set(x_train: torch.Tensor, n: int, seed: int) -> tuple[torch.Ten
     return x_train[idx], {"samples": int(n), "seed": int(seed), "source": "training split, seeded permutation"}
 
 
+def _no_event(ev: ProgressEvent) -> None:
+    pass
+
+
 def distill_student(teacher: VisionTransformer, depth: int, spec: TrainSpec, cs: CompressSpec,
-                    x: torch.Tensor, y: torch.Tensor) -> tuple[VisionTransformer, dict[str, Any]]:
-    """Branched student (reparam.py) trained `cs.steps` steps against the teacher with λ ramping 0 → 1, merged."""
+                    x: torch.Tensor, y: torch.Tensor, on_event: EventFn = _no_event,
+                    cancel: CancelToken | None = None) -> tuple[VisionTransformer, dict[str, Any]]:
+    """Branched student (reparam.py) trained `cs.steps` steps against the teacher with λ ramping 0 → 1, merged.
+    Emits a "progress" event (values distill_loss, lambda) every PROGRESS_EVERY steps; raises Cancelled between
+    steps once `cancel` is set (nothing is written)."""
     from .reparam import branched_from_teacher, lambda_at
 
     torch.manual_seed(cs.seed)
@@ -142,6 +151,8 @@ def distill_student(teacher: VisionTransformer, depth: int, spec: TrainSpec, cs:
     last = float("nan")
     t0 = time.perf_counter()
     for step in range(cs.steps):
+        if cancel is not None:
+            cancel.check()
         student.set_lambda(lambda_at(step, cs.steps))
         for grp in opt.param_groups:
             grp["lr"] = cs.lr * 0.5 * (1 + np.cos(np.pi * step / max(1, cs.steps)))
@@ -176,6 +187,9 @@ def distill_student(teacher: VisionTransformer, depth: int, spec: TrainSpec, cs:
         last = loss.item()
         if step % 50 == 0:
             log.info("distill step %d/%d λ=%.3f loss %.4g", step, cs.steps, student.lam, last)
+        if (step + 1) % PROGRESS_EVERY == 0 or step + 1 == cs.steps:
+            on_event(ProgressEvent("progress", step=step + 1, total=cs.steps,
+                                   values={"distill_loss": last, "lambda": float(student.lam)}))
     student.set_lambda(1.0)
     student.eval()
     merged = student.reparameterize()
@@ -186,8 +200,17 @@ def distill_student(teacher: VisionTransformer, depth: int, spec: TrainSpec, cs:
     return merged, info
 
 
-def compress(cs: CompressSpec) -> Path:
-    """Run the compression steps of `cs`; returns the written model folder."""
+def compress(cs: CompressSpec, on_event: EventFn = _no_event, cancel: CancelToken | None = None) -> Path:
+    """Run the compression steps of `cs`; returns the written model folder. Stage messages and distillation
+    progress go to `on_event`; a set `cancel` raises Cancelled between steps and stages, before anything is
+    written to `cs.out`."""
+
+    def stage(message: str) -> None:
+        if cancel is not None:
+            cancel.check()
+        log.info("%s", message)
+        on_event(ProgressEvent("started", message=message))
+
     if not 32 <= cs.calib_samples <= 1024:
         raise BadInput(f"--calib-samples {cs.calib_samples}: calibration sets hold 32-1024 samples")
     torch.set_num_threads(cs.threads)
@@ -195,6 +218,7 @@ def compress(cs: CompressSpec) -> Path:
     teacher, spec, ckpt = load_teacher(src)
     tcard = read_card(src)
     out = Path(cs.out).expanduser().resolve()
+    stage(f"loading the training and held-out data of {tcard.id}")
     x_train, y_train, _, _ = loop.load_data(spec.data, spec.seed, spec.task)
     x_held, y_held, where = heldout_data(spec)
     calib, calib_info = calibration_set(x_train, cs.calib_samples, cs.seed)
@@ -203,7 +227,9 @@ def compress(cs: CompressSpec) -> Path:
                                "teacher_params": count_params(teacher), "seed": cs.seed}
     model = teacher
     if cs.reparam_depth:
-        model, info = distill_student(teacher, cs.reparam_depth, spec, cs, x_train, y_train)
+        stage(f"distilling a depth-{cs.reparam_depth} student from the depth-{teacher.config.depth} teacher "
+              f"({cs.steps} steps)")
+        model, info = distill_student(teacher, cs.reparam_depth, spec, cs, x_train, y_train, on_event, cancel)
         steps.append(f"reparam{teacher.config.depth}to{cs.reparam_depth}+{info['distill']}")
         lineage["reparam"] = info
     elif cs.distill:
@@ -213,6 +239,7 @@ def compress(cs: CompressSpec) -> Path:
         return [{"name": k + suffix, "value": round(float(v), 6), "dataset": where, "n": int(len(x_held))}
                 for k, v in values.items()]
 
+    stage(f"evaluating on {len(x_held)} held-out samples")
     with torch.no_grad():
         fp_out = loop.predict(model, x_held).numpy()
     fp_metrics = metrics_of(fp_out, y_held.numpy(), spec.task)
@@ -225,6 +252,7 @@ def compress(cs: CompressSpec) -> Path:
             wb, ab, method = parse_spec(cs.quant)
         except ValueError as e:
             raise BadInput(str(e)) from None
+        stage(f"fake-quantizing ({cs.quant})")
         qm = quantize(model, calib, method, wb, ab, iters=cs.quant_iters, seed=cs.seed)
         with torch.no_grad():
             q_out = loop.predict(qm, x_held).numpy()
@@ -253,6 +281,7 @@ def compress(cs: CompressSpec) -> Path:
         extra["explain"] = export_rollout(model, example, out)
     if extra:
         fields["extra"] = extra
+    stage(f"exporting {new_id} to {out}" + (" (int8 QDQ)" if cs.quant == "int8" else ""))
     if cs.quant != "int8":
         export_onnx(model, example, out, fields, latency_runs=cs.latency_runs)
         _save_student(model, spec, out)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.card import read_card
-from app.core.errors import JobError
+from app.core.errors import Cancelled, JobError
 from app.core.jobs import CancelToken, JobSpec, ProgressEvent
 
 from . import pipeline
@@ -81,10 +81,11 @@ def run(job: JobSpec, on_event: EventFn, cancel: CancelToken) -> str:
     if cancel.cancelled:
         on_event(ProgressEvent("cancelled", message="cancelled before compression"))
         return "cancelled"
-    return _compress(job, teacher, compress_cfg, on_event, seconds)
+    return _compress(job, teacher, compress_cfg, on_event, cancel, seconds)
 
 
-def _compress(job: JobSpec, teacher: Path, c: dict[str, Any], on_event: EventFn, seconds: float) -> str:
+def _compress(job: JobSpec, teacher: Path, c: dict[str, Any], on_event: EventFn, cancel: CancelToken,
+              seconds: float) -> str:
     from .compress import CompressSpec, compress
 
     out = Path(job.out_dir) / "compressed"
@@ -103,7 +104,12 @@ def _compress(job: JobSpec, teacher: Path, c: dict[str, Any], on_event: EventFn,
                       steps=int(c.get("steps", 200)), batch_size=int(c.get("batch_size", 64)),
                       threads=int(c.get("threads", 2)), seed=int(job.seed),
                       id=str(job.params.get("model_id") or job.name or out.name), latency_runs=50)
-    folder = compress(cs)
+    try:
+        folder = compress(cs, on_event, cancel)
+    except Cancelled:
+        on_event(ProgressEvent("cancelled", message=f"cancelled while compressing {teacher.name}; nothing was "
+                               "written (the trained model and its checkpoint are kept)"))
+        return "cancelled"
     on_event(ProgressEvent("artifact", path=str(folder), message=f"compressed model written to {folder}"))
     on_event(ProgressEvent("finished", path=str(folder), values=_finished_values(folder, seconds),
                            message=f"{read_card(folder).id}: {folder}"))

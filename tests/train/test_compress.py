@@ -71,6 +71,28 @@ def test_python_api_fake_quant_nkd(teacher_dir, tmp_path):
     assert {"accuracy", "accuracy_w4a4_repq"} <= {m["name"] for m in card.metrics}
 
 
+def test_distillation_reports_progress_and_cancels_without_writing(teacher_dir, tmp_path):
+    from app.core.errors import Cancelled
+
+    events, cancel = [], CancelToken()
+
+    def on_event(ev):
+        events.append(ev)
+        if ev.event == "progress" and ev.step == 20:
+            cancel.cancel()
+
+    out = tmp_path / "never"
+    spec = CompressSpec(model=str(teacher_dir), out=str(out), reparam_depth=2, distill="kd", steps=40, batch_size=16,
+                        calib_samples=32, threads=1, latency_runs=3)
+    with pytest.raises(Cancelled):
+        compress(spec, on_event, cancel)
+    progress = [ev for ev in events if ev.event == "progress"]
+    assert [ev.step for ev in progress] == [10, 20] and all(ev.total == 40 for ev in progress)
+    assert all(set(ev.values) == {"distill_loss", "lambda"} for ev in progress)
+    assert any("distilling a depth-2 student" in (ev.message or "") for ev in events if ev.event == "started")
+    assert not out.exists()
+
+
 def test_missing_checkpoint_is_exit_2(teacher_dir, tmp_path, capsys):
     bare = tmp_path / "bare"
     shutil.copytree(teacher_dir, bare, ignore=shutil.ignore_patterns("checkpoint.pt"))

@@ -128,6 +128,36 @@ def test_wizard_job_trains_then_compresses(tmp_path, one_torch_thread):
     assert "accuracy" in events[-1].values
 
 
+def test_wizard_job_cancels_during_compression(tmp_path, one_torch_thread):
+    """Cancel while the student distils: the job ends "cancelled" soon after (not at the end of distillation), the
+    trained model stays and no compressed folder is written."""
+    from app.core.registry import discover
+    from app.core.wizard_spec import WizardSpec, available_tasks
+
+    spec = WizardSpec()
+    spec.set_task(next(t for t in available_tasks(discover(use_entry_points=False).plugins)
+                       if t.id == "demo.shapes"))
+    spec.data.n_train, spec.data.n_val, spec.data.image_size = 64, 16, 32
+    spec.start.overrides = {"depth": 2, "width": 32, "heads": 2}
+    spec.recipe.steps, spec.recipe.batch_size, spec.recipe.threads = 6, 16, 1
+    spec.recipe.reparam_depth, spec.recipe.distill, spec.recipe.distill_steps = 1, "kd", 400
+    spec.model_id, spec.out_dir = "shapes-cancelled", str(tmp_path / "out")
+    events: list[ProgressEvent] = []
+    cancel = CancelToken()
+
+    def on_event(ev: ProgressEvent) -> None:
+        events.append(ev)
+        if ev.event == "progress" and "distill_loss" in ev.values:
+            cancel.cancel()
+
+    assert worker.run_job(spec.to_job(), on_event, cancel) == worker.EXIT_CANCELLED
+    distill = [e for e in events if e.event == "progress" and "distill_loss" in e.values]
+    assert len(distill) == 1 and distill[0].step == 10 and distill[0].total == 400
+    assert events[-1].event == "cancelled" and "nothing was written" in events[-1].message
+    assert (tmp_path / "out" / "model" / "model.onnx").is_file()
+    assert not (tmp_path / "out" / "compressed").exists()
+
+
 def test_headless_wizard_recipe_runs_the_same(tmp_path, one_torch_thread):
     from app.core.registry import discover
     from app.core.wizard_spec import WizardSpec, available_tasks
