@@ -4,6 +4,7 @@ W4A4 I&S-ViT (SULQ + three-stage reconstruction), W4A4 MinMax — held-out metri
 2 threads, ratios vs the teacher in the same run), size and params.
 
   nice -n 15 .venv/bin/python bench/compression.py [MODEL_DIR ...] [--steps 300] [--student-depth L]
+      [--student DIR ...]   (students already written by `vitascope compress` from this teacher: used, not redone)
 
 Without MODEL_DIR: every shipped model (models/*) holding a checkpoint.pt. Fake-quantized rows are torch
 simulations (no latency); their size is params × weight bits / 8."""
@@ -50,8 +51,24 @@ def student_depths(depth: int) -> list[int]:
     return [d for d in (6, 4, 3, 2) if d < depth and depth % d == 0][:3] or [1]
 
 
+def given_students(dirs: list[Path], teacher_sha256: str) -> dict[int, tuple[object, Path, dict]]:
+    """depth → (merged model, folder, reparam info) of `vitascope compress` outputs distilled from this teacher."""
+    from app.train.checkpoint import load_checkpoint, model_from_checkpoint
+
+    out = {}
+    for d in dirs:
+        card = read_card(d)
+        if card.provenance.get("teacher_sha256") != teacher_sha256:
+            raise SystemExit(f"{d}: not a student of this teacher (its card names teacher "
+                             f"{card.provenance.get('teacher')!r})")
+        model, _, _ = model_from_checkpoint(load_checkpoint(d / "checkpoint.pt"))
+        model.eval()
+        out[model.config.depth] = (model, d, dict(card.provenance.get("reparam", {})))
+    return out
+
+
 def bench_model(folder: Path, steps: int, student_depth: int | None, calib_n: int, runs: int, seed: int,
-                quant_iters: int) -> list[dict]:
+                quant_iters: int, given: list[Path] | None = None) -> list[dict]:
     torch.set_num_threads(1)  # training/eval: one thread (shared machine); ORT latency: 2 threads
     teacher, spec, _ = load_teacher(folder)
     tcard = read_card(folder)
@@ -73,7 +90,17 @@ def bench_model(folder: Path, steps: int, student_depth: int | None, calib_n: in
     cs = CompressSpec(model=str(folder), out="", steps=steps, seed=seed, threads=1)
     tmp = Path(tempfile.mkdtemp(prefix="bench-compression-"))
     students = {}
+    ready = given_students(given or [], tcard.sha256)
     for d in depths:
+        if d in ready:
+            merged, sdir, info = ready[d]
+            students[d] = (merged, read_card(sdir))
+            shutil.copytree(sdir, tmp / f"d{d}")
+            rows.append({"variant": f"student depth {d} fp32 ({info.get('distill')}, {info.get('steps')} steps)",
+                         key: metric_torch(merged), "onnx": tmp / f"d{d}" / "model.onnx",
+                         "bytes": students[d][1].bytes, "params": count_params(merged),
+                         "seconds": info.get("seconds"), "note": f"from {sdir}"})
+            continue
         t0 = time.perf_counter()
         merged, info = distill_student(teacher, d, spec, cs, x_tr, y_tr)
         card = export_onnx(merged, torch.zeros(2, *shape[1:]), tmp / f"d{d}", {"id": f"student-d{d}",
@@ -142,6 +169,9 @@ def main() -> int:
     ap.add_argument("models", nargs="*", help="model folders (default: shipped models with checkpoint.pt)")
     ap.add_argument("--steps", type=int, default=300, help="distillation steps per student")
     ap.add_argument("--student-depth", type=int, default=0)
+    ap.add_argument("--student", action="append", default=[], type=Path,
+                    help="a student folder written by `vitascope compress` from the (single) teacher: benchmarked "
+                         "instead of distilling that depth again")
     ap.add_argument("--calib", type=int, default=256, help="calibration samples")
     ap.add_argument("--quant-iters", type=int, default=200)
     ap.add_argument("--runs", type=int, default=100, help="latency runs per round (7 interleaved rounds)")
@@ -156,7 +186,7 @@ def main() -> int:
     all_rows = []
     for f in folders:
         rows = bench_model(f, args.steps, args.student_depth or None, args.calib, args.runs, args.seed,
-                           args.quant_iters)
+                           args.quant_iters, args.student)
         print_table(rows)
         all_rows += rows
     if args.json:
