@@ -67,7 +67,10 @@ class JobRecord:
 
     def apply(self, ev: ProgressEvent) -> None:
         if ev.step is not None:
-            if self._rate_t0 is None:
+            # a new stage (e.g. distillation after training) counts its own steps: measure its rate afresh
+            new_stage = (ev.total is not None and ev.total != self.total) or (self.step is not None
+                                                                              and ev.step < self.step)
+            if self._rate_t0 is None or new_stage:
                 self._rate_t0, self._rate_step0 = time.monotonic(), ev.step
             self.step = ev.step
         if ev.total is not None:

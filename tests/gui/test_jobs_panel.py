@@ -85,3 +85,19 @@ def test_format_eta():
     assert format_eta(None) == ""
     assert format_eta(65.4) == "ETA 1:05"
     assert format_eta(3725) == "ETA 1:02:05"
+
+
+def test_eta_restarts_with_a_new_stage():
+    """Training then distillation in one job: the second stage's ETA comes from its own rate, not from the
+    first stage's step count."""
+    from app.gui.jobs_qt import JobRecord
+
+    rec = JobRecord("wizard", "process")
+    rec.apply(ProgressEvent("progress", step=0, total=100))
+    rec._rate_t0 -= 10.0  # 100 training steps in 10 s
+    rec.apply(ProgressEvent("progress", step=100, total=100))
+    rec.apply(ProgressEvent("progress", step=10, total=300))
+    assert rec.fraction == 10 / 300
+    rec._rate_t0 -= 2.0  # then 10 distillation steps took 2 s more
+    rec.apply(ProgressEvent("progress", step=20, total=300))
+    assert rec.eta_s() is not None and 50 < rec.eta_s() < 70  # 280 steps at 10 steps per 2 s ≈ 56 s
