@@ -8,6 +8,7 @@ import logging
 import math
 import os
 import queue
+import re
 import shutil
 import threading
 import time
@@ -34,17 +35,27 @@ class _LowDisk(Exception):
     """Free space fell below the reserve: stop cleanly while the file can still be closed properly."""
 
 
+_HDF5_ERRNO = re.compile(r"errno = (\d+)")
+
+
 def _describe(path: Path, e: BaseException) -> str:
+    """One line for the user. HDF5 reports a failed flush as a RuntimeError whose multi-line text carries the
+    errno ("errno = 27, error message = 'File too large'"): that errno counts as well."""
     code = getattr(e, "errno", None)
     text = str(e)
+    if not isinstance(code, int):
+        m = _HDF5_ERRNO.search(text)
+        code = int(m.group(1)) if m else None
     if code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) or "No space" in text or "too large" in text.lower():
         return f"{path}: the disk is full (or the file hit a size limit); recording stopped"
     if code in (errno.EACCES, errno.EPERM, errno.EROFS) or "ermission" in text or "read-only" in text.lower():
         return f"{path}: not writable (permission denied or read-only disk)"
     if code in (errno.ENOENT, errno.ENOTDIR, errno.EEXIST):
         return f"{path}: cannot create the file there (the folder does not exist or is not a folder)"
-    reason = os.strerror(code) if isinstance(code, int) else (text.splitlines()[0] if text else type(e).__name__)
-    return f"{path}: cannot write the recording ({reason})"
+    if isinstance(code, int):
+        return f"{path}: cannot write the recording ({os.strerror(code)})"
+    reason = text.strip().splitlines()[0] if text.strip() else type(e).__name__
+    return f"{path}: recording stopped ({reason})"
 
 
 class Recorder:
@@ -189,7 +200,7 @@ class Recorder:
         if isinstance(e, _LowDisk):
             self.error = str(e)
         else:
-            self.error = _describe(self.path, e) if isinstance(e, OSError) else f"{self.path}: recording stopped ({e})"
+            self.error = _describe(self.path, e)
         log.error("%s", self.error)
         self._stop.set()
         if self._f is not None:

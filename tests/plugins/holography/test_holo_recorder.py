@@ -155,3 +155,16 @@ def test_low_disk_stops_cleanly_and_the_file_stays_complete(tmp_path):
     with h5py.File(tmp_path / "low.h5", "r") as f:
         assert recorded_length(f) == 3
         np.testing.assert_array_equal(f["holograms"][2], pattern(2))
+
+
+def test_hdf5_flush_failure_reads_as_a_full_disk():
+    """HDF5 reports a failed flush as a multi-line RuntimeError carrying the errno (which of write or flush fails
+    first depends on timing): the user still gets the one-line full-disk message."""
+    from plugins.holography.recorder import _describe
+
+    e = RuntimeError("Unable to synchronously flush file (file write failed: time = Wed Dec  2 04:37:20 2026\n"
+                     ", filename = 'x.h5', file descriptor = 3, errno = 27, error message = 'File too large', "
+                     "buf = 0x7f, total write size = 102504, bytes this sub-write = 102504, offset = 1500000)")
+    msg = _describe(Path("x.h5"), e)
+    assert msg == "x.h5: the disk is full (or the file hit a size limit); recording stopped"
+    assert "\n" not in _describe(Path("x.h5"), RuntimeError("first line\nsecond line"))
