@@ -92,23 +92,19 @@ def bench_model(folder: Path, steps: int, student_depth: int | None, calib_n: in
     students = {}
     ready = given_students(given or [], tcard.sha256)
     for d in depths:
-        if d in ready:
-            merged, sdir, info = ready[d]
-            students[d] = (merged, read_card(sdir))
-            shutil.copytree(sdir, tmp / f"d{d}")
-            rows.append({"variant": f"student depth {d} fp32 ({info.get('distill')}, {info.get('steps')} steps)",
-                         key: metric_torch(merged), "onnx": tmp / f"d{d}" / "model.onnx",
-                         "bytes": students[d][1].bytes, "params": count_params(merged),
-                         "seconds": info.get("seconds"), "note": f"from {sdir}"})
-            continue
         t0 = time.perf_counter()
-        merged, info = distill_student(teacher, d, spec, cs, x_tr, y_tr)
+        if d in ready:  # already distilled by `vitascope compress`: its fp32 weights (the folder may hold int8)
+            merged, sdir, info = ready[d]
+            note = f"distilled by vitascope compress ({sdir.name}, {info.get('seconds')} s)"
+        else:
+            merged, info = distill_student(teacher, d, spec, cs, x_tr, y_tr)
+            note = ""
         card = export_onnx(merged, torch.zeros(2, *shape[1:]), tmp / f"d{d}", {"id": f"student-d{d}",
                            "task": tcard.task}, latency_runs=3)
         students[d] = (merged, card)
-        rows.append({"variant": f"student depth {d} fp32 ({info['distill']}, {steps} steps)",
+        rows.append({"variant": f"student depth {d} fp32 ({info.get('distill')}, {info.get('steps')} steps)",
                      key: metric_torch(merged), "onnx": tmp / f"d{d}" / "model.onnx", "bytes": card.bytes,
-                     "params": count_params(merged),
+                     "params": count_params(merged), "note": note,
                      "seconds": round(time.perf_counter() - t0, 1)})
     ship = 4 if 4 in students else depths[0]
     merged, card = students[ship]

@@ -156,9 +156,9 @@ def write_card_metrics(model_dir: Path, out: dict[str, dict[str, float]], n: int
     unit_um = float(card.preprocess.get("output_scale_m", 1e-6)) * 1e6
     keep = []
     for m in card.metrics:  # the export's crop-level held-out metrics are in label units: give them in µm
-        if m.get("name") in ("mae", "rmse"):
+        if m.get("name") in ("mae", "rmse", "mae_fp32", "rmse_fp32"):
             m = {**m, "name": f"crop_{m['name']}_um", "value": round(float(m["value"]) * unit_um, 4),
-                 "note": "per 64-px crop (no averaging over crops), training-loop evaluation"}
+                 "note": "per 64-px crop (no averaging over crops), as evaluated when the model was made"}
         frame_level = str(m.get("name", "")).endswith(("_mae_um", "_median_um", "_max_um", "_ms"))
         if not frame_level or m["name"].startswith("crop_"):
             keep.append(m)

@@ -97,6 +97,14 @@ def heldout_data(spec: TrainSpec) -> tuple[torch.Tensor, torch.Tensor, str]:
     return x, y, f"{spec.data['entry']} seed={spec.data.get('seed', spec.seed)} (validation split, not held-out)"
 
 
+def heldout_seed(spec: TrainSpec) -> int:
+    """The seed of the data heldout_data(spec) evaluates on (cards record it beside every metric)."""
+    held = dict(spec.export.get("heldout", {})) if isinstance(spec.export, dict) else {}
+    if held:
+        return int(held.get("seed", spec.seed))
+    return int(spec.data.get("seed", spec.seed))
+
+
 def metrics_of(out: np.ndarray, y: np.ndarray, task: str) -> dict[str, float]:
     if task == "classification":
         return loop.classification_metrics(out, y, out.shape[1])
@@ -236,8 +244,8 @@ def compress(cs: CompressSpec, on_event: EventFn = _no_event, cancel: CancelToke
         raise BadInput("--distill trains a student: give --reparam-depth too")
 
     def card_metrics(values: dict[str, float], suffix: str = "") -> list[dict[str, Any]]:
-        return [{"name": k + suffix, "value": round(float(v), 6), "dataset": where, "n": int(len(x_held))}
-                for k, v in values.items()]
+        return [{"name": k + suffix, "value": round(float(v), 6), "dataset": where, "seed": heldout_seed(spec),
+                 "n": int(len(x_held))} for k, v in values.items()]
 
     stage(f"evaluating on {len(x_held)} held-out samples")
     with torch.no_grad():

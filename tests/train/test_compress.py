@@ -55,6 +55,7 @@ def test_cli_reparam_int8_installs(teacher_dir, tmp_path):
     assert card.arch["depth"] == 2 and card.extra["int8"]["weights"] == "QInt8"
     names = {m["name"] for m in card.metrics}
     assert {"accuracy", "accuracy_fp32"} <= names and all("held-out" in m["dataset"] for m in card.metrics)
+    assert all(m["seed"] == 77 for m in card.metrics)
     assert card.latency["ms"] > 0 and card.bytes > 0
     assert (out / "checkpoint.pt").is_file()
     zoo = Zoo(roots=[], install_root=tmp_path / "zoo")
