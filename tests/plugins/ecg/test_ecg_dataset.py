@@ -104,3 +104,12 @@ def test_stacks_are_normalised_in_chunks_like_single_images():
     for i in range(len(g)):
         assert np.allclose(whole[i, 0], normalise(g[i, 0]), atol=1e-6)
         assert abs(float(whole[i].mean())) < 1e-5 and abs(float(whole[i].std()) - 1) < 1e-4
+
+
+def test_gray_is_the_max_over_channels():
+    """The model sees max(R, G, B) (coloured grids fade, the dark trace stays): exactly, for uint8 and float pages."""
+    rng = np.random.default_rng(3)
+    page = rng.integers(0, 256, (110, 160, 3), dtype=np.uint8)
+    assert np.array_equal(letterbox_gray(page, (110, 160)), page.max(axis=2))
+    f = page.astype(np.float64) * 1.2 - 20.0
+    assert np.array_equal(letterbox_gray(f, (110, 160)), np.clip(f, 0, 255).astype(np.uint8).max(axis=2))
