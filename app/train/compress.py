@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from app.core import paths
 from app.core.card import read_card
 from app.core.errors import BadInput, JobError
 from app.core.jobs import CancelToken, ProgressEvent
@@ -95,6 +96,14 @@ def heldout_data(spec: TrainSpec) -> tuple[torch.Tensor, torch.Tensor, str]:
         return x, y, f"{entry} seed={seed} (held-out)"
     _, _, x, y = loop.load_data(spec.data, spec.seed, spec.task)
     return x, y, f"{spec.data['entry']} seed={spec.data.get('seed', spec.seed)} (validation split, not held-out)"
+
+
+def portable_dir(path: Path) -> str:
+    """"jobs:REL" for a folder under the user's jobs folder (cards travel to other machines), else the path."""
+    try:
+        return "jobs:" + path.resolve().relative_to(paths.jobs_dir().resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def heldout_seed(spec: TrainSpec) -> int:
@@ -231,7 +240,7 @@ def compress(cs: CompressSpec, on_event: EventFn = _no_event, cancel: CancelToke
     x_held, y_held, where = heldout_data(spec)
     calib, calib_info = calibration_set(x_train, cs.calib_samples, cs.seed)
     steps: list[str] = []
-    lineage: dict[str, Any] = {"teacher": tcard.id, "teacher_sha256": tcard.sha256, "teacher_dir": str(src),
+    lineage: dict[str, Any] = {"teacher": tcard.id, "teacher_sha256": tcard.sha256, "teacher_dir": portable_dir(src),
                                "teacher_params": count_params(teacher), "seed": cs.seed}
     model = teacher
     if cs.reparam_depth:
@@ -281,6 +290,7 @@ def compress(cs: CompressSpec, on_event: EventFn = _no_event, cancel: CancelToke
     ex = spec.export if isinstance(spec.export, dict) else {}
     h, w = (int(v) for v in ex.get("example_hw", (cfg.img_size, cfg.img_size)))
     example = torch.zeros(2, cfg.in_chans, h, w)
+    stage(f"exporting {new_id} to {out}" + (" (int8 QDQ)" if cs.quant == "int8" else ""))
     extra: dict[str, Any] = {"fake_quant": qinfo} if qinfo else {}
     if ex.get("explain") == "rollout" and cs.quant != "int8":
         from .explain import export_rollout
@@ -289,7 +299,6 @@ def compress(cs: CompressSpec, on_event: EventFn = _no_event, cancel: CancelToke
         extra["explain"] = export_rollout(model, example, out)
     if extra:
         fields["extra"] = extra
-    stage(f"exporting {new_id} to {out}" + (" (int8 QDQ)" if cs.quant == "int8" else ""))
     if cs.quant != "int8":
         export_onnx(model, example, out, fields, latency_runs=cs.latency_runs)
         _save_student(model, spec, out)

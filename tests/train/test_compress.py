@@ -146,3 +146,11 @@ def test_regression_teacher_distils_prediction_and_features(tmp_path):
     assert all("validation split, not held-out" in m["dataset"] for m in card.metrics)
     with pytest.raises(Exception, match="regression"):
         compress(CompressSpec(model=str(folder), out=str(tmp_path / "x"), reparam_depth=1, distill="nkd", steps=1))
+
+
+def test_cards_name_teachers_under_the_jobs_folder_portably(tmp_path):
+    from app.core import paths
+    from app.train.compress import portable_dir
+
+    assert portable_dir(paths.jobs_dir() / "run" / "model") == "jobs:run/model"
+    assert portable_dir(tmp_path) == str(tmp_path)
