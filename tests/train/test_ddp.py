@@ -103,19 +103,26 @@ def test_two_processes_match_one(tmp_path, one_torch_thread):
     assert worst < 1e-3
 
 
-def test_wizard_job_trains_then_compresses(tmp_path, one_torch_thread):
-    from app.core.card import read_card
+def _shapes_wizard_spec(out: Path, model_id: str, n_train: int, n_val: int, steps: int, distill_steps: int):
+    """A demo-shapes wizard spec: train a depth-2 model, then reparameterize it to depth 1 with KD."""
     from app.core.registry import discover
     from app.core.wizard_spec import WizardSpec, available_tasks
 
     spec = WizardSpec()
     spec.set_task(next(t for t in available_tasks(discover(use_entry_points=False).plugins)
                        if t.id == "demo.shapes"))
-    spec.data.n_train, spec.data.n_val, spec.data.image_size = 96, 32, 32
+    spec.data.n_train, spec.data.n_val, spec.data.image_size = n_train, n_val, 32
     spec.start.overrides = {"depth": 2, "width": 32, "heads": 2}
-    spec.recipe.steps, spec.recipe.batch_size, spec.recipe.threads = 12, 16, 1
-    spec.recipe.reparam_depth, spec.recipe.distill, spec.recipe.distill_steps = 1, "kd", 10
-    spec.model_id, spec.out_dir = "shapes-small", str(tmp_path / "out")
+    spec.recipe.steps, spec.recipe.batch_size, spec.recipe.threads = steps, 16, 1
+    spec.recipe.reparam_depth, spec.recipe.distill, spec.recipe.distill_steps = 1, "kd", distill_steps
+    spec.model_id, spec.out_dir = model_id, str(out)
+    return spec
+
+
+def test_wizard_job_trains_then_compresses(tmp_path, one_torch_thread):
+    from app.core.card import read_card
+
+    spec = _shapes_wizard_spec(tmp_path / "out", "shapes-small", 96, 32, steps=12, distill_steps=10)
     events: list[ProgressEvent] = []
     assert worker.run_job(spec.to_job(), events.append, CancelToken()) == 0
     kinds = [e.event for e in events]
@@ -131,17 +138,7 @@ def test_wizard_job_trains_then_compresses(tmp_path, one_torch_thread):
 def test_wizard_job_cancels_during_compression(tmp_path, one_torch_thread):
     """Cancel while the student distils: the job ends "cancelled" soon after (not at the end of distillation), the
     trained model stays and no compressed folder is written."""
-    from app.core.registry import discover
-    from app.core.wizard_spec import WizardSpec, available_tasks
-
-    spec = WizardSpec()
-    spec.set_task(next(t for t in available_tasks(discover(use_entry_points=False).plugins)
-                       if t.id == "demo.shapes"))
-    spec.data.n_train, spec.data.n_val, spec.data.image_size = 64, 16, 32
-    spec.start.overrides = {"depth": 2, "width": 32, "heads": 2}
-    spec.recipe.steps, spec.recipe.batch_size, spec.recipe.threads = 6, 16, 1
-    spec.recipe.reparam_depth, spec.recipe.distill, spec.recipe.distill_steps = 1, "kd", 400
-    spec.model_id, spec.out_dir = "shapes-cancelled", str(tmp_path / "out")
+    spec = _shapes_wizard_spec(tmp_path / "out", "shapes-cancelled", 64, 16, steps=6, distill_steps=400)
     events: list[ProgressEvent] = []
     cancel = CancelToken()
 
