@@ -90,7 +90,7 @@ def heldout_data(spec: TrainSpec) -> tuple[torch.Tensor, torch.Tensor, str]:
     held = dict(spec.export.get("heldout", {})) if isinstance(spec.export, dict) else {}
     if held:
         entry = held.get("entry", spec.data["entry"])
-        seed = int(held.get("seed", spec.seed))
+        seed = heldout_seed(spec)
         data = {"entry": entry, "params": dict(held.get("params", {})), "seed": seed}
         _, _, x, y = loop.load_data(data, seed, spec.task)
         return x, y, f"{entry} seed={seed} (held-out)"
@@ -252,8 +252,10 @@ def compress(cs: CompressSpec, on_event: EventFn = _no_event, cancel: CancelToke
     elif cs.distill:
         raise BadInput("--distill trains a student: give --reparam-depth too")
 
+    held_seed = heldout_seed(spec)
+
     def card_metrics(values: dict[str, float], suffix: str = "") -> list[dict[str, Any]]:
-        return [{"name": k + suffix, "value": round(float(v), 6), "dataset": where, "seed": heldout_seed(spec),
+        return [{"name": k + suffix, "value": round(float(v), 6), "dataset": where, "seed": held_seed,
                  "n": int(len(x_held))} for k, v in values.items()]
 
     stage(f"evaluating on {len(x_held)} held-out samples")
