@@ -3,6 +3,7 @@ refined by a short physics search around it (`vit+refine`); `sweep` is the class
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -16,7 +17,16 @@ import scipy.fft as sfft
 from app.core.card import ModelCard
 from app.core.errors import BadInput, ModelError
 
-from .focus import METRICS, Metric, Roi, _spectral_crop, get_metric, refine_autofocus, sweep_autofocus
+from .focus import (
+    METRICS,
+    Metric,
+    Roi,
+    _spectral_crop,
+    get_metric,
+    refine_autofocus,
+    spectral_realness,
+    sweep_autofocus,
+)
 from .optics import Optics, optics_mismatch
 from .propagate import band_limits, transfer_function
 from .reconstruct import Reconstructor, _hermitian_gather, _sideband_mask
@@ -29,7 +39,8 @@ METHODS = ("vit", "vit+refine", "sweep")
 
 # How a frame becomes model input (recorded in the card's [preprocess]; a card's values win over these).
 DEFAULT_PREPROCESS: dict[str, Any] = {
-    "input": "field",  # demodulated object field at the hologram plane (background-divided when one is given)
+    "input": "field",  # "field": crops of the demodulated object field at the hologram plane (background-divided
+    # when one is given); "qmap": their spectral autocorrelation (spectral_autocorrelation)
     "pixel_m": 1.0e-6,  # the field is resampled (exactly, in Fourier space) to this object-space pixel
     "size": 64,  # crop side in resampled pixels
     "channels": ["re", "im", "abs"],  # of v = crop / mean(crop): Re v − 1, Im v, |v| − 1
@@ -192,12 +203,77 @@ def select_crops(field: np.ndarray, pp: dict[str, Any], n: int, box: tuple[int, 
     return np.stack([ys[iy], xs[ix]], 1)
 
 
+def _hann2(s: int) -> np.ndarray:
+    w = np.hanning(s + 2)[1:-1].astype(np.float32)
+    return np.outer(w, w)
+
+
+def spectral_autocorrelation(v: np.ndarray, low_bins: int = 3) -> np.ndarray:
+    """Q(k) = S(k)·S(−k) of the windowed scattered wave s = (v − 1)·Hann of each crop (n, s, s), centred
+    (fftshift), its global phase removed (the phase of Σ Q over 1 ≤ |k| ≤ low_bins set to 0).
+    Why: a thin object refocused by z multiplies S(k) by exp(−i z kz), so Q(k) carries the object-independent chirp
+    exp(−2i z kz(k)) times |object spectrum|² and one constant phase (−1 for phase, +1 for amplitude objects,
+    between for mixed ones): the defocus becomes a ring frequency the model reads, whatever the object looks like."""
+    n, h, w = v.shape
+    S = sfft.fft2((v - 1) * _hann2(h), axes=(1, 2), workers=2)
+    Q = S * np.roll(S[:, ::-1, ::-1], (1, 1), (1, 2))  # S(k)·S(−k)
+    Q = sfft.fftshift(Q, axes=(1, 2))
+    yy, xx = np.ogrid[-(h // 2):h - h // 2, -(w // 2):w - w // 2]
+    ring = (yy * yy + xx * xx >= 1) & (yy * yy + xx * xx <= low_bins * low_bins)
+    q0 = Q[:, ring].sum(axis=1)
+    rot = np.where(np.abs(q0) > 0, np.conj(q0) / np.maximum(np.abs(q0), 1e-30), 1.0).astype(np.complex64)
+    return (Q * rot[:, None, None]).astype(np.complex64)
+
+
+# The polar map reaches |k| = this × crop side bins: 0.32 cycles/µm at 1 µm, past the model field's band
+# min(NA/λ, |c|/2) in most sessions (the chirp's information lies in that band only).
+QMAP_RHO_MAX = 0.32
+
+
+@functools.lru_cache(maxsize=4)
+def _polar_maps(s: int) -> tuple[np.ndarray, np.ndarray]:
+    """cv2.remap maps from a centred s × s spectrum onto s angles θ ∈ [0, π) (rows) × s values of |k|², evenly
+    spaced from 0 to (QMAP_RHO_MAX·s)² (columns)."""
+    th = np.pi * np.arange(s) / s
+    rho = QMAP_RHO_MAX * s * np.sqrt(np.arange(s) / (s - 1))
+    c = s // 2
+    mx = (c + rho[None, :] * np.cos(th)[:, None]).astype(np.float32)
+    my = (c + rho[None, :] * np.sin(th)[:, None]).astype(np.float32)
+    return mx, my
+
+
+def _qmap_channels(v: np.ndarray, names: list[str]) -> np.ndarray:
+    """Channels of the spectral autocorrelation on the polar grid of _polar_maps: re/im of Q/(|Q| + 0.1·mean|Q|)
+    (a phasor, damped where the object has no power) and log(|Q|/mean|Q|) / 4.
+    Why polar in |k|²: the defocus chirp exp(2i z (kz − k0)) ≈ exp(−2πi λ z |f|²) becomes straight fringes along the
+    |k|² axis whose spacing is ∝ 1/z (at most 0.7 rad per column at |z| = 46 µm), the same on every row — a grating
+    period to read instead of rings that reach the Nyquist rate at the band edge."""
+    Q = spectral_autocorrelation(v)
+    a = np.abs(Q)
+    m = a.mean(axis=(1, 2), keepdims=True) + np.float32(1e-30)
+    p = Q / (a + 0.1 * m)
+    chans = {"re": lambda: p.real, "im": lambda: p.imag, "logabs": lambda: np.log(a / m + np.float32(1e-3)) / 4}
+    try:
+        cart = np.stack([chans[k]() for k in names], 1).astype(np.float32)
+    except KeyError as e:
+        raise ModelError(f"autofocus: unknown qmap channel {e.args[0]!r}") from None
+    mx, my = _polar_maps(v.shape[-1])
+    out = np.empty_like(cart)
+    for i in range(cart.shape[0]):
+        for j in range(cart.shape[1]):
+            out[i, j] = cv2.remap(cart[i, j], mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    return out
+
+
 def crops_to_input(field: np.ndarray, corners: np.ndarray, pp: dict[str, Any]) -> np.ndarray:
-    """Crops at `corners` → model input (n, C, size, size) float32 per pp['channels'] and pp['gain']."""
+    """Crops at `corners` → model input (n, C, size, size) float32 per pp['channels'] and pp['gain'];
+    pp['input'] "qmap" gives channels of the crops' spectral autocorrelation instead of the field."""
     s = int(pp["size"])
     c = np.stack([field[y:y + s, x:x + s] for y, x in corners]).astype(np.complex64)
     mean = c.mean(axis=(1, 2), keepdims=True)
     v = c / np.where(np.abs(mean) > 1e-6, mean, 1.0)
+    if pp.get("input", "field") == "qmap":
+        return (_qmap_channels(v, list(pp["channels"])) * np.float32(pp["gain"])).astype(np.float32)
     chans = {"re": lambda: v.real - 1, "im": lambda: v.imag, "abs": lambda: np.abs(v) - 1}
     try:
         x = np.stack([chans[k]() for k in pp["channels"]], 1)
@@ -500,10 +576,15 @@ def grid_refine(f: np.ndarray, optics: Optics, pixel_m: float, z0: float, params
         out = _spectral_crop(sp, (ch, cw)) * np.float32(ch * cw / (h * w))
         return out, pixel_m * h / ch, (int(y0 * ch / h), int(y1 * ch / h), int(x0 * cw / w), int(x1 * cw / w))
 
+    eps = 1e-3 * (zs[1] - zs[0])
+    if params.get("coarse") == "spectral":
+        z, curve, edge = _spectral_coarse(spec, optics, pixel_m, zs, params, (lo, hi))
+        use_alt = alt is not None and alt.sense == metrics[0].sense == 1
+        return _fine_stage(spec, optics, pixel_m, zs, params, metrics, alt, values, [z], [], use_alt, False,
+                           (lo, hi), curve, edge)
     cspec, cpix, cbox = low(spec)
     coarse = _planes(cspec, optics, cpix, zs)
     vals = values(coarse, metrics, cbox)
-    eps = 1e-3 * (zs[1] - zs[0])
 
     def at_edge(v: np.ndarray) -> bool:
         i = int(np.argmax(v))
@@ -526,6 +607,45 @@ def grid_refine(f: np.ndarray, optics: Optics, pixel_m: float, z0: float, params
         if coarse_alt:
             peaks = [_peak(zs, av)]
         use_alt = False
+    return _fine_stage(spec, optics, pixel_m, zs, params, metrics, alt, values, peaks, vals, use_alt, coarse_alt,
+                       (lo, hi), np.stack([zs, vals[0] * metrics[0].sense], 1), edge)
+
+
+def _spectral_coarse(spec: np.ndarray, optics: Optics, pixel_m: float, window: np.ndarray, params: dict[str, Any],
+                     z_range: tuple[float, float]) -> tuple[float, np.ndarray, bool]:
+    """The coarse stage of grid_refine from one spectrum (focus.SpectralRealness over the whole z_range at
+    params['spectral_step_m']): the parabolic peak inside the window, or — when that peak lies on a window edge
+    that is not a range edge and params['spectral_climb'] — the local peak reached uphill from that edge (the
+    nearest focus past the window; the global peak can be a periodic target's self-image).
+    Returns (z, curve (K, 2) over the whole range, whether the focus is probably elsewhere: the window peak on
+    such an edge without climbing, or the climb ending at an end of the range)."""
+    lo, hi = z_range
+    step = float(params.get("spectral_step_m", 0.25e-6))
+    n = max(3, int(math.ceil((hi - lo) / step)) + 1)
+    sr = spectral_realness(spec.shape, optics.wavelength_m, pixel_m, optics.medium_index, lo, hi, n)
+    v = sr(spec)
+    zs = sr.zs
+    inside = np.flatnonzero((zs >= window[0] - 1e-12) & (zs <= window[-1] + 1e-12))
+    if inside.size < 3:
+        inside = np.arange(len(zs))
+    i = int(inside[np.argmax(v[inside])])
+    edge = (i == inside[0] and zs[i] > lo + 1e-12) or (i == inside[-1] and zs[i] < hi - 1e-12)
+    if edge and params.get("spectral_climb", True):  # uphill from the window edge to the nearest local peak
+        d = -1 if i == inside[0] else 1
+        while 0 <= i + d < len(v) and v[i + d] >= v[i]:
+            i += d
+        edge = i in (0, len(v) - 1)  # climbed to the end of the range: no peak there, let the caller sweep
+    z = _peak(zs[max(i - 1, 0):i + 2], v[max(i - 1, 0):i + 2]) if 0 < i < len(zs) - 1 else float(zs[i])
+    return z, np.stack([zs, v], 1), bool(edge)
+
+
+def _fine_stage(spec: np.ndarray, optics: Optics, pixel_m: float, zs: np.ndarray, params: dict[str, Any],
+                metrics: list[Metric], alt: Metric | None, values: Any, peaks: list[float], vals: list[np.ndarray],
+                use_alt: bool, coarse_alt: bool, z_range: tuple[float, float], curve: np.ndarray, edge: bool
+                ) -> tuple[float, np.ndarray, bool]:
+    """grid_refine's full-resolution stage: n_fine planes around the mean coarse peak (see grid_refine)."""
+    lo, hi = z_range
+    floor, margin = float(params.get("alt_floor", 0.5)), float(params.get("alt_margin", 0.1))
     n_fine = int(params.get("n_fine") or 0)
     if n_fine >= 3:
         step = (zs[1] - zs[0]) * float(params.get("fine_step", 1 / 3))
@@ -535,7 +655,7 @@ def grid_refine(f: np.ndarray, optics: Optics, pixel_m: float, z0: float, params
         fvals = values(planes, [alt] if coarse_alt else metrics)  # type: ignore[list-item]
         peaks = [_peak(zf, v) for v in fvals]
         if use_alt:
-            best = float(max(vals[0].max(), fvals[0].max()))
+            best = float(max([fvals[0].max()] + [v.max() for v in vals[:1]]))
             av = values(planes, [alt])[0]  # type: ignore[list-item]
             if best > floor and float(av.max()) > best + margin:
                 j = int(np.argmax(av))
@@ -544,7 +664,7 @@ def grid_refine(f: np.ndarray, optics: Optics, pixel_m: float, z0: float, params
                 else:  # the alternative peaks past the fine window: a second window around its best plane
                     za = float(zf[j]) + offsets
                     peaks = [_peak(za, values(_planes(spec, optics, pixel_m, za), [alt])[0])]  # type: ignore[list-item]
-    return float(np.clip(np.mean(peaks), lo, hi)), np.stack([zs, vals[0] * metrics[0].sense], 1), edge
+    return float(np.clip(np.mean(peaks), lo, hi)), curve, edge
 
 
 # model choice ------------------------------------------------------------------------------------------------

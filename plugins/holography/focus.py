@@ -3,6 +3,7 @@ bounded Brent inside the best cell (`sweep_autofocus`), or a search near a given
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -157,6 +158,47 @@ def m_logrealness_clip(u: np.ndarray) -> float:
     a = np.abs(q)
     L = np.log(np.maximum(a, np.float32(1e-3 * am)) / np.float32(am)) + 1j * np.angle(q)
     return _one_phase(_clip_rms(L - L.mean(), CLIP_RMS))
+
+
+class SpectralRealness:
+    """The unclipped realness |Σ s_z²| / Σ |s_z|² of the scattered wave refocused to every z of an even grid, from the
+    field's one spectrum S: refocusing multiplies S(k) by exp(−i z kz(k)) and Σ_x s² = Σ_k S(k)·S(−k) / N, so
+    realness(z) = |Σ_κ q(κ) exp(−2i z κ)| / Σ |S|² with q the products S(k)·S(−k) binned by κ = kz − k0 — one
+    complex product, one bincount and one small matrix-vector product instead of one IFFT per plane (a 92 µm sweep
+    at 0.25 µm steps in about a millisecond). Periodic boundaries: the whole frame counts, edges included."""
+
+    def __init__(self, shape: tuple[int, int], wavelength_m: float, pixel_m: float, medium_index: float,
+                 zs: np.ndarray, n_bins: int = 512) -> None:
+        h, w = shape
+        fy = np.fft.fftfreq(h, pixel_m)[:, None]
+        fx = np.fft.fftfreq(w, pixel_m)[None, :]
+        k0 = medium_index / wavelength_m
+        k2 = k0 * k0 - fy * fy - fx * fx
+        self.ok = (k2 > 0).ravel()
+        self.ok[0] = False  # the mean is not part of the scattered wave
+        kap = 2 * np.pi * (np.sqrt(np.clip(k2, 0, None)) - k0).ravel()[self.ok]  # ≤ 0
+        kmin = float(kap.min()) if kap.size else -1.0
+        self.idx = np.minimum(np.round((kap - kmin) / -kmin * (n_bins - 1)).astype(np.int64), n_bins - 1)
+        kb = kmin + np.arange(n_bins) * (-kmin / (n_bins - 1))
+        self.n_bins = n_bins
+        self.zs = np.asarray(zs, np.float64)
+        self.kernel = np.exp(-2j * np.outer(self.zs, kb)).astype(np.complex64)
+        self.neg = (-np.arange(h)) % h, (-np.arange(w)) % w
+
+    def __call__(self, spec: np.ndarray) -> np.ndarray:
+        """Realness at every z of `zs` for a field of FFT-ordered spectrum `spec` (shape as constructed)."""
+        sm = spec[self.neg[0]][:, self.neg[1]]
+        q = (spec * sm).ravel()[self.ok]
+        qb = (np.bincount(self.idx, q.real, self.n_bins) + 1j * np.bincount(self.idx, q.imag, self.n_bins))
+        e = float(np.vdot(spec, spec).real) - float(abs(spec[0, 0]) ** 2)
+        return np.abs(self.kernel @ qb.astype(np.complex64)) / max(e, 1e-30)
+
+
+@functools.lru_cache(maxsize=8)
+def spectral_realness(shape: tuple[int, int], wavelength_m: float, pixel_m: float, medium_index: float,
+                      z0: float, z1: float, n: int) -> SpectralRealness:
+    """A cached SpectralRealness over np.linspace(z0, z1, n) (one per stream geometry)."""
+    return SpectralRealness(shape, wavelength_m, pixel_m, medium_index, np.linspace(z0, z1, n))
 
 
 @dataclass(frozen=True)

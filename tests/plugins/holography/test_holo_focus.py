@@ -94,3 +94,57 @@ def test_realness_metrics_are_one_at_focus_of_thin_objects():
     out = np.fft.ifft2(np.fft.fft2(t) * blur).astype(np.complex64)
     assert lr.fn(out) < lr.fn(t) - 0.05
     assert np.isfinite(lr.fn(np.zeros((8, 8), np.complex64)))
+
+
+
+def _discs(n: int, rng: np.random.Generator, count: int, rmax: float) -> np.ndarray:
+    """A thickness map of `count` sharp-edged discs on an n × n grid (its spectrum fills the objective's band)."""
+    yy, xx = np.mgrid[:n, :n] - n / 2
+    h = np.zeros((n, n))
+    for cy, cx, r in rng.uniform([-n / 2.5, -n / 2.5, 1.5], [n / 2.5, n / 2.5, rmax], (count, 3)):
+        h = np.maximum(h, ((yy - cy) ** 2 + (xx - cx) ** 2 <= r * r).astype(float))
+    return h
+
+
+def _defocused(t: np.ndarray, z: float, wl: float = 666e-9, px: float = 1e-6, na: float = 0.25) -> np.ndarray:
+    """The pupil-filtered field of transmittance t for a specimen at defocus z (as the simulator makes it)."""
+    from plugins.holography.propagate import transfer_function
+
+    f = np.fft.fftfreq(t.shape[0], px)
+    pupil = f[:, None] ** 2 + f[None, :] ** 2 <= (na / wl) ** 2
+    tf = np.asarray(transfer_function(t.shape, wl, px, z, 1.0, True))
+    return np.fft.ifft2(np.fft.fft2(t) * pupil * tf).astype(np.complex64)
+
+
+def test_spectral_realness_equals_the_realness_of_refocused_planes():
+    """One spectrum gives the realness of every refocused plane (Σ s² by Parseval, refocus = spectral phase), and
+    its peak is the simulated z."""
+    from plugins.holography.autofocus import m_realness, refocus_resampled
+    from plugins.holography.focus import spectral_realness
+
+    o = Optics(mode="offaxis", wavelength_m=666e-9, pixel_size_m=1e-6, na=0.25)
+    t = np.exp((-0.01 + 0.3j) * _discs(128, np.random.default_rng(3), 12, 6))
+    u = _defocused(t, 17e-6)
+    sr = spectral_realness(u.shape, o.wavelength_m, 1e-6, 1.0, -46e-6, 46e-6, 369)
+    v = sr(np.fft.fft2(u))
+    for i in (0, 120, 252, 300):
+        assert v[i] == pytest.approx(m_realness(refocus_resampled(u, o, 1e-6, sr.zs[i])), rel=1e-2, abs=1e-3)
+    assert abs(sr.zs[int(np.argmax(v))] - 17e-6) <= 0.5e-6
+    assert v.max() > 0.99 and np.median(v) < 0.9
+
+
+def test_spectral_autocorrelation_reads_the_defocus_of_any_thin_object():
+    """The model input "qmap": S(k)·S(−k) of a windowed crop carries the chirp exp(2i z kz) whatever the thin
+    object (phase, amplitude or mixed): undoing the chirp of the true z makes it most one-phase."""
+    from plugins.holography.autofocus import spectral_autocorrelation
+
+    wl, px = 666e-9, 1e-6
+    rng = np.random.default_rng(8)
+    f = np.fft.fftshift(np.fft.fftfreq(64, px))
+    kap = 2 * np.pi * (np.sqrt(np.clip(1 / wl ** 2 - f[:, None] ** 2 - f[None, :] ** 2, 0, None)) - 1 / wl)
+    zs = np.arange(-40e-6, 40.1e-6, 0.5e-6)
+    for c, z_true in ((0.3j, 23e-6), (-0.3 + 0j, -31e-6), (-0.1 + 0.3j, 6e-6)):
+        u = _defocused(np.exp(c * _discs(64, rng, 8, 5)), z_true)
+        q = spectral_autocorrelation((u / u.mean())[None])[0]
+        score = [abs(np.sum(q * np.exp(-2j * z * kap))) for z in zs]
+        assert abs(zs[int(np.argmax(score))] - z_true) <= 1.5e-6, (c, z_true)
