@@ -30,7 +30,7 @@ TRAIN_ANGLE_SECTORS = ((-90.0, -60.0), (-30.0, 0.0), (30.0, 60.0))
 HELDOUT_CARRIER_BANDS = ((0.19, 0.21), (0.25, 0.27))
 HELDOUT_ANGLE_SECTORS = ((-60.0, -30.0), (0.0, 30.0), (60.0, 90.0))
 LABEL_SCALE = 1e6  # labels are z in µm (model output × 1e-6 = metres)
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: the qmap input became polar
 
 
 def cache_dir(path: str | Path | None = None) -> Path:

@@ -163,6 +163,7 @@ class Reconstructor:
         self._lock = threading.RLock()
         self._background_raw: np.ndarray | None = None
         self._state: dict | None = None
+        self._last_half: tuple[np.ndarray, np.ndarray] | None = None  # (frame, its rfft2), see _sideband
         self._shape: tuple[int, int] | None = None
         if optics.carrier is not None and optics.mode == "offaxis":
             self._fixed_carrier = optics.carrier
@@ -300,6 +301,7 @@ class Reconstructor:
     # ------------------------------------------------------------------ off-axis
     def _sideband(self, frame: np.ndarray, st: dict) -> np.ndarray:
         half = get_fft(frame.shape).rforward(frame)
+        self._last_half = (frame, half)  # autofocus.fullband_field reuses it for the same frame object
         s = _hermitian_gather(half, st["rows"], st["cols"], frame.shape[1])
         s *= st["mask"]
         return s

@@ -148,3 +148,23 @@ def test_spectral_autocorrelation_reads_the_defocus_of_any_thin_object():
         q = spectral_autocorrelation((u / u.mean())[None])[0]
         score = [abs(np.sum(q * np.exp(-2j * z * kap))) for z in zs]
         assert abs(zs[int(np.argmax(score))] - z_true) <= 1.5e-6, (c, z_true)
+
+
+def test_qmap_input_turns_the_defocus_into_straight_fringes_along_k2():
+    """On the polar |k|² grid of the qmap input every row carries the same chirp exp(−2i z κ): summing the rows and
+    matching the chirp gives back z (sign included) for phase and amplitude objects."""
+    from plugins.holography.autofocus import DEFAULT_PREPROCESS, QMAP_RHO_MAX, crops_to_input
+
+    pp = dict(DEFAULT_PREPROCESS, input="qmap", channels=["re", "im", "logabs"], gain=1.0)
+    wl = 0.666  # µm
+    f2 = QMAP_RHO_MAX ** 2 * np.arange(64) / 63
+    kap = 2 * np.pi * (np.sqrt(1 / wl ** 2 - f2) - 1 / wl)
+    zs = np.arange(-45, 45.1, 0.5)
+    rng = np.random.default_rng(2)
+    for c, z in ((0.4j, -27.0), (-0.3 + 0j, 14.0), (0.5j, 38.0)):
+        u = _defocused(np.exp(c * _discs(128, rng, 30, 5)), z * 1e-6)
+        x = crops_to_input(u, np.array([[32, 32]]), pp)
+        assert x.shape == (1, 3, 64, 64) and np.isfinite(x).all()
+        q = (x[0, 0] + 1j * x[0, 1]).sum(axis=0)
+        score = np.abs(np.exp(-2j * np.outer(zs, kap)) @ q)
+        assert abs(zs[int(np.argmax(score))] - z) <= 2.0, (c, z)
