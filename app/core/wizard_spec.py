@@ -39,7 +39,7 @@ BUILTIN_TRAIN_TASKS: dict[str, tuple[TrainTask, ...]] = {
         data_params={"split": "train", "n_scenes": 300, "z_per_scene": 6, "crops_per_frame": 4, "n_val_scenes": 40,
                      "size": 512, "label_unit_um": 10.0},
         count_param="n_scenes", val_param="n_val_scenes", image_size_param="", default_seed=1,
-        recipe="models/holo-autofocus-tvit/teacher6.toml", metric="mae",
+        recipe="models/holo-autofocus-tvit/recipe.toml", metric="mae",
         description="Predict the defocus z of an off-axis DHM hologram (simulated with the plug-in's physics)."),),
 }
 

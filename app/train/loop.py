@@ -27,7 +27,7 @@ from .checkpoint import CKPT_LAST, load_checkpoint, save_checkpoint
 log = logging.getLogger(__name__)
 TASKS = ("classification", "regression")
 SCHEDULES = ("cosine", "linear", "constant")
-AUGMENTS = ("hflip", "vflip", "rot90")
+AUGMENTS = ("hflip", "vflip", "rot90", "vroll")
 EventFn = Callable[[ProgressEvent], None]
 
 
@@ -51,7 +51,7 @@ class TrainSpec:
     weight_decay: float = 0.05
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     grad_clip: float = 1.0
-    augment: list[str] = field(default_factory=list)  # label-preserving: "hflip", "vflip", "rot90"
+    augment: list[str] = field(default_factory=list)  # label-preserving: "hflip", "vflip", "rot90", "vroll"
     eval_every: int = 0
     checkpoint_every: int = 0
     log_every: int = 10
@@ -268,8 +268,9 @@ class Batches:
 
 
 def augment_batch(x: torch.Tensor, ops: list[str], seed: int, step: int) -> torch.Tensor:
-    """Per-sample random flips / 90° rotations drawn from a generator seeded by (seed, step), so resuming
-    reproduces them. rot90 needs square images."""
+    """Per-sample random flips / 90° rotations / cyclic row shifts ("vroll": a rotation of the object on an
+    angle × radius map) drawn from a generator seeded by (seed, step), so resuming reproduces them. rot90 needs
+    square images."""
     if not ops:
         return x
     g = torch.Generator().manual_seed((seed * 1_000_003 + 7_919 * step + 1) % (2**63))
@@ -279,6 +280,10 @@ def augment_batch(x: torch.Tensor, ops: list[str], seed: int, step: int) -> torc
             k = torch.randint(0, 4, (n,), generator=g).view(n, 1, 1, 1)
             x = torch.where(k == 0, x, torch.where(k == 1, x.rot90(1, (2, 3)),
                                                    torch.where(k == 2, x.rot90(2, (2, 3)), x.rot90(3, (2, 3)))))
+        elif op == "vroll":
+            shift = torch.randint(0, x.shape[2], (n,), generator=g)
+            rows = (torch.arange(x.shape[2]).view(1, -1) - shift.view(-1, 1)) % x.shape[2]
+            x = torch.gather(x, 2, rows.view(n, 1, -1, 1).expand(-1, x.shape[1], -1, x.shape[3]))
         elif op in ("hflip", "vflip"):
             flip = (torch.rand(n, generator=g) < 0.5).view(n, 1, 1, 1)
             x = torch.where(flip, x.flip(3 if op == "hflip" else 2), x)

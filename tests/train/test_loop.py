@@ -178,3 +178,17 @@ def test_load_data_accepts_an_empty_training_split(monkeypatch):
     monkeypatch.setattr(loop, "resolve_entry", lambda entry: lambda seed, **kw: arrays)
     xt, yt, xv, yv = loop.load_data({"entry": "heldout:only"}, 0, "regression")
     assert tuple(yt.shape) == (0, 1) and tuple(yv.shape) == (2, 1) and tuple(xt.shape) == (0, 3, 8, 8)
+
+
+def test_vroll_shifts_rows_cyclically_per_sample_and_reproducibly():
+    from app.train.loop import augment_batch
+
+    x = torch.randn(16, 3, 8, 5)
+    y = augment_batch(x, ["vroll"], seed=3, step=11)
+    assert torch.equal(y, augment_batch(x, ["vroll"], seed=3, step=11))
+    shifts = []
+    for i in range(16):
+        match = [k for k in range(8) if torch.equal(y[i], torch.roll(x[i], k, dims=1))]
+        assert match, "every sample is a cyclic row shift of itself"
+        shifts.append(match[0])
+    assert len(set(shifts)) > 1

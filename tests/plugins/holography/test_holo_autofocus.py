@@ -95,10 +95,19 @@ def test_grid_refine_finds_focus_and_flags_a_window_that_misses_it(offaxis_frame
     spec = np.fft.fft2(f)
     ref = np.fft.ifft2(np.stack([spec * _tf(f.shape, o.wavelength_m, 1e-6, -zi, 1.0, True) for zi in zs]))
     np.testing.assert_allclose(_planes(spec.astype(np.complex64), o, 1e-6, zs), ref, atol=1e-5 * np.abs(ref).max())
-    p = dict(REFINE_DEFAULTS)
+    p = dict(REFINE_DEFAULTS, coarse="grid")
     zr, curve, edge = grid_refine(f, o, 1e-6, z + 4e-6, p, (-46e-6, 46e-6))
     assert not edge and abs(zr - z) < 2e-6 and curve.shape == (p["n_grid"], 2)
     _, _, edge = grid_refine(f, o, 1e-6, z - 25e-6, p, (-46e-6, 46e-6))  # focus far past the window's top
+    assert edge
+    # the spectral coarse stage scores the whole range at once and climbs past the window to the focus
+    p = dict(REFINE_DEFAULTS, coarse="spectral")
+    zr, curve, edge = grid_refine(f, o, 1e-6, z + 4e-6, p, (-46e-6, 46e-6))
+    assert not edge and abs(zr - z) < 2e-6 and curve.shape == (369, 2)
+    assert curve[0, 0] == pytest.approx(-46e-6) and curve[-1, 0] == pytest.approx(46e-6)
+    zr, _, edge = grid_refine(f, o, 1e-6, z - 25e-6, p, (-46e-6, 46e-6))
+    assert not edge and abs(zr - z) < 2e-6
+    zr, _, edge = grid_refine(f, o, 1e-6, z - 25e-6, dict(p, spectral_climb=False), (-46e-6, 46e-6))
     assert edge
 
 
