@@ -109,12 +109,16 @@ def refine_metric(name: str | None) -> Metric | str | None:
 # past it: spectral_climb; a climb to the end of the range sweeps), and no guard planes. Training-like frames (seed
 # 20261122, 64 frames, 3.0 model, one process, interleaved): grid MAE 0.348 µm, max 1.66, 27.8 ms median; spectral
 # 0.358, max 1.57, 23.9 ms (without alt_metric 0.450, 19.7 ms; n_fine 3: 0.495; metrics on every 2nd pixel: 0.503).
+# crop_field = "fullband": vit+refine's crops come from the search field itself when it exists (no separate model
+# field: 2–3 ms less). Same frames, 3.0 model: MAE 0.354 µm, max 1.64 vs 1.099, max 47.6 with model-field crops (one
+# frame whose model-field crops all missed by 45 µm); `vit` keeps the model field (1.937 vs 1.945 µm there).
 REFINE_DEFAULTS: dict[str, Any] = {
     "strategy": "grid", "metric": "realness_clip", "alt_metric": "logrealness_clip", "alt_margin": 0.1,
     "alt_floor": 0.5, "guard_metric": "tog,realness", "field": "fullband", "band_factor": 1.15, "half_width_dof": 1.0,
     "n_grid": 9, "coarse_side": 128, "n_fine": 5, "fine_step": 1 / 3, "n_crops": 3, "sweep_if_edge": True,
     "polish_sweep": True, "sweep_tol_m": 4e-6, "sweep_coarse_side": 128, "blend": 1.0, "bias_m": 0.0,
-    "sweep_if_spread_m": 4e-6, "coarse": "spectral", "spectral_step_m": 0.25e-6, "spectral_climb": True}
+    "sweep_if_spread_m": 4e-6, "coarse": "spectral", "spectral_step_m": 0.25e-6, "spectral_climb": True,
+    "crop_field": "fullband"}
 
 
 @dataclass
@@ -209,9 +213,8 @@ def select_crops(field: np.ndarray, pp: dict[str, Any], n: int, box: tuple[int, 
     return np.stack([ys[iy], xs[ix]], 1)
 
 
-def _hann2(s: int) -> np.ndarray:
-    w = np.hanning(s + 2)[1:-1].astype(np.float32)
-    return np.outer(w, w)
+def _hann2(h: int, w: int) -> np.ndarray:
+    return np.outer(np.hanning(h + 2)[1:-1], np.hanning(w + 2)[1:-1]).astype(np.float32)
 
 
 def spectral_autocorrelation(v: np.ndarray, low_bins: int = 3) -> np.ndarray:
@@ -221,7 +224,7 @@ def spectral_autocorrelation(v: np.ndarray, low_bins: int = 3) -> np.ndarray:
     exp(−2i z kz(k)) times |object spectrum|² and one constant phase (−1 for phase, +1 for amplitude objects,
     between for mixed ones): the defocus becomes a ring frequency the model reads, whatever the object looks like."""
     n, h, w = v.shape
-    S = sfft.fft2((v - 1) * _hann2(h), axes=(1, 2), workers=2)
+    S = sfft.fft2((v - 1) * _hann2(h, w), axes=(1, 2), workers=2)
     Q = S * np.roll(S[:, ::-1, ::-1], (1, 1), (1, 2))  # S(k)·S(−k)
     Q = sfft.fftshift(Q, axes=(1, 2))
     yy, xx = np.ogrid[-(h // 2):h - h // 2, -(w // 2):w - w // 2]
@@ -415,17 +418,29 @@ class Autofocus:
         n = self.n_crops
         if self.method == "vit+refine" and rp.get("n_crops"):  # the search, not the crops, sets the precision
             n = int(rp["n_crops"])
-        x, u, f = frame_crops(self.reconstructor, frame, self.pp, n, self.roi)
+        fb = self._search_field(frame) if self.method == "vit+refine" and rp.get("crop_field") == "fullband" else None
+        u: np.ndarray | None = None
+        f: np.ndarray | None = None
+        if fb is not None:  # crops of the search field: no separate model field (the sweep makes its own)
+            x = crops_to_input(fb, select_crops(fb, self.pp, n, roi_box(self.roi, self.reconstructor, self.pp)),
+                               self.pp)
+        else:
+            x, u, f = frame_crops(self.reconstructor, frame, self.pp, n, self.roi)
         lo, hi = self.z_range
         z_vit, spread = self._run(x)
         z_vit = float(np.clip(z_vit, lo, hi))
         if self.method == "vit":
             return FocusResult(z_vit, "vit", (time.perf_counter() - t0) * 1e3, z_vit, spread)
         z, curve = z_vit, np.zeros((0, 2))
-        fb = self._search_field(frame)
+        if fb is None:
+            fb = self._search_field(frame)
+        if f is None and (fb is None or "residual" in rp["strategy"] or "search" in rp["strategy"]
+                          or rp.get("coarse") != "spectral"):  # these need the model field
+            u, f = model_field(self.reconstructor, frame, self.pp)
 
         def sweep() -> FocusResult:
-            zw, c, _ = sweep_autofocus(u, self.reconstructor, self.z_range_m, roi=self.roi, **self._sweep_kw(fb))
+            uu = u if u is not None else self.reconstructor.hologram_field(frame)
+            zw, c, _ = sweep_autofocus(uu, self.reconstructor, self.z_range_m, roi=self.roi, **self._sweep_kw(fb))
             if rp.get("polish_sweep"):
                 zw = self._polish(frame, zw, fb)
             return FocusResult(zw, "vit+refine", (time.perf_counter() - t0) * 1e3, z_vit, spread,
