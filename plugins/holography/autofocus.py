@@ -302,13 +302,26 @@ def roi_box(roi: Roi | None, reconstructor: Reconstructor, pp: dict[str, Any]) -
     return int(y * sc), int(math.ceil((y + h) * sc)), int(x * sc), int(math.ceil((x + w) * sc))
 
 
+def crop_source(reconstructor: Reconstructor, frame: np.ndarray, pp: dict[str, Any], f: np.ndarray,
+                cache: dict | None = None) -> np.ndarray:
+    """The field a model's crops come from: the model field `f`, or with pp['crop_field'] = "fullband" the
+    full-band field when the stream has a background hologram and a known NA (training, calibration and inference
+    all take this choice, so a model sees one kind of crop per stream)."""
+    if pp.get("crop_field") == "fullband":
+        fb = fullband_field(reconstructor, frame, float(pp["pixel_m"]), cache=cache)
+        if fb is not None:
+            return fb
+    return f
+
+
 def frame_crops(reconstructor: Reconstructor, frame: np.ndarray, pp: dict[str, Any], n: int | None = None,
-                roi: Roi | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                roi: Roi | None = None, cache: dict | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(model input (n, C, s, s) for a raw frame, the field at the hologram plane on the reconstructor's grid, the
-    same resampled to pp['pixel_m'])."""
+    same resampled to pp['pixel_m']); the crops come from crop_source."""
     u, f = model_field(reconstructor, frame, pp)
-    corners = select_crops(f, pp, int(n or pp["n_crops"]), roi_box(roi, reconstructor, pp))
-    return crops_to_input(f, corners, pp), u, f
+    src = crop_source(reconstructor, frame, pp, f, cache)
+    corners = select_crops(src, pp, int(n or pp["n_crops"]), roi_box(roi, reconstructor, pp))
+    return crops_to_input(src, corners, pp), u, f
 
 
 def refocus_resampled(f: np.ndarray, optics: Optics, pixel_m: float, z_m: float) -> np.ndarray:
@@ -427,7 +440,7 @@ class Autofocus:
             x = crops_to_input(fb, select_crops(fb, self.pp, n, roi_box(self.roi, self.reconstructor, self.pp)),
                                self.pp)
         else:
-            x, u, f = frame_crops(self.reconstructor, frame, self.pp, n, self.roi)
+            x, u, f = frame_crops(self.reconstructor, frame, self.pp, n, self.roi, self._fb_cache)
         lo, hi = self.z_range
         z_vit, spread = self._run(x)
         z_vit = float(np.clip(z_vit, lo, hi))

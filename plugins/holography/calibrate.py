@@ -19,7 +19,16 @@ from app.core.card import ModelCard, read_card, sha256_file
 from app.core.errors import BadInput, ModelError, VitascopeError
 from app.core.jobs import CancelToken, ProgressEvent
 
-from .autofocus import TASK, card_optics, crops_to_input, model_field, preprocess_params, select_crops, select_model
+from .autofocus import (
+    TASK,
+    card_optics,
+    crop_source,
+    crops_to_input,
+    model_field,
+    preprocess_params,
+    select_crops,
+    select_model,
+)
 from .hdf5 import read_stack
 from .optics import Optics, optics_mismatch
 from .reconstruct import Reconstructor
@@ -57,8 +66,10 @@ def _split(z: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
 def _crops(rec: Reconstructor, frames: np.ndarray, z: np.ndarray, pp: dict[str, Any], n: int,
            rng: np.random.Generator | None) -> tuple[np.ndarray, np.ndarray]:
     xs, ys = [], []
+    cache: dict = {}
     for frame, zi in zip(frames, z, strict=True):
         _, f = model_field(rec, frame, pp)
+        f = crop_source(rec, frame, pp, f, cache)
         xs.append(crops_to_input(f, select_crops(f, pp, n, rng=rng), pp))
         ys.append(np.full(n, zi / float(pp["output_scale_m"]), np.float32))
     return np.concatenate(xs), np.concatenate(ys)

@@ -15,7 +15,7 @@ import numpy as np
 
 from app.core import paths
 
-from .autofocus import DEFAULT_PREPROCESS, crops_to_input, model_field, select_crops
+from .autofocus import DEFAULT_PREPROCESS, crop_source, crops_to_input, model_field, select_crops
 from .objects import HELDOUT_KINDS, TRAIN_KINDS
 from .optics import preset
 from .physics import Scene, camera, draw_session, simulate_stack
@@ -38,8 +38,9 @@ def cache_dir(path: str | Path | None = None) -> Path:
 
 
 def _frame_data(rec: Reconstructor, frame: np.ndarray, pp: dict[str, Any], n: int,
-                rng: np.random.Generator) -> np.ndarray:
+                rng: np.random.Generator, cache: dict | None = None) -> np.ndarray:
     _, f = model_field(rec, frame, pp)
+    f = crop_source(rec, frame, pp, f, cache)
     return crops_to_input(f, select_crops(f, pp, n, rng=rng), pp)
 
 
@@ -72,9 +73,10 @@ def simulate_crops(seed: int, n_scenes: int, z_per_scene: int, crops_per_frame: 
             empty = Scene(o, s, (size, size), None, rng, z_max_m=max(abs(lo), abs(hi)))
             bg = camera(empty.intensity(0.0), s, level, rng)
         rec = Reconstructor(o if rng.random() < 0.5 else p.optics, bg)
+        cache: dict = {}
         for z in rng.uniform(lo, hi, z_per_scene):
             frame = camera(scene.intensity(float(z)), s, level, rng)
-            xs.append(_frame_data(rec, frame, pp, crops_per_frame, rng).astype(np.float16))
+            xs.append(_frame_data(rec, frame, pp, crops_per_frame, rng, cache).astype(np.float16))
             ys.append(np.full(crops_per_frame, z * LABEL_SCALE, np.float32))
         if (i + 1) % 50 == 0:
             log.info("simulated %d/%d scenes (%.0f s)", i + 1, n_scenes, time.perf_counter() - t0)
@@ -108,8 +110,10 @@ def heldout_crops(seed: int, n_stacks: int, per_stack: int, crops_per_frame: int
     xs, ys = [], []
     for h, z, bg, attrs in heldout_stacks(seed, n_stacks, per_stack, size, preset_name):
         rec = Reconstructor(Optics.from_dict(attrs), bg)
+        cache: dict = {}
         for frame, zi in zip(h, z, strict=True):
             _, f = model_field(rec, frame, pp)
+            f = crop_source(rec, frame, pp, f, cache)
             xs.append(crops_to_input(f, select_crops(f, pp, crops_per_frame), pp).astype(np.float16))
             ys.append(np.full(crops_per_frame, zi * LABEL_SCALE, np.float32))
     return np.concatenate(xs), np.concatenate(ys)

@@ -247,6 +247,18 @@ def test_fullband_field_reuses_the_reconstructors_transform_of_the_same_frame_on
     np.testing.assert_allclose(fullband_field(rec, holo, 1e-6, cache=cache), cold, atol=2e-4 * np.abs(cold).max())
 
 
+def test_crop_source_is_the_fullband_field_only_when_asked_and_available(offaxis_frame):
+    from plugins.holography.autofocus import crop_source
+
+    holo, bg, o, _ = offaxis_frame("cells", 8e-6, size=256, seed=4, carrier_cpp=0.22)
+    pp = preprocess_params()
+    for background, wanted, full in ((bg, None, False), (bg, "fullband", True), (None, "fullband", False)):
+        rec = Reconstructor(o, background)
+        _, f = model_field(rec, holo, pp)
+        src = crop_source(rec, holo, {**pp, "crop_field": wanted} if wanted else pp, f)
+        assert (src is not f) == full and src.shape == f.shape
+
+
 def test_fullband_field_needs_a_background_and_an_na(offaxis_frame):
     holo, bg, o, _ = offaxis_frame("usaf", 5e-6, size=128, seed=1)
     rec = Reconstructor(o, None)
