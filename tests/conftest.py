@@ -28,3 +28,16 @@ def isolated_settings(tmp_path: Path):
         QSettings.setPath(fmt, QSettings.Scope.UserScope, folder)
         QSettings.setPath(fmt, QSettings.Scope.SystemScope, folder + "-system")
     return Path(folder)
+
+
+@pytest.fixture(autouse=True)
+def _gc_on_the_qt_thread(request: pytest.FixtureRequest):
+    """Qt tests collect garbage on the Qt thread only, as the app does (app/gui/gc_pin.py); others keep the default."""
+    if "qtbot" not in request.fixturenames:
+        yield
+        return
+    from app.gui.gc_pin import pin_gc_to_qt_thread
+
+    pinned = pin_gc_to_qt_thread(request.getfixturevalue("qapp"))
+    yield
+    pinned.stop()

@@ -63,6 +63,9 @@ def run_gui(smoke: bool = False, screenshot: str | None = None, smoke_seconds: f
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("Vitascope")
     app.setApplicationName("Vitascope")
+    from .gc_pin import pin_gc_to_qt_thread
+
+    pin_gc_to_qt_thread(app)
     from PySide6.QtGui import QIcon
 
     app.setWindowIcon(QIcon(str(paths.resources_dir() / "icons" / "vitascope.svg")))

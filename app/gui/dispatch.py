@@ -22,15 +22,17 @@ class Dispatcher(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._closed = False
+        self._lock = threading.Lock()  # close() waits for an emit in flight: none starts or runs after it
         self._call.connect(self._run, Qt.ConnectionType.QueuedConnection)
 
     def __call__(self, fn: Callable[[], None]) -> None:
-        if self._closed:
-            return
-        try:
-            self._call.emit(fn)
-        except RuntimeError:  # the C++ object is gone: the app is shutting down
-            self._closed = True
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                self._call.emit(fn)
+            except RuntimeError:  # the C++ object is gone: the app is shutting down
+                self._closed = True
 
     def _run(self, fn: Callable[[], None]) -> None:
         if self._closed:
@@ -41,7 +43,8 @@ class Dispatcher(QObject):
             log.exception("callback failed on the Qt thread")
 
     def close(self) -> None:
-        self._closed = True
+        with self._lock:
+            self._closed = True
 
     @property
     def closed(self) -> bool:

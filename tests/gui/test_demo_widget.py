@@ -55,7 +55,8 @@ def test_classify_file_runs_as_a_job(make_window, zoo, add_model, tmp_path, qtbo
     cv2.imwrite(str(path), img)
     w.classify_file(path)
     qtbot.waitUntil(lambda: "→" in w.file_label.text(), timeout=5000)
-    assert w.label.text() != INITIAL and window.jobs.records[-1].state == "finished"
+    assert w.label.text() != INITIAL
+    assert [r.state for r in window.jobs.records if r.name.startswith("classify")][-1:] == ["finished"]
     w.classify_file(tmp_path / "missing.png")
     qtbot.waitUntil(lambda: "no such file" in w.file_label.text(), timeout=5000)
 

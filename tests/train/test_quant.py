@@ -146,7 +146,9 @@ def test_ias_stage3_beats_stage1_then_quantise(model):
     calib, held = data(64, seed=8), data(32, seed=9)
     with torch.no_grad():
         ref = model(held)
-    kw = dict(lr=2e-3, batch=32, seed=0)
+    # 25 steps stand in for the paper's 1000 at lr 4e-5; at 2e-3 Adam overshoots and the comparison is a coin flip
+    # (measured over seeds 0-4: stage 3 won 2 of 5 on held-out data at 2e-3, 5 of 5 by 21-41 % at 5e-4)
+    kw = dict(lr=5e-4, batch=32, seed=0)
     full = quantize(model, calib, "ias", 4, 4, iters=25, **kw)
     # stage 1 (+ reconstruction), stage 2, then quantise the weights without stage-3 reconstruction
     qm = QuantViT(model, QuantConfig(4, 4, post_ln_per_channel=True, softmax="sulq"))
@@ -162,7 +164,7 @@ def test_ias_stage3_beats_stage1_then_quantise(model):
         qm.pe_wq.calibrate(qm.fp.patch_embed.weight)
         err_full = (full(held) - ref).pow(2).mean().item()
         err_s1 = (qm(held) - ref).pow(2).mean().item()
-    assert err_full <= err_s1
+    assert err_full <= 0.9 * err_s1
 
 
 @pytest.mark.parametrize("spec", ["w8a8-percentile", "w8a8-repq", "w6a6-repq", "w4a4-minmax", "w4a4-sulq",
