@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup run test test-fast lint bundle bench selftest clean
+.PHONY: setup run test test-fast lint bundle bench bench-holo selftest clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,12 @@ bundle: setup
 
 bench: setup
 	$(PY) bench/runtime.py
+
+# The holography targets of issue #3, side by side with PyHoloscope (a bench-only dependency, installed here).
+bench-holo: setup
+	$(PY) -m pip install -q -e ".[bench]"
+	$(PY) bench/holo_refocus.py
+	$(PY) bench/holo_autofocus.py --refine-defaults
 
 clean:
 	rm -rf build dist .pytest_cache
