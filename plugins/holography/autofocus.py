@@ -422,7 +422,8 @@ class Autofocus:
         t0 = time.perf_counter()
         rp = self.refine_params
         if self.method == "sweep":
-            z, curve, _ = sweep_autofocus(frame, self.reconstructor, self.z_range_m, roi=self.roi, **self._sweep_kw())
+            kw = self._sweep_kw(True if self._fullband_possible() else None)
+            z, curve, _ = sweep_autofocus(frame, self.reconstructor, self.z_range_m, roi=self.roi, **kw)
             if rp.get("polish_sweep"):
                 z = self._polish(frame, z, self._search_field(frame))
             return FocusResult(z, "sweep", (time.perf_counter() - t0) * 1e3,
@@ -490,6 +491,13 @@ class Autofocus:
             return None
         return fullband_field(self.reconstructor, frame, float(self.pp["pixel_m"]), float(rp.get("band_factor", 1.15)),
                               self._fb_cache)
+
+    def _fullband_possible(self) -> bool:
+        """Whether frames of this stream get a full-band field (off-axis, background hologram, known NA; the carrier
+        is found by the first reconstruction)."""
+        rec, o = self.reconstructor, self.reconstructor.optics
+        return (self.refine_params.get("field", "model") == "fullband" and o.mode == "offaxis"
+                and rec._background_raw is not None and bool(o.na))
 
     def _sweep_kw(self, fb: np.ndarray | None | bool = True) -> dict[str, Any]:
         """sweep_autofocus options: when its z is polished on the full-band field afterwards, a coarser Brent

@@ -33,3 +33,14 @@ def test_real_inline_lensless(holo_data):
     z, curve, ms = sweep_autofocus(st.holograms[0], rec, z_range=(8e-3, 18e-3))
     assert 8e-3 <= z <= 18e-3
     assert 12e-3 < z < 14e-3  # the source's hand-picked demo depth is about 12.7–13 mm
+
+
+def test_real_inline_autofocus_sweep_searches_the_whole_lensless_range(holo_data):
+    # the app's sweep (Autofocus) once low-passed the coarse planes to 128 px and stopped Brent at 4 µm, settings
+    # meant for off-axis frames polished on their full-band field; on this hologram it then answered 1.02 mm
+    from plugins.holography.autofocus import Autofocus
+    from plugins.holography.optics import preset
+
+    st = read_input(holo_data / "inline_lensless_example.tif", preset("inline-lensless").optics)
+    r = Autofocus(Reconstructor(st.optics), None, "sweep").predict(st.holograms[0])
+    assert 12e-3 < r.z_m < 14e-3 and r.method == "sweep"
