@@ -29,7 +29,7 @@ from .focus import (
 )
 from .optics import Optics, optics_mismatch
 from .propagate import band_limits, transfer_function
-from .reconstruct import Reconstructor, _hermitian_gather, _sideband_mask
+from .reconstruct import HermitianGather, Reconstructor, _sideband_mask
 
 log = logging.getLogger(__name__)
 _tf = transfer_function.__wrapped__  # uncached: per-frame z must not evict the live refocus's transfer functions
@@ -360,22 +360,27 @@ def fullband_field(reconstructor: Reconstructor, frame: np.ndarray, pixel_m: flo
         rows, cols = (x.copy() for x in np.broadcast_arrays(rows, cols))
         bgf = np.asarray(bg, np.float32)
         bmask = _sideband_mask((H, W), (h, w), (c.iy, c.ix), min(band, c.magnitude / 2), None)
-        ub = sfft.ifft2(_hermitian_gather(sfft.rfft2(bgf, workers=2), rows, cols, w) * bmask, workers=2)
+        bg_half = sfft.rfft2(bgf, workers=2)
+        gather = HermitianGather(bg_half.shape, rows, cols, w)
+        bg_g = gather(bg_half)
+        ub = sfft.ifft2(bg_g * bmask, workers=2)
         amp = np.abs(ub)
         ub = np.where(amp > amp.max() * 1e-3, ub, amp.max() * 1e-3)
-        st = {"rows": rows, "cols": cols, "bg": bgf, "bg_half": sfft.rfft2(bgf, workers=2),
+        st = {"gather": gather, "bg_half_shape": bg_half.shape, "bg_g": bg_g,
               "inv": (1.0 / ub).astype(np.complex64),
               "mask": _sideband_mask((H, W), (h, w), (c.iy, c.ix), band_factor * band, None)}
         if cache is not None:
             cache.clear()  # one stream state at a time
             cache[key] = st
     memo = getattr(rec, "_last_half", None)
-    if memo is not None and memo[0] is frame and memo[1].shape == st["bg_half"].shape:
+    if memo is not None and memo[0] is frame and memo[1].shape == st["bg_half_shape"]:
         rec._last_half = None  # used once: a caller's buffer may be refilled before the next frame
-        half = memo[1] - st["bg_half"]  # the reconstructor just transformed this frame: rfft(a − bg) is linear
+        half = memo[1]  # the reconstructor just transformed this frame
     else:
-        half = sfft.rfft2(np.subtract(a, st["bg"], dtype=np.float32), workers=2)
-    spec = _hermitian_gather(half, st["rows"], st["cols"], w) * st["mask"]
+        half = sfft.rfft2(a, workers=2)
+    spec = st["gather"](half)  # gathering is linear: the background's gathered spectrum is subtracted after it
+    spec -= st["bg_g"]
+    spec *= st["mask"]
     u = sfft.ifft2(spec, workers=2, overwrite_x=True)
     u *= st["inv"]
     u += 1

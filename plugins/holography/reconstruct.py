@@ -89,16 +89,33 @@ def _sideband_mask(shape: tuple[int, int], in_shape: tuple[int, int], carrier: t
     return m.astype(np.float32)
 
 
+class HermitianGather:
+    """Values of the full spectrum at fixed (rows, cols) from an rfft2 half spectrum (Hermitian symmetry for
+    kx < 0). The flat indices and the conjugation mask are worked out once per stream; a frame costs one take."""
+
+    def __init__(self, half_shape: tuple[int, int], rows: np.ndarray, cols: np.ndarray, full_w: int) -> None:
+        h, m = half_shape
+        cols = (cols + full_w // 2) % full_w - full_w // 2
+        neg = cols < 0
+        r = np.where(neg, (-rows) % h, rows % h)
+        c = np.where(neg, -cols, cols)
+        self.shape = np.broadcast(r, c).shape
+        self.index = np.ravel_multi_index(np.broadcast_arrays(r, c), (h, m)).astype(np.intp)
+        self.neg = neg if neg.any() else None
+        self.half_shape = (h, m)
+
+    def __call__(self, half: np.ndarray) -> np.ndarray:
+        if half.shape != self.half_shape:
+            raise ValueError(f"half spectrum {half.shape}, gather made for {self.half_shape}")
+        out = np.take(half.ravel(), self.index)
+        if self.neg is not None:
+            np.conjugate(out, out=out, where=self.neg)
+        return out
+
+
 def _hermitian_gather(half: np.ndarray, rows: np.ndarray, cols: np.ndarray, full_w: int) -> np.ndarray:
-    """Values of the full spectrum at (rows, cols) from an rfft2 half spectrum (Hermitian symmetry for kx < 0)."""
-    h = half.shape[0]
-    cols = (cols + full_w // 2) % full_w - full_w // 2
-    neg = cols < 0
-    r = np.where(neg, (-rows) % h, rows % h)
-    c = np.where(neg, -cols, cols)
-    out = half[r, c]
-    np.conjugate(out, out=out, where=neg)
-    return out
+    """One-off HermitianGather (streams keep theirs)."""
+    return HermitianGather(half.shape, rows, cols, full_w)(half)
 
 
 def detect_carrier(frame: np.ndarray, dc_fraction: float = 0.06, na: float | None = None,
@@ -302,7 +319,10 @@ class Reconstructor:
     def _sideband(self, frame: np.ndarray, st: dict) -> np.ndarray:
         half = get_fft(frame.shape).rforward(frame)
         self._last_half = (frame, half)  # autofocus.fullband_field reuses it for the same frame object
-        s = _hermitian_gather(half, st["rows"], st["cols"], frame.shape[1])
+        gather = st.get("gather")
+        if gather is None or gather.half_shape != half.shape:
+            gather = st["gather"] = HermitianGather(half.shape, st["rows"], st["cols"], frame.shape[1])
+        s = gather(half)
         s *= st["mask"]
         return s
 

@@ -89,3 +89,20 @@ def test_unwrap_recovers_a_smooth_phase():
     u = unwrap_phase(np.angle(np.exp(1j * true)))
     d = u - true
     assert np.abs(d - d.mean()).max() < 1e-3
+
+
+def test_hermitian_gather_reads_the_full_spectrum_from_the_half_one():
+    from plugins.holography.reconstruct import HermitianGather
+
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(48, 40)).astype(np.float32)
+    full, half = np.fft.fft2(a), np.fft.rfft2(a)
+    rows = (np.arange(-7, 9) + 30)[:, None]  # a window straddling kx = 0, wrapping in ky and reaching kx < 0
+    cols = (np.arange(-6, 6) + 2)[None, :]
+    rows, cols = (x.copy() for x in np.broadcast_arrays(rows, cols))
+    gather = HermitianGather(half.shape, rows, cols, a.shape[1])
+    got = gather(half.astype(np.complex64))
+    assert got.shape == rows.shape and gather.neg is not None
+    np.testing.assert_allclose(got, full[rows % 48, cols % 40], rtol=1e-5, atol=1e-3)
+    with pytest.raises(ValueError):
+        gather(half[:-1])
