@@ -28,6 +28,8 @@ def _add_optics_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--mode", choices=("inline", "offaxis"), default=None)
     g.add_argument("--na", type=float, default=None, help="numerical aperture of the objective")
     g.add_argument("--background", default=None, metavar="IMAGE", help="hologram recorded without a specimen")
+    g.add_argument("--z-range", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                   help="defocus range to search, metres (e.g. 8e-3 18e-3 for a lensless set-up)")
 
 
 def _optics_overrides(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -40,6 +42,12 @@ def _optics_overrides(args: argparse.Namespace) -> dict[str, Any] | None:
         v = getattr(args, attr, None)
         if v is not None:
             d[key] = v
+    zr = getattr(args, "z_range", None)
+    if zr is not None:
+        lo, hi = zr
+        if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi and max(abs(lo), abs(hi)) <= 1.0):
+            raise BadInput(f"--z-range {lo:g} {hi:g}: give LO < HI in metres (e.g. -4.6e-5 4.6e-5)")
+        d["z_range_m"] = (float(lo), float(hi))
     return {k: v for k, v in d.items() if v is not None} or None
 
 

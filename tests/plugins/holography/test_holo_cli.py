@@ -132,3 +132,14 @@ def test_png_with_optics_on_the_command_line_works(stack, tmp_path, capsys):
     code, out, err = run(capsys, "holo", "autofocus", str(tmp_path / "h.png"), "--preset", "dhm-offaxis-10x",
                          "--method", "sweep", "--json")
     assert code == 0 and len(json.loads(out)["frames"]) == 1
+
+
+def test_z_range_narrows_the_search_and_a_bad_one_exits_2(holo_data, capsys):
+    path = str(holo_data / "inline_lensless_example.tif")
+    code, out, _ = run(capsys, "holo", "autofocus", path, "--preset", "inline-lensless", "--z-range", "14e-3",
+                       "18e-3", "--method", "sweep", "--json")
+    (row,) = json.loads(out)["frames"]
+    assert code == 0 and 14e-3 <= row["z_m"] <= 18e-3  # the focus (~12.9 mm) is outside: the search stays inside
+    code, out, err = run(capsys, "holo", "autofocus", path, "--preset", "inline-lensless", "--z-range", "18e-3",
+                         "8e-3", "--json")
+    assert code == 2 and out == "" and err.count("\n") == 1 and "--z-range" in err
