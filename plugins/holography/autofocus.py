@@ -120,7 +120,7 @@ REFINE_DEFAULTS: dict[str, Any] = {
     "n_grid": 9, "coarse_side": 128, "n_fine": 5, "fine_step": 1 / 3, "n_crops": 3, "sweep_if_edge": True,
     "polish_sweep": True, "sweep_tol_m": 4e-6, "sweep_coarse_side": 128, "blend": 1.0, "bias_m": 0.0,
     "sweep_if_spread_m": 4e-6, "coarse": "spectral", "spectral_step_m": 0.25e-6, "spectral_climb": True,
-    "crop_field": "fullband"}
+    "spectral_trust": 0.5, "crop_field": "fullband"}
 
 
 @dataclass
@@ -636,9 +636,14 @@ def grid_refine(f: np.ndarray, optics: Optics, pixel_m: float, z0: float, params
     eps = 1e-3 * (zs[1] - zs[0])
     if params.get("coarse") == "spectral":
         z, curve, edge = _spectral_coarse(spec, optics, pixel_m, zs, params, (lo, hi))
-        use_alt = alt is not None and alt.sense == metrics[0].sense == 1
-        return _fine_stage(spec, optics, pixel_m, zs, params, metrics, alt, values, [z], [], use_alt, False,
-                           (lo, hi), curve, edge)
+        trust = params.get("spectral_trust")
+        # the unclipped whole-frame realness can peak at a fixed plane near the hologram's (the in-line term and
+        # camera noise leaking into the band): far from z0 (the model's z) it is not believed, and the clipped
+        # metrics' grid decides instead
+        if not trust or edge or abs(z - z0) <= float(trust) * half:
+            use_alt = alt is not None and alt.sense == metrics[0].sense == 1
+            return _fine_stage(spec, optics, pixel_m, zs, params, metrics, alt, values, [z], [], use_alt, False,
+                               (lo, hi), curve, edge)
     cspec, cpix, cbox = low(spec)
     coarse = _planes(cspec, optics, cpix, zs)
     vals = values(coarse, metrics, cbox)

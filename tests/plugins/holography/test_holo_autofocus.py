@@ -101,9 +101,12 @@ def test_grid_refine_finds_focus_and_flags_a_window_that_misses_it(offaxis_frame
     _, _, edge = grid_refine(f, o, 1e-6, z - 25e-6, p, (-46e-6, 46e-6))  # focus far past the window's top
     assert edge
     # the spectral coarse stage scores the whole range at once and climbs past the window to the focus
-    p = dict(REFINE_DEFAULTS, coarse="spectral")
+    p = dict(REFINE_DEFAULTS, coarse="spectral", spectral_trust=None)
     zr, curve, edge = grid_refine(f, o, 1e-6, z + 4e-6, p, (-46e-6, 46e-6))
     assert not edge and abs(zr - z) < 2e-6 and curve.shape == (369, 2)
+    # trusted only near the model's z: 4 µm off is more than half this window, so the clipped grid decides (alike)
+    zt, ct, et = grid_refine(f, o, 1e-6, z + 4e-6, dict(p, spectral_trust=0.5), (-46e-6, 46e-6))
+    assert not et and abs(zt - z) < 2e-6 and ct.shape == (p["n_grid"], 2)
     assert curve[0, 0] == pytest.approx(-46e-6) and curve[-1, 0] == pytest.approx(46e-6)
     zr, _, edge = grid_refine(f, o, 1e-6, z - 25e-6, p, (-46e-6, 46e-6))
     assert not edge and abs(zr - z) < 2e-6
@@ -287,3 +290,19 @@ def test_sweep_is_polished_on_the_fullband_field(offaxis_frame, seed, z):
     e0 = abs(plain.predict(holo).z_m - z) * 1e6
     e1 = abs(polished.predict(holo).z_m - z) * 1e6
     assert e1 < 1.2 and e1 < e0
+
+
+@needs_model
+def test_vit_refine_does_not_lock_onto_the_fixed_plane_of_the_live_camera(model):
+    # the simulated camera's specimen at -10.7 µm: the unclipped whole-frame realness peaks near the hologram plane
+    # (about -1 µm, in every frame of this stream) and once pulled vit+refine to -4.0 µm; the model says about -10.4
+    from plugins.holography.sources import SimulatedCamera
+
+    cam = SimulatedCamera(seed=0, paced=False)
+    cam._i = 96
+    frame = cam.read()
+    z_true = frame.meta["z_true_m"]
+    af = Autofocus(Reconstructor(cam.optics, cam.background), model, "vit+refine")
+    assert abs(af.predict(frame.data).z_m - z_true) < 2.5e-6
+    af.refine_params["spectral_trust"] = None
+    assert abs(af.predict(frame.data).z_m - z_true) > 5e-6  # the hazard itself, so this test can fail
