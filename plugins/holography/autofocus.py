@@ -357,7 +357,7 @@ def fullband_field(reconstructor: Reconstructor, frame: np.ndarray, pixel_m: flo
     if st is None:
         rows = (c.iy + np.fft.fftfreq(H, 1.0 / H).astype(np.int64))[:, None]
         cols = (c.ix + np.fft.fftfreq(W, 1.0 / W).astype(np.int64))[None, :]
-        rows, cols = (x.copy() for x in np.broadcast_arrays(rows, cols))
+        rows, cols = np.broadcast_arrays(rows, cols)
         bgf = np.asarray(bg, np.float32)
         bmask = _sideband_mask((H, W), (h, w), (c.iy, c.ix), min(band, c.magnitude / 2), None)
         bg_half = sfft.rfft2(bgf, workers=2)

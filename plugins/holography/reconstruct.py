@@ -99,7 +99,6 @@ class HermitianGather:
         neg = cols < 0
         r = np.where(neg, (-rows) % h, rows % h)
         c = np.where(neg, -cols, cols)
-        self.shape = np.broadcast(r, c).shape
         self.index = np.ravel_multi_index(np.broadcast_arrays(r, c), (h, m)).astype(np.intp)
         self.neg = neg if neg.any() else None
         self.half_shape = (h, m)
@@ -111,11 +110,6 @@ class HermitianGather:
         if self.neg is not None:
             np.conjugate(out, out=out, where=self.neg)
         return out
-
-
-def _hermitian_gather(half: np.ndarray, rows: np.ndarray, cols: np.ndarray, full_w: int) -> np.ndarray:
-    """One-off HermitianGather (streams keep theirs)."""
-    return HermitianGather(half.shape, rows, cols, full_w)(half)
 
 
 def detect_carrier(frame: np.ndarray, dc_fraction: float = 0.06, na: float | None = None,
@@ -273,7 +267,8 @@ class Reconstructor:
             cols = (c.ix + np.fft.fftfreq(wc, 1.0 / wc).astype(np.int64))[None, :]
             rows, cols = np.broadcast_arrays(rows, cols)
             pixel = (o.pixel_size_m * sy, o.pixel_size_m * sx) if abs(sy - sx) > 1e-9 else o.pixel_size_m * sy
-            st.update(rows=rows.copy(), cols=cols.copy(), scale=(sy, sx), shape=(hc, wc), pixel=pixel)
+            st.update(gather=HermitianGather((h, w // 2 + 1), rows, cols, w), scale=(sy, sx), shape=(hc, wc),
+                      pixel=pixel)
             st["mask"] = _sideband_mask((hc, wc), (h, w), (c.iy, c.ix), c.radius, notch)
             dy, dx = c.fy - c.iy / h, c.fx - c.ix / w  # sub-bin carrier residual, cycles/pixel of the input
             if self._background_raw is not None:
@@ -319,10 +314,7 @@ class Reconstructor:
     def _sideband(self, frame: np.ndarray, st: dict) -> np.ndarray:
         half = get_fft(frame.shape).rforward(frame)
         self._last_half = (frame, half)  # autofocus.fullband_field reuses it for the same frame object
-        gather = st.get("gather")
-        if gather is None or gather.half_shape != half.shape:
-            gather = st["gather"] = HermitianGather(half.shape, st["rows"], st["cols"], frame.shape[1])
-        s = gather(half)
+        s = st["gather"](half)
         s *= st["mask"]
         return s
 
