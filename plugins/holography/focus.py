@@ -135,6 +135,30 @@ def _one_phase(s: np.ndarray) -> float:
     return float(abs(np.sum(s * s, dtype=np.complex128))) / den if den > 0 else 0.0
 
 
+def _one_phase_clipped(sr: np.ndarray, si: np.ndarray, k: float) -> float:
+    """_one_phase(_clip_rms(sr + i·si, k)) from the real and imaginary parts (contiguous float32) without building the
+    clipped copy: the sums Σ sr², Σ si², Σ sr·si are dot products, corrected on the few clipped pixels only (a clipped
+    pixel's terms scale by t²/|s|²). About 3× faster than the complex version; same value to float32 rounding."""
+    sr, si = sr.ravel(), si.ravel()
+    a2 = sr * sr
+    a2 += si * si
+    n = a2.size
+    rr, ii, ri = (float(np.dot(sr, sr)), float(np.dot(si, si)), float(np.dot(sr, si)))
+    den = rr + ii
+    if n == 0 or den <= 0:
+        return 0.0
+    t2 = k * k * den / n
+    idx = np.flatnonzero(a2 > np.float32(t2))
+    if idx.size:
+        f = (t2 / a2[idx].astype(np.float64)) - 1.0  # per clipped pixel: scaled terms minus the unscaled ones
+        r, i = sr[idx].astype(np.float64), si[idx].astype(np.float64)
+        rr += float(np.dot(f, r * r))
+        ii += float(np.dot(f, i * i))
+        ri += float(np.dot(f, r * i))
+        den = rr + ii
+    return math.hypot(rr - ii, 2 * ri) / den if den > 0 else 0.0
+
+
 CLIP_RMS = 2.0  # chosen on training-like frames (bench/holo_autofocus.py --split train); 1.5 and 3 were worse
 
 
@@ -142,7 +166,13 @@ def m_realness_clip(u: np.ndarray) -> float:
     """One-phase-ness |Σ s²| / Σ |s|² of the scattered wave s = u − ū with |s| clipped at CLIP_RMS × rms: 1 at the
     focus of a thin object whose absorption follows its phase (amplitude, phase or mixed targets, weak cells), lower
     when defocus mixes real and imaginary parts. Complex field only (an amplitude is always one-phase)."""
-    return _one_phase(_clip_rms(u - u.mean(), CLIP_RMS))
+    u = np.asarray(u)
+    if not np.iscomplexobj(u):
+        return _one_phase(_clip_rms(u - u.mean(), CLIP_RMS))
+    re, im = u.real.astype(np.float32), u.imag.astype(np.float32)
+    re -= np.float32(re.mean(dtype=np.float64))
+    im -= np.float32(im.mean(dtype=np.float64))
+    return _one_phase_clipped(re, im, CLIP_RMS)
 
 
 def m_logrealness_clip(u: np.ndarray) -> float:
@@ -150,14 +180,22 @@ def m_logrealness_clip(u: np.ndarray) -> float:
     (strong-phase) objects whose transmittance is exp((−κ + ik·Δn)·h) — L ∝ h has one phase at focus for any phase
     depth — but noisy where the amplitude is dark (chrome targets), so used only when it is clearly more one-phase
     than `realness_clip` (autofocus grid_refine's alt_metric)."""
-    m = u.mean()
+    u = np.asarray(u)
+    m = complex(u.mean(dtype=np.complex128))
     am = abs(m)
     if am <= 0:
         return 0.0
-    q = u * np.complex64(np.conj(m) / am)
-    a = np.abs(q)
-    L = np.log(np.maximum(a, np.float32(1e-3 * am)) / np.float32(am)) + 1j * np.angle(q)
-    return _one_phase(_clip_rms(L - L.mean(), CLIP_RMS))
+    a = np.abs(u).astype(np.float32, copy=False)
+    ph = np.arctan2(u.imag, u.real).astype(np.float32, copy=False)
+    # the phase of u/ū, wrapped to (−π, π] as np.angle would give it
+    ph -= np.float32(math.atan2(m.imag, m.real))
+    ph[ph > np.float32(math.pi)] -= np.float32(2 * math.pi)
+    ph[ph <= np.float32(-math.pi)] += np.float32(2 * math.pi)
+    np.maximum(a, np.float32(1e-3 * am), out=a)
+    lr = np.log(a, out=a)  # ln(a/am) differs by a constant, which the mean removes
+    lr -= np.float32(lr.mean(dtype=np.float64))
+    ph -= np.float32(ph.mean(dtype=np.float64))
+    return _one_phase_clipped(lr, ph, CLIP_RMS)
 
 
 class SpectralRealness:

@@ -96,6 +96,25 @@ def test_realness_metrics_are_one_at_focus_of_thin_objects():
     assert np.isfinite(lr.fn(np.zeros((8, 8), np.complex64)))
 
 
+def test_fused_realness_metrics_equal_the_clipped_complex_formula():
+    """The float32 fused metrics give _one_phase(_clip_rms(·)) of the scattered wave and of the log field, on strided
+    views (the search's inner boxes) with clipped pixels present."""
+    from plugins.holography.focus import CLIP_RMS, _clip_rms, _one_phase
+
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        big = rng.normal(size=(90, 90)) + 1j * rng.normal(size=(90, 90))
+        big[rng.integers(0, 90, 30), rng.integers(0, 90, 30)] *= 8  # a few bright pixels to clip
+        u = (rng.uniform(0.3, 2) * np.exp(1j * rng.uniform(-3, 3)) + rng.uniform(0.05, 1) * big).astype(np.complex64)
+        v = u[5:-7, 9:-3]
+        s = v - v.mean()
+        assert get_metric("realness_clip").fn(v) == pytest.approx(_one_phase(_clip_rms(s, CLIP_RMS)), abs=1e-5)
+        m = v.mean()
+        q = v * np.complex64(np.conj(m) / abs(m))
+        L = np.log(np.maximum(np.abs(q), np.float32(1e-3 * abs(m))) / np.float32(abs(m))) + 1j * np.angle(q)
+        want = _one_phase(_clip_rms(L - L.mean(), CLIP_RMS))
+        assert get_metric("logrealness_clip").fn(v) == pytest.approx(want, abs=1e-5)
+
 
 def _discs(n: int, rng: np.random.Generator, count: int, rmax: float) -> np.ndarray:
     """A thickness map of `count` sharp-edged discs on an n × n grid (its spectrum fills the objective's band)."""
