@@ -5,6 +5,7 @@ same process — error (µm), time per frame (ms, demodulation included) and rat
   .venv/bin/python bench/holo_autofocus.py [--model models/holo-autofocus-tvit] [--stacks 8] [--per 8]
   .venv/bin/python bench/holo_autofocus.py --write-card models/holo-autofocus-tvit --ckpt RUN/ckpt_last.pt
   .venv/bin/python bench/holo_autofocus.py --split train --refine-defaults   # tune refine settings (not held-out)
+  .venv/bin/python bench/holo_autofocus.py --no-inline-term --methods sweep   # what the in-line term costs
 
 `--refine-defaults` runs vit+refine with the code's REFINE_DEFAULTS instead of the card's [refine] (and, with
 --write-card, writes them as the card's [refine]). `--write-card` adds the frame-level metrics (and the [refine] table)
@@ -49,19 +50,20 @@ ROOT = Path(__file__).resolve().parents[1]
 PYH_METHOD = "brenner"
 
 
-def train_like_stacks(seed: int, n_stacks: int, per: int, size: int) -> list:
+def train_like_stacks(seed: int, n_stacks: int, per: int, size: int, inline_term: bool = True) -> list:
     """Frames like the training data (training kinds and carriers, fresh seeds): for choosing refine settings
     without looking at the held-out set."""
     out = []
     for k in range(n_stacks):
         out.append(simulate_stack("dhm-offaxis-10x", per, size, seed=seed * 1000 + k, kinds=TRAIN_KINDS,
                                   carrier_cpp=TRAIN_CARRIER_BANDS[k % len(TRAIN_CARRIER_BANDS)],
-                                  carrier_angle_deg=TRAIN_ANGLE_SECTORS[(k // 3) % len(TRAIN_ANGLE_SECTORS)]))
+                                  carrier_angle_deg=TRAIN_ANGLE_SECTORS[(k // 3) % len(TRAIN_ANGLE_SECTORS)],
+                                  inline_term=inline_term))
     return out
 
 
 def run(model_dir: Path, stacks: int, per: int, size: int, seed: int, methods: list[str], use_pyh: bool,
-        refine: dict | None = None, split: str = "heldout", refine_defaults: bool = False
+        refine: dict | None = None, split: str = "heldout", refine_defaults: bool = False, inline_term: bool = True
         ) -> tuple[dict[str, dict], list[str], np.ndarray]:
     """Errors (µm, signed) and times (ms) per method over the held-out frames; plus frame kinds and true z."""
     handle = open_folder(model_dir, threads=2) if any(m != "sweep" for m in methods) else None
@@ -70,7 +72,7 @@ def run(model_dir: Path, stacks: int, per: int, size: int, seed: int, methods: l
     ztrue: list[float] = []
     sep: list[float] = []  # per frame: |carrier| / objective band NA/λ (off-axis separation, see carrier_band_ratio)
     source = heldout_stacks if split == "heldout" else train_like_stacks
-    for h, z, bg, attrs in source(seed, stacks, per, size):
+    for h, z, bg, attrs in source(seed, stacks, per, size, inline_term=inline_term):
         optics = Optics.from_dict(attrs)
         kinds += attrs["frame_kinds"].split(",")
         ztrue += list(z)
@@ -229,6 +231,8 @@ def main() -> None:
     ap.add_argument("--no-pyholoscope", action="store_true")
     ap.add_argument("--split", choices=("heldout", "train"), default="heldout",
                     help="'train': training kinds/carriers with fresh seeds (to choose refine settings)")
+    ap.add_argument("--no-inline-term", action="store_true",
+                    help="diagnosis: simulate idealised holograms without the object's in-line |O|² term")
     ap.add_argument("--write-card", default=None, help="model folder whose card gets the metrics")
     ap.add_argument("--ckpt", default=None, help="training checkpoint to slim into <model>/checkpoint.pt")
     ap.add_argument("--note", default=None, help="provenance.training_path text for the card")
@@ -251,11 +255,12 @@ def main() -> None:
     kinds = HELDOUT_KINDS if args.split == "heldout" else TRAIN_KINDS
     print(f"load average {os.getloadavg()[0]:.2f}; {args.split}: {args.stacks} stacks x {args.per} frames of "
           f"{args.size}², kinds {','.join(kinds)}, seed {args.seed}; model {model_dir.name}; "
-          f"pyholoscope {'find_focus ' + PYH_METHOD if use_pyh else 'not used'}")
-    if args.write_card and args.split != "heldout":
-        ap.error("--write-card records held-out metrics; drop --split train")
+          f"pyholoscope {'find_focus ' + PYH_METHOD if use_pyh else 'not used'}"
+          f"{'; holograms WITHOUT the in-line term (diagnosis)' if args.no_inline_term else ''}")
+    if args.write_card and (args.split != "heldout" or args.no_inline_term):
+        ap.error("--write-card records held-out metrics; drop --split train / --no-inline-term")
     res, kinds, _ = run(model_dir, args.stacks, args.per, args.size, args.seed, methods, use_pyh, refine, args.split,
-                        args.refine_defaults)
+                        args.refine_defaults, not args.no_inline_term)
     out = report(res, kinds)
     if args.write_card:
         write_card_metrics(model_dir, out, len(kinds), args.seed, args.stacks, args.per, refine,

@@ -87,15 +87,18 @@ def simulate_crops(seed: int, n_scenes: int, z_per_scene: int, crops_per_frame: 
 
 
 def heldout_stacks(seed: int, n_stacks: int, per_stack: int, size: int = 512,
-                   preset_name: str = "dhm-offaxis-10x") -> list[tuple[np.ndarray, np.ndarray, np.ndarray, dict]]:
+                   preset_name: str = "dhm-offaxis-10x", inline_term: bool = True
+                   ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, dict]]:
     """Held-out off-axis stacks from `simulate_stack`: unseen object kinds (HELDOUT_KINDS) and carrier settings
-    (HELDOUT_CARRIER_BANDS × HELDOUT_ANGLE_SECTORS, cycled over stacks), each with its background hologram."""
+    (HELDOUT_CARRIER_BANDS × HELDOUT_ANGLE_SECTORS, cycled over stacks), each with its background hologram
+    (`inline_term` False: the idealised holograms of physics.Scene.intensity, for diagnosis)."""
     out = []
     for k in range(n_stacks):
         band = HELDOUT_CARRIER_BANDS[k % len(HELDOUT_CARRIER_BANDS)]
         sector = HELDOUT_ANGLE_SECTORS[k % len(HELDOUT_ANGLE_SECTORS)]
         h, z, bg, attrs = simulate_stack(preset_name, per_stack, size, seed=seed * 1000 + k, mode="offaxis",
-                                         kinds=HELDOUT_KINDS, carrier_cpp=band, carrier_angle_deg=sector)
+                                         kinds=HELDOUT_KINDS, carrier_cpp=band, carrier_angle_deg=sector,
+                                         inline_term=inline_term)
         out.append((h, z, bg, attrs))
     return out
 

@@ -138,10 +138,15 @@ class Scene:
         u = sfft.ifft2(self._spec * h, workers=2)[self._crop]
         return (u * self._illum).astype(np.complex64)
 
-    def intensity(self, z_m: float) -> np.ndarray:
-        """Noise-free hologram intensity (float32)."""
+    def intensity(self, z_m: float, inline_term: bool = True) -> np.ndarray:
+        """Noise-free hologram intensity (float32). `inline_term` False: an idealised off-axis hologram whose object
+        intensity |O|² is replaced by the empty beam's |E|² (for diagnosis only: no camera records this; it shows
+        what the in-line term overlapping the sideband costs)."""
         o = self.field(z_m)
-        inten = o.real ** 2 + o.imag ** 2
+        if inline_term or self._spec is None:
+            inten = o.real ** 2 + o.imag ** 2
+        else:
+            inten = np.square(self._illum).astype(np.float32)
         if self._ref is not None:
             rc = self._ref_conj
             inten = inten + (rc.real ** 2 + rc.imag ** 2) + 2 * self.session.visibility * (o * rc).real
@@ -187,12 +192,13 @@ def simulate_stack(preset_name: str, n: int, size: int | tuple[int, int] = 512, 
                    mode: str | None = None, kinds: tuple[str, ...] | list[str] = TRAIN_KINDS,
                    z_range: tuple[float, float] | None = None, z: np.ndarray | list[float] | None = None,
                    per_frame_optics: bool = False, carrier_cpp: tuple[float, float] | None = None,
-                   carrier_angle_deg: tuple[float, float] | None = None, na_range: tuple[float, float] | None = None
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, dict[str, Any]]:
+                   carrier_angle_deg: tuple[float, float] | None = None, na_range: tuple[float, float] | None = None,
+                   inline_term: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, dict[str, Any]]:
     """`n` holograms of random specimens (`kinds`) at uniform random defocus in `z_range` (or the given `z`).
     Returns (holograms (n,H,W) uint8/uint16, z_m (n,) float64, background (H,W) or None, attrs). One session
     (pupil, carrier, beams, camera) per stack unless `per_frame_optics` (then no background). `carrier_cpp`,
-    `carrier_angle_deg`, `na_range` narrow or move the preset's ranges (held-out sets with unseen settings)."""
+    `carrier_angle_deg`, `na_range` narrow or move the preset's ranges (held-out sets with unseen settings);
+    `inline_term` False simulates the idealised holograms of Scene.intensity (diagnosis; recorded in the attrs)."""
     p = preset(preset_name)
     mode = mode or p.optics.mode
     if mode not in ("inline", "offaxis"):
@@ -219,7 +225,7 @@ def simulate_stack(preset_name: str, n: int, size: int | tuple[int, int] = 512, 
         s = draw_session(preset_name, rng, mode, **sess_kw) if per_frame_optics else session
         kind = str(rng.choice(list(kinds)))
         scene = Scene(optics.with_(na=s.na), s, shape, kind, rng, mode, z_max)
-        frames.append(camera(scene.intensity(float(zs[i])), s, scene.background_level(), rng))
+        frames.append(camera(scene.intensity(float(zs[i]), inline_term), s, scene.background_level(), rng))
         frame_kinds.append(kind)
         sessions.append(s)
     holograms = np.stack(frames)
@@ -234,6 +240,8 @@ def simulate_stack(preset_name: str, n: int, size: int | tuple[int, int] = 512, 
         "z_range_m": np.asarray(zr, np.float64), "kinds": ",".join(kinds), "frame_kinds": ",".join(frame_kinds),
         "simulated": True,
     }
+    if not inline_term:
+        attrs["simulated_without_inline_term"] = True
     if per_frame_optics:
         attrs["frame_na"] = np.asarray([s.na or 0.0 for s in sessions])
         if mode == "offaxis":

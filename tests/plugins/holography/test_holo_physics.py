@@ -72,3 +72,23 @@ def test_held_out_settings_can_be_chosen():
                                 carrier_angle_deg=(40, 50), na_range=(0.22, 0.22))
     cy, cx = a["session_carrier"]
     assert 0.35 <= np.hypot(cy, cx) <= 0.4 and 40 <= np.degrees(np.arctan2(cy, cx)) <= 50 and a["na"] == 0.22
+
+
+def test_idealised_hologram_leaves_out_exactly_the_in_line_term():
+    """inline_term=False (diagnosis) replaces the object's |O|² by the empty beam's |E|² and changes nothing else;
+    a stack simulated that way says so in its attributes."""
+    from plugins.holography.optics import preset
+    from plugins.holography.physics import Scene, draw_session
+
+    rng = np.random.default_rng(5)
+    s = draw_session("dhm-offaxis-10x", rng)
+    optics = preset("dhm-offaxis-10x").optics.with_(na=s.na)
+    scene = Scene(optics, s, (96, 96), "cells", rng, None, 46e-6)
+    z = 12e-6
+    o, e = scene.field(z), scene._illum
+    diff = scene.intensity(z) - scene.intensity(z, inline_term=False)
+    np.testing.assert_allclose(diff, np.abs(o) ** 2 - np.abs(e) ** 2, atol=1e-4)
+    assert np.abs(diff).max() > 0.05  # a thick cell defocused by 12 µm has a strong in-line term
+    a = simulate_stack("dhm-offaxis-10x", 1, 64, seed=2, inline_term=False)[3]
+    assert a["simulated_without_inline_term"] and "simulated_without_inline_term" not in \
+        simulate_stack("dhm-offaxis-10x", 1, 64, seed=2)[3]
