@@ -9,12 +9,14 @@ same specimens seen three ways:
 
   .venv/bin/python bench/holo_focus_bias.py [--kinds cells,cluster,fibres,dots,usaf,grid] [--n 6]
 
-Measured 2026-12-02 (6 specimens per kind): logrealness_clip is within 0.14 µm on cells and clusters in `clean` and
-`noleak`, 0.35–0.46 µm off in `camera` — on these kinds the in-line term that overlaps the sideband when |carrier| <
-~2.2 NA/λ (every session of this preset) biases the search, not noise. It is not what limits the held-out kinds:
-`bench/holo_autofocus.py --no-inline-term --methods sweep` still finds rbc −0.88 and beads −0.61 µm (with the term:
-−0.89 / −0.40), so there the focus criteria themselves peak short of the plane of strong pupil-filtered phase
-objects."""
+Measured 2026-12-02 (5–6 specimens per kind; `--kinds rbc,beads,siemens` for the held-out kinds, a diagnosis that
+chose nothing): logrealness_clip — exact for thin objects whose absorption follows their phase — is within 0.15 µm
+on cells, clusters and rbc in `clean` and `noleak`, but 0.3–0.9 µm off in `camera`: the in-line term that overlaps
+the sideband when |carrier| < ~2.2 NA/λ (every session of this preset) spoils it, noise does not. realness_clip barely
+minds the in-line term but is biased by itself on thick phase objects (cells +0.7, rbc −1.1 µm in `clean`); the
+refine keeps it unless logrealness is clearly more one-phase, which on rbc it is not — so
+`bench/holo_autofocus.py --no-inline-term` still shows rbc −0.88 µm. Beads (up to ~20 rad) wrap the log's phase:
+logrealness fails there (−2.3 µm), realness_clip is −0.3 µm."""
 
 from __future__ import annotations
 
