@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from app.core.jobs import CancelToken
 from .arch.vit import VisionTransformer, ViTConfig
 from .checkpoint import load_checkpoint, model_from_checkpoint
 from .export import export_onnx
-from .loop import LOSSES
+from .loop import LOSSES, augment_batch
 
 CHECKPOINT_FILE = "checkpoint.pt"
 
@@ -32,6 +32,17 @@ class FineTuned:
     seconds: float = 0.0
     steps: int = 0
     torch_version: str = str(torch.__version__)
+    kept_step: int | None = None  # with validation: the step whose weights were kept (0 = the starting weights)
+    validation: list[tuple[int, float]] = field(default_factory=list)  # (step, validation error) as measured
+
+    @property
+    def augment(self) -> list[str]:
+        """The label-preserving augmentations the model was trained with (its checkpoint's spec); flips of both axes
+        for checkpoints without one. Why it matters: on an angle × |k|² map (the qmap input) a horizontal flip
+        reverses the defocus chirp — fine-tuning with it taught the model wrong labels."""
+        spec = self.checkpoint.get("spec") or {}
+        ops = spec.get("augment") if isinstance(spec, dict) else None
+        return list(ops) if ops is not None else ["hflip", "vflip"]
 
 
 def load(ckpt_path: str | Path, threads: int = 2) -> FineTuned:
@@ -51,8 +62,12 @@ def predict(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:
 def finetune_regression(ft: FineTuned, x: np.ndarray, y: np.ndarray, steps: int, lr: float = 1e-4,
                         batch_size: int = 32, seed: int = 0, loss: str = "logcosh",
                         on_step: Callable[[int, float], None] | None = None,
-                        cancel: CancelToken | None = None) -> FineTuned:
-    """AdamW on random batches with random flips; raises Cancelled (nothing changed on disk) when cancelled."""
+                        cancel: CancelToken | None = None, augment: list[str] | None = None,
+                        validate: Callable[[], float] | None = None, validate_every: int = 50) -> FineTuned:
+    """AdamW on random batches augmented as the model was trained (`augment`, default ft.augment); raises Cancelled
+    (nothing changed on disk) when cancelled. With `validate` (an error to minimise, measured on data the steps do
+    not see) it is measured before the first step and every `validate_every` steps, and the weights with the lowest
+    one are kept — the starting weights included, so a small calibration set cannot make the model worse there."""
     torch.manual_seed(seed)
     model = ft.model
     loss_fn = LOSSES[loss]
@@ -61,17 +76,26 @@ def finetune_regression(ft: FineTuned, x: np.ndarray, y: np.ndarray, steps: int,
     yt = yt.reshape(-1, 1)
     g = torch.Generator().manual_seed(seed)
     bs = min(batch_size, len(xt))
+    ops = ft.augment if augment is None else list(augment)
     t0 = time.perf_counter()
+    best: tuple[float, int, dict[str, torch.Tensor]] | None = None
+
+    def check(done: int) -> None:
+        nonlocal best
+        v = float(validate())  # type: ignore[misc]
+        ft.validation.append((ft.steps + done, v))
+        if best is None or v < best[0]:
+            best = (v, done, {k: t.detach().clone() for k, t in model.state_dict().items()})
+        model.train()
+
+    if validate is not None:
+        check(0)
     model.train()
     for step in range(steps):
         if cancel is not None and cancel.cancelled:
             raise Cancelled()
         idx = torch.randint(0, len(xt), (bs,), generator=g)
-        xb = xt[idx]
-        if torch.rand(1, generator=g).item() < 0.5:
-            xb = xb.flip(3)
-        if torch.rand(1, generator=g).item() < 0.5:
-            xb = xb.flip(2)
+        xb = augment_batch(xt[idx], ops, seed, ft.steps + step)
         value = loss_fn(model(xb), yt[idx])
         opt.zero_grad(set_to_none=True)
         value.backward()
@@ -79,6 +103,11 @@ def finetune_regression(ft: FineTuned, x: np.ndarray, y: np.ndarray, steps: int,
         opt.step()
         if on_step:
             on_step(step + 1, float(value.detach()))
+        if validate is not None and ((step + 1) % validate_every == 0 or step + 1 == steps):
+            check(step + 1)
+    if best is not None:
+        model.load_state_dict(best[2])
+        ft.kept_step = ft.steps + best[1]
     model.eval()
     ft.seconds += time.perf_counter() - t0
     ft.steps += steps
@@ -93,6 +122,6 @@ def export_finetuned(ft: FineTuned, out_dir: Path, card_fields: dict[str, Any], 
     card = export_onnx(ft.model, example, out_dir, card_fields, latency_runs=latency_runs)
     ck = ft.checkpoint
     slim = {"format": ck["format"], "version": ck["version"], "config": cfg.to_dict(),
-            "model": ft.model.state_dict(), "model_name": ck.get("model_name"), **ckpt_extra}
+            "model": ft.model.state_dict(), "model_name": ck.get("model_name"), "spec": ck.get("spec"), **ckpt_extra}
     torch.save(slim, Path(out_dir) / CHECKPOINT_FILE)
     return card
