@@ -202,6 +202,15 @@ def test_calibrate_end_to_end_gives_an_installable_model(tmp_path, model):
     assert card.metric("vit_mae_um") is not None and card.optics["wavelength_m"] == pytest.approx(666e-9)
     assert (tmp_path / "my-scope-af" / "checkpoint.pt").is_file()
     assert [e.event for e in events][0] == "started" and events[-1].event == "finished"
+    # vit+refine measured on the stack: the bias from its training frames, the held-out MAE with and without it
+    disk = read_card(tmp_path / "my-scope-af")
+    bias = disk.extra["refine"]["bias_m"]
+    assert isinstance(bias, float) and abs(bias) < 5e-6 and "training frames" in disk.provenance["refine_bias"]
+    assert disk.metric("vit_refine_mae_um") is not None and disk.metric("vit_refine_mae_um_uncorrected") is not None
+    assert any(e.event == "metric" and "refine_bias_um" in e.values for e in events)
+    # fine-tuned with the model's own augmentations, validated on a quarter of the training frames
+    assert disk.provenance["augment"] == "vflip,vroll" and disk.provenance["kept_step"] in (0, 3)
+    assert disk.provenance["validation_mae_um"].startswith("step 0 ")
     zoo = Zoo([tmp_path / "zoo"])
     installed = zoo.install(tmp_path / "my-scope-af")
     handle = zoo.open(installed.id)
@@ -210,6 +219,27 @@ def test_calibrate_end_to_end_gives_an_installable_model(tmp_path, model):
     assert np.isfinite(r.z_m)
     got, _ = select_model([model.card, installed], read_stack(stack).optics)
     assert got is installed  # on the calibrated microscope's optics the calibrated model is preferred
+
+
+def test_refine_bias_is_taken_only_when_it_is_clearly_there():
+    from plugins.holography.calibrate import refine_bias
+
+    rng = np.random.default_rng(0)
+    off = -0.8e-6 + 0.2e-6 * rng.standard_normal(30)  # a consistent offset, as on one sample kind
+    assert refine_bias(off) == pytest.approx(np.median(off))
+    assert refine_bias(0.05e-6 + 0.02e-6 * rng.standard_normal(30)) == 0.0  # too small to matter
+    assert refine_bias(np.concatenate([np.full(10, -1e-6), np.full(10, 1.2e-6), [0.9e-6]])) == 0.0  # no side wins
+    assert refine_bias(np.zeros(0)) == 0.0
+
+
+def test_a_cards_refine_bias_is_subtracted(offaxis_frame, model):
+    """vit+refine returns the search's z minus the card's [refine] bias_m (what calibration writes)."""
+    holo, bg, o, _ = offaxis_frame("cells", 10e-6, size=256, seed=4, carrier_cpp=0.22)
+    plain = Autofocus(Reconstructor(o, bg), model, "vit+refine")
+    plain.refine_params["bias_m"] = 0.0
+    shifted = Autofocus(Reconstructor(o, bg), model, "vit+refine")
+    shifted.refine_params["bias_m"] = 0.7e-6
+    assert shifted.predict(holo).z_m == pytest.approx(plain.predict(holo).z_m - 0.7e-6, abs=1e-9)
 
 
 def test_fullband_field_removes_the_small_carrier_focus_bias(offaxis_frame):
