@@ -42,6 +42,7 @@ CHECKPOINT_FILE = "checkpoint.pt"
 HELDOUT_EVERY = 4  # every 4th frame (in z order) is held out for the card's metrics
 TRAIN_CROPS = 8  # crops per training frame
 VALIDATE_EVERY = 50  # fine-tuning steps between checks on the validation frames (the best weights are kept)
+MIN_VALIDATION_FRAMES = 2  # fewer (stacks under ~11 frames): no validation, the last weights are kept
 # vit+refine's physics search lands a sample-dependent distance from the true plane (thick phase objects, the in-line
 # term of overlapping sidebands: bench/holo_focus_bias.py). On one microscope and one kind of sample that offset is
 # systematic, so calibration measures it on the stack's training frames and the card's [refine] bias_m removes it —
@@ -161,9 +162,11 @@ def calibrate(stack_path: str | Path, out_dir: str | Path, base_model_dir_or_id:
                        message=f"calibrating {base.id} on {stack_path.name}: {len(tr)} frames, {len(ho)} held out"))
     fit_i, val_i = _split(z[tr], seed + 1)  # the training frames again: fitted ones, and a validation quarter
     fit, val = tr[fit_i], tr[val_i]
+    if len(val) < MIN_VALIDATION_FRAMES:  # too few frames to validate on: fit them all, keep the last weights
+        fit, val = tr, tr[:0]
     x_tr, y_tr = _crops(rec, stack.holograms[fit], z[fit], pp, TRAIN_CROPS, rng)
     n_eval = int(pp["n_crops"])
-    x_val, y_val = _crops(rec, stack.holograms[val], z[val], pp, n_eval, None)
+    x_val, y_val = _crops(rec, stack.holograms[val], z[val], pp, n_eval, None) if len(val) else (None, None)
     x_ho, y_ho = _crops(rec, stack.holograms[ho], z[ho], pp, n_eval, None)
 
     ft = finetune.load(ckpt_path)
@@ -179,7 +182,8 @@ def calibrate(stack_path: str | Path, out_dir: str | Path, base_model_dir_or_id:
 
     try:
         finetune.finetune_regression(ft, x_tr, y_tr, steps, lr=lr, batch_size=bs, seed=seed, on_step=on_step,
-                                     cancel=cancel, validate=validate, validate_every=VALIDATE_EVERY)
+                                     cancel=cancel, validate=validate if len(val) else None,
+                                     validate_every=VALIDATE_EVERY)
     except Cancelled:
         emit(ProgressEvent("cancelled", total=steps, message="calibration cancelled"))
         raise VitascopeError(f"calibration cancelled before step {steps}; nothing was written") from None
@@ -205,7 +209,7 @@ def calibrate(stack_path: str | Path, out_dir: str | Path, base_model_dir_or_id:
         "calibrated_from": base.id, "base_sha256": base_sha, "base_version": base.version,
         "stack": stack_path.name, "stack_sha256": sha256_file(stack_path), "frames_train": int(len(tr)),
         "frames_heldout": int(len(ho)), "frames_validation": int(len(val)), "steps": int(steps),
-        "kept_step": int(ft.kept_step or 0),
+        "kept_step": int(ft.kept_step if ft.kept_step is not None else done),
         "validation_mae_um": "; ".join(f"step {k} {v:.3f}" for k, v in ft.validation),
         "lr": lr, "batch_size": bs, "seed": int(seed),
         "loss": "logcosh", "augment": ",".join(ft.augment), "training_seconds": round(seconds, 2),

@@ -210,7 +210,8 @@ def test_calibrate_end_to_end_gives_an_installable_model(tmp_path, model):
     assert any(e.event == "metric" and "refine_bias_um" in e.values for e in events)
     # fine-tuned with the model's own augmentations, validated on a quarter of the training frames
     assert disk.provenance["augment"] == "vflip,vroll" and disk.provenance["kept_step"] in (0, 3)
-    assert disk.provenance["validation_mae_um"].startswith("step 0 ")
+    validated = disk.provenance["frames_validation"] > 0
+    assert disk.provenance["validation_mae_um"].startswith("step 0 ") == validated
     zoo = Zoo([tmp_path / "zoo"])
     installed = zoo.install(tmp_path / "my-scope-af")
     handle = zoo.open(installed.id)
@@ -219,6 +220,16 @@ def test_calibrate_end_to_end_gives_an_installable_model(tmp_path, model):
     assert np.isfinite(r.z_m)
     got, _ = select_model([model.card, installed], read_stack(stack).optics)
     assert got is installed  # on the calibrated microscope's optics the calibrated model is preferred
+
+
+@needs_model
+def test_calibrate_the_smallest_stack_without_validation_frames(tmp_path):
+    pytest.importorskip("torch")
+    from plugins.holography.calibrate import calibrate
+
+    card = calibrate(_tiny_stack(tmp_path / "s4.h5", n=4, size=128), tmp_path / "af4", MODEL_DIR, steps=2)
+    assert card.provenance["frames_validation"] == 0 and card.provenance["kept_step"] == 2
+    assert (tmp_path / "af4" / "model.onnx").is_file() and "bias_m" in read_card(tmp_path / "af4").extra["refine"]
 
 
 def test_refine_bias_is_taken_only_when_it_is_clearly_there():
