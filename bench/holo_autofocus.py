@@ -226,6 +226,8 @@ def main() -> None:
     ap.add_argument("--refine-guard-metric", default=None, help="'' to disable")
     ap.add_argument("--refine-coarse", default=None, help="spectral | grid: the coarse stage of the grid search")
     ap.add_argument("--refine-polish-sweep", type=int, choices=(0, 1), default=None)
+    ap.add_argument("--refine-spectral-trust", type=float, default=None,
+                    help="believe the spectral coarse peak within this fraction of the window of the model's z")
     ap.add_argument("--refine-defaults", action="store_true",
                     help="start from the code's REFINE_DEFAULTS instead of the card's [refine] (also when writing it)")
     ap.add_argument("--no-pyholoscope", action="store_true")
@@ -246,7 +248,7 @@ def main() -> None:
                                 ("n_crops", args.refine_n_crops), ("sweep_if_spread_m", args.refine_sweep_if_spread),
                                 ("field", args.refine_field), ("alt_metric", args.refine_alt_metric),
                                 ("coarse_side", args.refine_coarse_side), ("guard_metric", args.refine_guard_metric),
-                                ("coarse", args.refine_coarse),
+                                ("coarse", args.refine_coarse), ("spectral_trust", args.refine_spectral_trust),
                                 ("polish_sweep", None if args.refine_polish_sweep is None
                                  else bool(args.refine_polish_sweep)))
               if v is not None}
