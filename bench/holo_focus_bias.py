@@ -56,25 +56,38 @@ def field_for(mode: str, scene: Scene, empty: Scene, z_m: float, rng: np.random.
     return fullband_field(rec, holo, PIXEL_M), z_m
 
 
+def specimen(kind: str, i: int, seed: int) -> tuple[np.random.Generator, Scene, Scene, float]:
+    """(rng, scene, empty scene, true z) for specimen `i` of `kind`: its own 512² session of dhm-offaxis-10x; the rng
+    goes on to draw its camera noise."""
+    rng = np.random.default_rng([seed, i, sum(map(ord, kind))])
+    session = draw_session("dhm-offaxis-10x", rng)
+    optics = preset("dhm-offaxis-10x").optics.with_(na=session.na)
+    scene = Scene(optics, session, (512, 512), kind, rng, None, 46e-6)
+    empty = Scene(optics, session, (512, 512), None, rng, None, 46e-6)
+    return rng, scene, empty, float(rng.uniform(-40e-6, 40e-6))
+
+
+def peak_errors(field: np.ndarray, optics, z_focus: float, metrics: list[str] | tuple[str, ...]) -> dict[str, float]:
+    """Each metric's peak on the dense scan around `z_focus` (the field's true focus), minus it, in µm."""
+    zs = z_focus + SCAN_M
+    planes = _planes(sfft.fft2(field, workers=2), optics, PIXEL_M, zs)
+    out = {}
+    for name in metrics:
+        m = get_metric(name)
+        v = np.array([m.fn(p[MARGIN:-MARGIN, MARGIN:-MARGIN]) for p in planes]) * m.sense
+        out[name] = (_peak(zs, v) - z_focus) * 1e6
+    return out
+
+
 def run(kinds: list[str], n: int, metrics: list[str], seed: int) -> dict[tuple[str, str, str], list[float]]:
-    base = preset("dhm-offaxis-10x").optics
     errs: dict[tuple[str, str, str], list[float]] = {}
     for kind in kinds:
         for i in range(n):
-            rng = np.random.default_rng([seed, i, sum(map(ord, kind))])
-            session = draw_session("dhm-offaxis-10x", rng)
-            optics = base.with_(na=session.na)
-            scene = Scene(optics, session, (512, 512), kind, rng, None, 46e-6)
-            empty = Scene(optics, session, (512, 512), None, rng, None, 46e-6)
-            z_m = float(rng.uniform(-40e-6, 40e-6))
+            rng, scene, empty, z_m = specimen(kind, i, seed)
             for mode in MODES:
                 f, zc = field_for(mode, scene, empty, z_m, rng)
-                zs = zc + SCAN_M
-                planes = _planes(sfft.fft2(f, workers=2), optics, PIXEL_M, zs)
-                for name in metrics:
-                    m = get_metric(name)
-                    v = np.array([m.fn(p[MARGIN:-MARGIN, MARGIN:-MARGIN]) for p in planes]) * m.sense
-                    errs.setdefault((kind, mode, name), []).append((_peak(zs, v) - zc) * 1e6)
+                for name, e in peak_errors(f, scene.optics, zc, metrics).items():
+                    errs.setdefault((kind, mode, name), []).append(e)
     return errs
 
 

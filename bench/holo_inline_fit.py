@@ -1,6 +1,6 @@
 """What it would take to remove the in-line term that biases vit+refine (dhm-offaxis-10x, 512², training kinds): the
-refine metrics' peak error on a dense z scan (±4 µm at 0.25 µm) around the true z, mean |error| in µm per kind, for
-the same camera holograms demodulated three ways:
+refine metrics' peak error on a dense z scan (±4 µm at 0.25 µm, holo_focus_bias.py's) around the true z, mean |error|
+in µm per kind, for the same camera holograms demodulated four ways:
 
   linear  the shipped full-band field (autofocus.fullband_field): sideband of hologram − background ÷ background;
   log     nonlinear filtering of the hologram's logarithm (Pavillon et al. 2009, zero-order suppression): the sideband
@@ -48,16 +48,14 @@ import scipy.fft as sfft
 from scipy.optimize import minimize
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from plugins.holography.autofocus import _peak, _planes, fullband_field, resample_field  # noqa: E402
-from plugins.holography.focus import get_metric  # noqa: E402
-from plugins.holography.optics import preset  # noqa: E402
-from plugins.holography.physics import Scene, camera, draw_session  # noqa: E402
+from holo_focus_bias import PIXEL_M, peak_errors, specimen  # noqa: E402
+
+from plugins.holography.autofocus import fullband_field, resample_field  # noqa: E402
+from plugins.holography.physics import camera  # noqa: E402
 from plugins.holography.reconstruct import Carrier, Reconstructor  # noqa: E402
 
-SCAN_M = np.arange(-4, 4.001, 0.25) * 1e-6
-PIXEL_M = 1e-6  # the refine search's grid
-MARGIN = 16
 METRICS = ("realness_clip", "logrealness_clip")
 
 
@@ -157,31 +155,14 @@ def field_error(w: np.ndarray, truth: np.ndarray, margin: int = 32) -> float:
     return float(np.linalg.norm((w - truth)[inner]) / np.linalg.norm((truth - 1)[inner]))
 
 
-def focus_errors(field: np.ndarray, optics, z_m: float) -> dict[str, float]:
-    """Each refine metric's peak on the scan around the true z, minus the true z, in µm."""
-    zs = z_m + SCAN_M
-    planes = _planes(sfft.fft2(field, workers=2), optics, PIXEL_M, zs)
-    out = {}
-    for name in METRICS:
-        m = get_metric(name)
-        v = np.array([m.fn(p[MARGIN:-MARGIN, MARGIN:-MARGIN]) for p in planes]) * m.sense
-        out[name] = (_peak(zs, v) - z_m) * 1e6
-    return out
-
-
 def run(kinds: list[str], n: int, seed: int, iters: int, blind: bool) -> None:
-    base = preset("dhm-offaxis-10x").optics
     errs: dict[tuple[str, str, str], list[float]] = {}
     times: dict[str, list[float]] = {}
     ways = ("linear", "log", "oracle") + (("blind",) if blind else ())
     for kind in kinds:
         for i in range(n):
-            rng = np.random.default_rng([seed, i, sum(map(ord, kind))])
-            session = draw_session("dhm-offaxis-10x", rng)
-            optics = base.with_(na=session.na)
-            scene = Scene(optics, session, (512, 512), kind, rng, None, 46e-6)
-            empty = Scene(optics, session, (512, 512), None, rng, None, 46e-6)
-            z_m = float(rng.uniform(-40e-6, 40e-6))
+            rng, scene, empty, z_m = specimen(kind, i, seed)
+            session, optics = scene.session, scene.optics
             level = scene.background_level()
             holo = camera(scene.intensity(z_m), session, level, rng)
             bg = camera(empty.intensity(0.0), session, empty.background_level(), rng)
@@ -214,7 +195,7 @@ def run(kinds: list[str], n: int, seed: int, iters: int, blind: bool) -> None:
                          f"β mean true {true_beta.mean():.2f} fitted {np.nanmean(beta):.2f}")
             row = []
             for way in ways:
-                for name, e in focus_errors(fields[way], optics, z_m).items():
+                for name, e in peak_errors(fields[way], optics, z_m, METRICS).items():
                     errs.setdefault((kind, way, name), []).append(e)
                     row.append(f"{way}/{name.split('_')[0]} {e:+.2f}")
             beta0 = 1 / (session.ref_ratio * session.visibility)
