@@ -45,6 +45,25 @@ class EcgInput:
 
 
 @dataclass
+class SecondOpinion:
+    """A measurement-based read of a waveform, independent of the model: rhythm, ST / Q-wave criteria per lead.
+    `label` is one of CLASSES, "other" (a finding outside the four classes, e.g. a block or a paced rhythm) or None
+    when nothing could be assessed; `findings` are one-line statements a clinician can check, `leads` drive them."""
+
+    label: str | None
+    findings: list[str] = field(default_factory=list)
+    leads: list[str] = field(default_factory=list)
+    rhythm: str = ""                                 # e.g. "sinus rhythm 72 bpm", "irregular (AF?)"
+    measurements: dict[str, float] = field(default_factory=dict)
+    assessed: tuple[str, ...] = CLASSES              # the classes these leads allow to be assessed
+
+    def to_json(self) -> dict[str, Any]:
+        return {"label": self.label, "findings": list(self.findings), "leads": list(self.leads),
+                "rhythm": self.rhythm, "measurements": {k: round(float(v), 3) for k, v in self.measurements.items()},
+                "assessed": list(self.assessed)}
+
+
+@dataclass
 class ScreenResult:
     """The model's read of one input."""
 
@@ -55,3 +74,9 @@ class ScreenResult:
     model_sha256: str
     heatmap: np.ndarray | None = None      # (h, w) float32 in [0, 1], attention rollout over the model input
     measurements: dict[str, float] = field(default_factory=dict)  # HR, PR, QRS, QT, QTc when a waveform exists
+    uncertain: bool = False                # the answer should not be trusted without review (see `reasons`)
+    reasons: list[str] = field(default_factory=list)   # one line each: why uncertain / what was not assessed
+    ood_score: float | None = None         # how unlike the training data the input is (higher = less alike)
+    scope: str = "12-lead"                 # "12-lead" | "rhythm-only" (too few leads to assess MI)
+    second_opinion: SecondOpinion | None = None         # measurement-based read of a waveform
+    disagreement: str = ""                 # where the model and the second opinion disagree, in one line
