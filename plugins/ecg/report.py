@@ -25,7 +25,7 @@ from .types import CLASS_TITLES, CLASSES, ScreenResult
 NOTICE = "Research use only — not a diagnostic device"
 MEASUREMENT_ORDER = ("HR", "RR", "PR", "QRS", "QT", "QTc")
 MEASUREMENT_UNITS = {"HR": "bpm"}
-_CSV_SKIP = ("meta", "probabilities", "measurements")
+_CSV_SKIP = ("meta", "probabilities", "measurements", "reasons", "second_opinion")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -73,6 +73,7 @@ def _safe_cell(value: Any) -> Any:
 def csv_columns() -> list[str]:
     base = [f.name for f in fields(Item) if f.name not in _CSV_SKIP]
     return (base + [f"p_{c}" for c in CLASSES] + [f"m_{m}" for m in MEASUREMENT_ORDER]
+            + ["uncertain_reasons", "second_opinion_label", "second_opinion_json"]
             + ["probabilities_json", "measurements_json", "meta_json"])
 
 
@@ -90,6 +91,9 @@ def export_csv(worklist: Worklist, path: str | os.PathLike[str], items: list[Ite
             d = {c.name: getattr(it, c.name) for c in fields(Item) if c.name not in _CSV_SKIP}
             d.update({f"p_{c}": it.probabilities.get(c) for c in CLASSES})
             d.update({f"m_{m}": it.measurements.get(m) for m in MEASUREMENT_ORDER})
+            d["uncertain_reasons"] = "; ".join(it.reasons)
+            d["second_opinion_label"] = (it.second_opinion or {}).get("label")
+            d["second_opinion_json"] = json.dumps(it.second_opinion, ensure_ascii=False) if it.second_opinion else ""
             d["probabilities_json"] = json.dumps(it.probabilities) if it.probabilities else ""
             d["measurements_json"] = json.dumps(it.measurements) if it.measurements else ""
             d["meta_json"] = json.dumps(it.meta, ensure_ascii=False) if it.meta else ""

@@ -1,5 +1,5 @@
-"""The ECG review worklist (SQLite): items new → screened → reviewed, model results, and an append-only,
-hash-chained audit log of every screening and reviewer decision."""
+"""The ECG review worklist (SQLite): items new → screened → reviewed, model results (with the uncertainty flag,
+scope and second opinion), and an append-only, hash-chained audit log of every screening and reviewer decision."""
 
 from __future__ import annotations
 
@@ -21,11 +21,11 @@ import numpy as np
 
 from app.core.errors import BadInput, VitascopeError
 
-from .types import CLASSES, EcgInput, ScreenResult
+from .types import CLASSES, EcgInput, ScreenResult, SecondOpinion
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STATUSES = ("new", "screened", "reviewed")
 ACTIONS = ("confirm", "override", "uncertain")
 GENESIS = "0" * 64
@@ -34,9 +34,11 @@ ORDER_BY = {
     "added": "id", "file": "path", "source": "source", "label": "label", "p_abnormal": "p_abnormal",
     "patient": "patient_name", "patient_id": "patient_id", "study_date": "study_date", "status": "status",
     "screened_at": "screened_at", "decision": "decision_action", "reviewer": "reviewer", "kind": "kind",
+    "uncertain": "uncertain", "ood_score": "ood_score", "scope": "scope",
 }
 PATIENT_KEYS = {"PatientID": "patient_id", "PatientName": "patient_name", "StudyDate": "study_date"}
 
+# version 1 of the schema; _MIGRATIONS bring it up to SCHEMA_VERSION
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE items (
@@ -84,6 +86,18 @@ WHEN EXISTS (SELECT 1 FROM audit WHERE item_id = OLD.id)
 BEGIN SELECT RAISE(ABORT, 'an item with audit rows cannot be deleted'); END;
 """
 _TRIGGERS = ("audit_no_update", "audit_no_delete", "items_keep_audited")
+# each step takes a database from version (key - 1) to key; a new worklist is created at version 1 and migrated.
+# Older rows keep NULL in the new columns: their model did not assess uncertainty, scope or a second opinion.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: ("ALTER TABLE items ADD COLUMN uncertain INTEGER",
+        "ALTER TABLE items ADD COLUMN reasons TEXT",
+        "ALTER TABLE items ADD COLUMN ood_score REAL",
+        "ALTER TABLE items ADD COLUMN scope TEXT",
+        "ALTER TABLE items ADD COLUMN second_opinion TEXT",
+        "ALTER TABLE items ADD COLUMN disagreement TEXT",
+        "CREATE INDEX items_uncertain ON items (uncertain)"),
+}
+_JSON_COLUMNS = ("meta", "probabilities", "measurements", "reasons", "second_opinion")
 
 
 class WorklistCorrupt(BadInput):
@@ -156,6 +170,17 @@ class Item:
     reviewer: str | None = None
     decided_at: str | None = None
     decision_comment: str | None = None
+    uncertain: bool | None = None          # None: screened by a model that did not assess it (or not screened)
+    reasons: list[str] = field(default_factory=list)
+    ood_score: float | None = None
+    scope: str | None = None
+    second_opinion: dict[str, Any] | None = None  # SecondOpinion.to_json()
+    disagreement: str | None = None
+
+    @property
+    def opinion(self) -> SecondOpinion | None:
+        """The stored second opinion as a SecondOpinion, or None."""
+        return _opinion(self.second_opinion)
 
     @property
     def final_label(self) -> str | None:
@@ -167,7 +192,19 @@ class Item:
         if self.label is None:
             return None
         return ScreenResult(self.source, self.label, dict(self.probabilities), self.model_id or "",
-                            self.model_sha256 or "", None, dict(self.measurements))
+                            self.model_sha256 or "", None, dict(self.measurements),
+                            uncertain=bool(self.uncertain), reasons=list(self.reasons), ood_score=self.ood_score,
+                            scope=self.scope or "12-lead", second_opinion=self.opinion,
+                            disagreement=self.disagreement or "")
+
+
+def _opinion(d: dict[str, Any] | None) -> SecondOpinion | None:
+    if not d:
+        return None
+    return SecondOpinion(d.get("label"), [str(x) for x in d.get("findings") or []],
+                         [str(x) for x in d.get("leads") or []], str(d.get("rhythm") or ""),
+                         {str(k): float(v) for k, v in (d.get("measurements") or {}).items()},
+                         tuple(d.get("assessed") or CLASSES))
 
 
 @dataclass
@@ -285,8 +322,8 @@ class Worklist:
                                           "it was left untouched")
                 for statement in _statements(_SCHEMA):
                     conn.execute(statement)
-                conn.execute("INSERT INTO meta VALUES ('schema_version', ?), ('created_at', ?), ('audit_head', ?)",
-                             (str(SCHEMA_VERSION), utc_now(), f"0:{GENESIS}"))
+                conn.execute("INSERT INTO meta VALUES ('schema_version', '1'), ('created_at', ?), ('audit_head', ?)",
+                             (utc_now(), f"0:{GENESIS}"))
             row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             version = int(row[0]) if row else 0
             if version > SCHEMA_VERSION:
@@ -294,6 +331,12 @@ class Worklist:
                                f"(schema {version}, this one reads {SCHEMA_VERSION})")
             if version < 1:
                 raise WorklistCorrupt(f"{self.path}: the worklist has no schema version; it was left untouched")
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[target]:
+                    conn.execute(statement)
+                conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(target),))
+                if "meta" in tables:
+                    log.info("migrated the worklist %s to schema %d", self.path, target)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -409,8 +452,12 @@ class Worklist:
     @staticmethod
     def _item(row: sqlite3.Row) -> Item:
         d = dict(row)
+        for key in _JSON_COLUMNS:
+            d[key] = json.loads(d[key]) if d[key] else None
         for key in ("meta", "probabilities", "measurements"):
-            d[key] = json.loads(d[key]) if d[key] else {}
+            d[key] = d[key] or {}
+        d["reasons"] = d["reasons"] or []
+        d["uncertain"] = None if d["uncertain"] is None else bool(d["uncertain"])
         return Item(**d)
 
     def get(self, item_id: int) -> Item:
@@ -421,10 +468,13 @@ class Worklist:
 
     def items(self, status: str | None = None, label: str | None = None, search: str | None = None,
               order_by: str = "added", descending: bool = False, decision: str | None = None,
-              limit: int | None = None) -> list[Item]:
-        """Items filtered by status, model label, latest decision ("none" = not decided) and a search text
-        (file, patient, study date, comment); sorted by `order_by` (one of ORDER_BY), empty values last."""
+              limit: int | None = None, flagged: bool | None = None) -> list[Item]:
+        """Items filtered by status, model label, latest decision ("none" = not decided), the model's uncertain
+        flag (`flagged`) and a search text (file, patient, study date, comment); sorted by `order_by` (one of
+        ORDER_BY), empty values last."""
         where, args = [], []
+        if flagged is not None:
+            where.append("uncertain = 1" if flagged else "(uncertain = 0 OR uncertain IS NULL)")
         if status:
             if status not in STATUSES:
                 raise BadInput(f"unknown worklist status {status!r} (expected one of {', '.join(STATUSES)})")
@@ -466,22 +516,37 @@ class Worklist:
         out["total"] = sum(out[s] for s in STATUSES)
         return out
 
+    def flagged(self) -> int:
+        """How many items the model flagged as uncertain."""
+        return self._query("SELECT COUNT(*) FROM items WHERE uncertain = 1")[0][0]
+
     def __len__(self) -> int:
         return self._query("SELECT COUNT(*) FROM items")[0][0]
 
     # screening ---------------------------------------------------------------------------------------------
     def set_result(self, item_id: int, result: ScreenResult, at: str | None = None) -> None:
-        """Store the model's read (label, probabilities, measurements, model id + sha256, heatmap) and log it."""
+        """Store the model's read (label, probabilities, measurements, model id + sha256, heatmap, the uncertain
+        flag with its reasons, OOD score, scope, second opinion and disagreement) and log it."""
         item = self.get(item_id)
         probs = {str(k): float(v) for k, v in result.probabilities.items()}
         meas = {str(k): float(v) for k, v in (result.measurements or {}).items()}
+        reasons = [str(r) for r in (getattr(result, "reasons", None) or [])]
+        ood = getattr(result, "ood_score", None)
+        ood = None if ood is None or not np.isfinite(ood) else float(ood)
+        opinion = getattr(result, "second_opinion", None)
+        opinion_json = opinion.to_json() if opinion is not None else None
+        flag = bool(getattr(result, "uncertain", False))
+        scope = str(getattr(result, "scope", "") or "12-lead")
+        disagreement = str(getattr(result, "disagreement", "") or "")
         at = at or utc_now()
         status = "reviewed" if item.final_label else "screened"
         with self._tx() as c:
             c.execute("UPDATE items SET status = ?, label = ?, probabilities = ?, p_abnormal = ?, measurements = ?, "
-                      "model_id = ?, model_sha256 = ?, screened_at = ? WHERE id = ?",
+                      "model_id = ?, model_sha256 = ?, screened_at = ?, uncertain = ?, reasons = ?, ood_score = ?, "
+                      "scope = ?, second_opinion = ?, disagreement = ? WHERE id = ?",
                       (status, result.label, json.dumps(probs), _p_abnormal(probs), json.dumps(meas),
-                       result.model_id, result.model_sha256, at, item_id))
+                       result.model_id, result.model_sha256, at, int(flag), json.dumps(reasons), ood, scope,
+                       json.dumps(opinion_json) if opinion_json else None, disagreement or None, item_id))
             c.execute("DELETE FROM heatmaps WHERE item_id = ?", (item_id,))
             if result.heatmap is not None:
                 hm = np.clip(np.nan_to_num(np.asarray(result.heatmap, np.float32)), 0.0, 1.0)
@@ -493,7 +558,9 @@ class Worklist:
                                zlib.compress(q.tobytes(), 6)))
             self._append_audit(c, item, at, f"model:{result.model_id}", "screen", result.label, "",
                                result.model_id, result.model_sha256,
-                               {"label": result.label, "probabilities": probs, "measurements": meas})
+                               {"label": result.label, "probabilities": probs, "measurements": meas,
+                                "uncertain": flag, "reasons": reasons, "ood_score": ood, "scope": scope,
+                                "second_opinion": opinion_json, "disagreement": disagreement})
 
     def heatmap(self, item_id: int) -> tuple[np.ndarray, tuple[int, int, int, int] | None] | None:
         """The stored heatmap (h, w) float32 in [0, 1] and the image box it covers (x0, y0, x1, y1) if known."""
@@ -509,7 +576,7 @@ class Worklist:
                comment: str = "", shown: dict[str, Any] | None = None) -> Decision:
         """Record a reviewer decision in the audit log. confirm: agree with the model's label; override: a
         different label from CLASSES; uncertain: no final label yet (an optional leaning), the item stays open.
-        `shown` records what the reviewer saw: {"label", "probabilities", "heatmap": bool}."""
+        `shown` records what the reviewer saw: {"label", "probabilities", "heatmap": bool, ...}."""
         reviewer = (reviewer or "").strip()
         if not reviewer:
             raise BadInput("a reviewer name is needed to record a decision")
@@ -535,7 +602,9 @@ class Worklist:
             if label == item.label:
                 raise BadInput(f"{item.source}: the override equals the model's label {label!r}; use confirm")
         if shown is None:
-            shown = {"label": item.label, "probabilities": item.probabilities, "heatmap": None}
+            shown = {"label": item.label, "probabilities": item.probabilities, "heatmap": None,
+                     "uncertain": item.uncertain, "second_opinion": (item.second_opinion or {}).get("label"),
+                     "disagreement": item.disagreement}
         shown = json.loads(json.dumps(shown, default=str))
         at = utc_now()
         final = action in ("confirm", "override")

@@ -47,7 +47,7 @@ def test_created_on_first_use_with_wal_and_foreign_keys(tmp_path):
     assert db.is_file()
     assert wl._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert wl._conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
-    assert wl._conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "1"
+    assert wl._conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "2"
     wl.close()
     assert len(Worklist(db)) == 0  # reopening keeps the schema
 
