@@ -1,5 +1,6 @@
-"""The ECG review screen: a worklist (sort, filter, search), the ECG with an attention overlay, the model's read,
-and a review panel whose confirm / override / uncertain decisions go to the worklist's audit log.
+"""The ECG review screen: a worklist (sort, filter, search), the zoomable ECG with an attention overlay, the model's
+read beside the measurement-based second opinion, and a review panel whose confirm / override / uncertain decisions
+(Ctrl+Enter / Ctrl+O / Ctrl+U) go to the worklist's audit log.
 
 Main-window convention: `start_demo()` is called in smoke mode, `shutdown()` on close. Reading, screening and every
 export run as host jobs, never on the Qt thread."""
@@ -16,25 +17,24 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyqtgraph as pg
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QModelIndex, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QFileDialog,
-    QFormLayout,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QScrollArea,
+    QSizePolicy,
     QSplitter,
-    QTableView,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -43,94 +43,26 @@ from app.core.errors import VitascopeError
 from app.core.jobs import CancelToken, ProgressEvent
 from app.core.plugin_api import Host, JobHandle
 
+from .preview import EcgPreview
 from .report import NOTICE, export_csv, write_pdf_report
+from .result_view import ResultPanel
 from .review import Item, Worklist, WorklistCorrupt
 from .types import CLASS_TITLES, CLASSES, EcgInput
+from .worklist_view import COLUMNS, DECISION_TEXT, WorklistModel, WorklistTable
+
+__all__ = ["COLUMNS", "EcgWidget", "WorklistModel"]
 
 log = logging.getLogger(__name__)
 PLUGIN_ID = "ecg"
-COLUMNS: tuple[tuple[str, str], ...] = (  # (header, Worklist order_by key)
-    ("#", "added"), ("File", "file"), ("Patient", "patient"), ("Study date", "study_date"), ("Status", "status"),
-    ("Model label", "label"), ("P(abnormal)", "p_abnormal"), ("Decision", "decision"), ("Reviewer", "reviewer"),
-)
 NO_MODEL = ("<b>No ECG model is installed.</b> You can open, view and review ECGs, but <i>Screen all</i> is off "
             "until a model is installed (<b>Model zoo → Install…</b>).")
 BANNER_STYLE = ("QLabel { background: rgba(192, 57, 43, 40); border: 1px solid rgba(192, 57, 43, 170); "
-                "border-radius: 4px; padding: 4px; font-weight: bold; }")
+                "border-radius: 4px; padding: 2px; font-weight: bold; }")
 WARN_STYLE = ("QLabel { background: rgba(230, 126, 34, 40); border: 1px solid rgba(230, 126, 34, 160); "
               "border-radius: 4px; padding: 6px; }")
 IMAGE_CACHE = 6  # decoded ECG images kept in memory (~10 MB each at 2213×1572)
-DECISION_TEXT = {"confirm": "Confirmed", "override": "Overridden", "uncertain": "Uncertain"}
-
-
-class WorklistModel(QAbstractTableModel):
-    """The table over `Worklist.items`: the widget queries (filter + order) and hands the rows in."""
-
-    def __init__(self, on_sort: Callable[[str, bool], None]) -> None:
-        super().__init__()
-        self.rows: list[Item] = []
-        self._on_sort = on_sort
-
-    def set_rows(self, rows: list[Item]) -> None:
-        self.beginResetModel()
-        self.rows = rows
-        self.endResetModel()
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return COLUMNS[section][0]
-        return None
-
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or index.row() >= len(self.rows):
-            return None
-        it = self.rows[index.row()]
-        key = COLUMNS[index.column()][1]
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self._text(it, key)
-        if role == Qt.ItemDataRole.ToolTipRole and key == "file":
-            return it.source
-        if role == Qt.ItemDataRole.TextAlignmentRole and key in ("added", "p_abnormal"):
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.UserRole:
-            return it.id
-        return None
-
-    @staticmethod
-    def _text(it: Item, key: str) -> str:
-        if key == "added":
-            return str(it.id)
-        if key == "file":
-            name = Path(it.path).name
-            extra = it.source[len(it.path):] if it.source.startswith(it.path) else ""
-            return name + extra
-        if key == "patient":
-            return " · ".join(x for x in (it.patient_name, it.patient_id) if x) or ""
-        if key == "study_date":
-            return it.study_date or ""
-        if key == "status":
-            return it.status
-        if key == "label":
-            return CLASS_TITLES.get(it.label or "", it.label or "")
-        if key == "p_abnormal":
-            return "" if it.p_abnormal is None else f"{it.p_abnormal:.2f}"
-        if key == "decision":
-            if not it.decision_action:
-                return ""
-            lab = CLASS_TITLES.get(it.decision_label or "", it.decision_label or "")
-            return DECISION_TEXT.get(it.decision_action, it.decision_action) + (f": {lab}" if lab else "")
-        if key == "reviewer":
-            return it.reviewer or ""
-        return ""
-
-    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
-        self._on_sort(COLUMNS[column][1], order == Qt.SortOrder.DescendingOrder)
+SHORTCUTS = {"confirm": ("Ctrl+Return", "Ctrl+Enter"), "override": ("Ctrl+O",), "uncertain": ("Ctrl+U",)}
+NO_DICOM_TIP = "Select a DICOM ECG first: de-identified export is for DICOM files only"
 
 
 class _GuiBridge(QObject):
@@ -280,27 +212,30 @@ class EcgWidget(QWidget):
         self.recover_button.setVisible(False)
         self.recover_button.clicked.connect(self.recover_worklist)
 
-        self.open_files_button = QPushButton("Open files…")
+        self.open_files_button = _button("Open files…", "Add ECG files (DICOM, WFDB .hea, images) to the worklist")
         self.open_files_button.clicked.connect(self._open_files_clicked)
-        self.open_folder_button = QPushButton("Open folder…")
+        self.open_folder_button = _button("Open folder…", "Add every ECG file under a folder")
         self.open_folder_button.clicked.connect(self._open_folder_clicked)
-        self.screen_button = QPushButton("Screen all")
+        self.screen_button = _button("Screen all", "Screen every ECG that has no model result yet")
         self.screen_button.clicked.connect(self.screen_all)
-        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button = _button("Cancel", "Stop reading / screening; finished items are kept")
         self.cancel_button.clicked.connect(self.cancel)
         self.cancel_button.setVisible(False)
         self.progress = QProgressBar()
         self.progress.setVisible(False)
-        self.progress.setMaximumWidth(220)
-        self.csv_button = QPushButton("Export CSV…")
+        self.progress.setMaximumWidth(160)
+        self.progress.setAccessibleName("Progress")
+        self.csv_button = _button("Export CSV…", "Save the whole worklist (every column) as a CSV table")
         self.csv_button.clicked.connect(self._csv_clicked)
-        self.pdf_button = QPushButton("PDF report…")
+        self.pdf_button = _button("PDF report…", "A one-page PDF report of the selected ECG")
         self.pdf_button.clicked.connect(self._pdf_clicked)
-        self.deid_button = QPushButton("Export de-identified DICOM…")
+        self.deid_button = _button("De-identified DICOM…", NO_DICOM_TIP)
+        self.deid_button.setAccessibleName("Export de-identified DICOM")
         self.deid_button.clicked.connect(self._deid_clicked)
-        self.keep_annotations_check = QCheckBox("keep cleaned measurements")
-        self.keep_annotations_check.setToolTip("Keep the machine's coded measurements and safe statements "
-                                               "(the profile removes all waveform annotations)")
+        self.keep_annotations_check = QCheckBox("keep measurements")
+        self.keep_annotations_check.setToolTip("De-identified DICOM: keep the machine's coded measurements and safe "
+                                               "statements (the profile removes all waveform annotations)")
+        self.keep_annotations_check.setAccessibleName("Keep cleaned measurements in de-identified DICOM")
         toolbar = QHBoxLayout()
         for w in (self.open_files_button, self.open_folder_button, self.screen_button, self.cancel_button,
                   self.progress):
@@ -311,22 +246,32 @@ class EcgWidget(QWidget):
         self.status_label = QLabel("")
         self.status_label.setWordWrap(True)
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.status_label.setAccessibleName("Status")
 
         # worklist
         self.status_filter = QComboBox()
         for text, value in (("All", None), ("New", "new"), ("Screened", "screened"), ("Reviewed", "reviewed")):
             self.status_filter.addItem(text, value)
+        self.status_filter.setAccessibleName("Filter by status")
         self.label_filter = QComboBox()
         self.label_filter.addItem("Any label", None)
         for c in CLASSES:
             self.label_filter.addItem(CLASS_TITLES[c], c)
+        self.label_filter.setAccessibleName("Filter by model label")
         self.decision_filter = QComboBox()
         for text, value in (("Any decision", None), ("Not decided", "none"), ("Confirmed", "confirm"),
-                            ("Overridden", "override"), ("Uncertain", "uncertain")):
+                            ("Overridden", "override"), ("Uncertain", "uncertain"), ("⚠ Flagged", "flagged")):
             self.decision_filter.addItem(text, value)
+        self.decision_filter.setAccessibleName("Filter by decision or flag")
+        self.decision_filter.setToolTip("Filter by the reviewer's decision, or ⚠ Flagged: the model was uncertain")
+        for combo in (self.status_filter, self.label_filter, self.decision_filter):
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+            combo.setMinimumContentsLength(6)
         self.search_edit = QLineEdit()
         self.search_edit.setPlaceholderText("Search file, patient, date, comment…")
         self.search_edit.setClearButtonEnabled(True)
+        self.search_edit.setAccessibleName("Search the worklist")
+        self.search_edit.setMinimumWidth(80)
         self._search_timer = QTimer(self)
         self._search_timer.setSingleShot(True)
         self._search_timer.setInterval(250)
@@ -340,129 +285,151 @@ class EcgWidget(QWidget):
         filters.addWidget(self.decision_filter)
         filters.addWidget(self.search_edit, 1)
         self.count_label = QLabel("")
+        self.count_label.setWordWrap(True)
         self.table_model = WorklistModel(self._sort_requested)
-        self.table = QTableView()
-        self.table.setModel(self.table_model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSortingEnabled(True)
-        self.table.horizontalHeader().setSortIndicator(0, Qt.SortOrder.AscendingOrder)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.verticalHeader().setVisible(False)
+        self.table = WorklistTable(self.table_model)
         self.table.selectionModel().currentRowChanged.connect(self._row_changed)
+        self.table.selectionModel().selectionChanged.connect(lambda *_a: self._update_buttons())
         left = QWidget()
         lv = QVBoxLayout(left)
         lv.setContentsMargins(0, 0, 0, 0)
         lv.addLayout(filters)
         lv.addWidget(self.table, 1)
         lv.addWidget(self.count_label)
+        left.setMinimumWidth(self.table.decision_width())
 
         # viewer
-        self.view = pg.GraphicsLayoutWidget()
-        self.view.setBackground(None)
-        self.view.setMinimumSize(360, 240)
-        self.viewbox = self.view.addViewBox(lockAspect=True, invertY=True, enableMouse=True)
-        self.image_item = pg.ImageItem(axisOrder="row-major")
-        self.heat_item = pg.ImageItem(axisOrder="row-major")
-        self.heat_item.setZValue(10)
-        self.heat_item.setVisible(False)
-        self.viewbox.addItem(self.image_item)
-        self.viewbox.addItem(self.heat_item)
-        self.image_item.setImage(np.full((64, 90, 3), 235, np.uint8), autoLevels=False, levels=(0, 255))
-        self.viewbox.autoRange(padding=0)
-        self.heatmap_check = QCheckBox("Heat map (where the model looked)")
-        self.heatmap_check.toggled.connect(self._heatmap_toggled)
         self.item_label = QLabel("Select an ECG in the worklist.")
-        self.item_label.setWordWrap(True)
         self.item_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.item_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.item_label.setAccessibleName("Selected ECG")
+        self.preview = EcgPreview()
+        self.zoom_out_button = _tool("−", "Zoom out (−)", self.preview.zoom_by, 1 / 1.25)
+        self.zoom_in_button = _tool("+", "Zoom in (+)", self.preview.zoom_by, 1.25)
+        self.fit_button = _tool("Fit", "Fit the ECG to the window (0)", self.preview.fit)
+        self.actual_button = _tool("1:1", "One image pixel per screen pixel (1)", self.preview.actual_pixels)
+        self.zoom_label = QLabel("")
+        self.zoom_label.setMinimumWidth(self.zoom_label.fontMetrics().horizontalAdvance("1600 %") + 4)
+        self.preview.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z:.0%}"))
+        self.heatmap_check = QCheckBox("Heat map")
+        self.heatmap_check.setToolTip("Show where the model looked (attention rollout); not a localisation of disease")
+        self.heatmap_check.setAccessibleName("Show the attention heat map")
+        self.heatmap_check.toggled.connect(self._heatmap_toggled)
+        view_bar = QHBoxLayout()
+        view_bar.setSpacing(2)
+        view_bar.addWidget(self.item_label, 1)
+        for w in (self.zoom_out_button, self.zoom_in_button, self.fit_button, self.actual_button, self.zoom_label):
+            view_bar.addWidget(w)
+        view_bar.addSpacing(6)
+        view_bar.addWidget(self.heatmap_check)
 
-        # result
-        self.result_label = QLabel("—")
-        font = self.result_label.font()
-        font.setPointSizeF(font.pointSizeF() * 1.5)
-        font.setBold(True)
-        self.result_label.setFont(font)
-        self.model_label = QLabel("")
-        self.model_label.setWordWrap(True)
-        self.model_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        bars = QGridLayout()
-        bars.setColumnStretch(1, 1)
-        self.bars: dict[str, QProgressBar] = {}
-        for row, c in enumerate(CLASSES):
-            bar = QProgressBar()
-            bar.setRange(0, 1000)
-            bar.setValue(0)
-            bar.setFormat("—")
-            bars.addWidget(QLabel(CLASS_TITLES[c]), row, 0)
-            bars.addWidget(bar, row, 1)
-            self.bars[c] = bar
-        self.measure_label = QLabel("Measurements: —")
-        self.measure_label.setWordWrap(True)
-        result_box = QGroupBox("Model")
-        rv = QVBoxLayout(result_box)
-        rv.addWidget(self.result_label)
-        rv.addLayout(bars)
-        rv.addWidget(self.measure_label)
-        rv.addWidget(self.model_label)
+        # result: the model's answer beside the second opinion
+        self.result_panel = ResultPanel()
+        self.result_label = self.result_panel.result_label
+        self.measure_label = self.result_panel.measure_label
+        self.model_label = self.result_panel.model_label
+        self.bars = self.result_panel.bars
+        details = QScrollArea()
+        details.setWidget(self.result_panel)
+        details.setWidgetResizable(True)
+        details.setFrameShape(QScrollArea.Shape.NoFrame)
+        details.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        details.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.details = details
 
         # review
         self.reviewer_edit = QLineEdit()
         self.reviewer_edit.setPlaceholderText("Your name (recorded with each decision)")
+        self.reviewer_edit.setAccessibleName("Reviewer")
         self.reviewer_edit.editingFinished.connect(self._save_settings)
         self.comment_edit = QPlainTextEdit()
         self.comment_edit.setPlaceholderText("Comment (optional)")
-        self.comment_edit.setMaximumHeight(70)
-        self.confirm_button = QPushButton("Confirm")
-        self.confirm_button.setToolTip("Agree with the model's label")
+        self.comment_edit.setAccessibleName("Comment")
+        self.comment_edit.setTabChangesFocus(True)
+        line = self.comment_edit.fontMetrics().lineSpacing()
+        self.comment_edit.setFixedHeight(2 * line + 12)
+        self.confirm_button = _button("Confirm  (Ctrl+Enter)", "Agree with the model's label (Ctrl+Enter)")
+        self.confirm_button.setAccessibleName("Confirm the model's label")
         self.confirm_button.clicked.connect(lambda: self.confirm())
         self.override_combo = QComboBox()
         for c in CLASSES:
             self.override_combo.addItem(CLASS_TITLES[c], c)
-        self.override_button = QPushButton("Override")
-        self.override_button.setToolTip("Record the class chosen on the left instead of the model's")
+        self.override_combo.setAccessibleName("Override class")
+        self.override_combo.setToolTip("The class recorded by Override")
+        self.override_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.override_button = _button("Override  (Ctrl+O)", "Record the class chosen on the left instead of the "
+                                                             "model's (Ctrl+O)")
+        self.override_button.setAccessibleName("Override with the chosen class")
         self.override_button.clicked.connect(lambda: self.override())
-        self.uncertain_button = QPushButton("Uncertain")
-        self.uncertain_button.setToolTip("Save for later / adjudication: no final label")
+        self.uncertain_button = _button("Uncertain  (Ctrl+U)", "Mark for review / adjudication: no final label "
+                                                               "(Ctrl+U)")
+        self.uncertain_button.setAccessibleName("Mark as uncertain for review")
         self.uncertain_button.clicked.connect(lambda: self.mark_uncertain())
         self.review_status = QLabel("")
         self.review_status.setWordWrap(True)
+        self.review_status.setAccessibleName("Review status")
+        reviewer_label = QLabel("&Reviewer")
+        reviewer_label.setBuddy(self.reviewer_edit)
         review_box = QGroupBox("Review")
-        form = QFormLayout(review_box)
-        form.addRow("Reviewer", self.reviewer_edit)
-        form.addRow(self.comment_edit)
-        brow = QHBoxLayout()
-        brow.addWidget(self.confirm_button)
-        brow.addWidget(self.override_combo, 1)
-        brow.addWidget(self.override_button)
-        brow.addWidget(self.uncertain_button)
-        form.addRow(brow)
-        form.addRow(self.review_status)
+        grid = QGridLayout(review_box)
+        grid.setVerticalSpacing(4)
+        grid.addWidget(reviewer_label, 0, 0)
+        grid.addWidget(self.reviewer_edit, 0, 1, 1, 3)
+        grid.addWidget(self.comment_edit, 1, 0, 1, 4)
+        grid.addWidget(self.confirm_button, 2, 0, 1, 2)
+        grid.addWidget(self.override_combo, 2, 2)
+        grid.addWidget(self.override_button, 2, 3)
+        grid.addWidget(self.uncertain_button, 3, 0, 1, 2)
+        grid.addWidget(self.review_status, 3, 2, 1, 2)
+        grid.setColumnStretch(1, 1)
+        grid.setColumnStretch(2, 1)
+        self.review_box = review_box
 
         right = QWidget()
         rv2 = QVBoxLayout(right)
         rv2.setContentsMargins(0, 0, 0, 0)
-        rv2.addWidget(self.item_label)
-        rv2.addWidget(self.view, 3)
-        rv2.addWidget(self.heatmap_check)
-        side = QHBoxLayout()
-        side.addWidget(result_box, 1)
-        side.addWidget(review_box, 1)
-        rv2.addLayout(side)
+        rv2.setSpacing(4)
+        rv2.addLayout(view_bar)
+        lower = QSplitter(Qt.Orientation.Vertical)
+        lower.addWidget(self.preview)
+        lower.addWidget(details)
+        lower.setStretchFactor(0, 3)
+        lower.setStretchFactor(1, 2)
+        lower.setChildrenCollapsible(False)
+        rv2.addWidget(lower, 1)
+        rv2.addWidget(review_box)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
         splitter.addWidget(right)
-        splitter.setStretchFactor(0, 2)
-        splitter.setStretchFactor(1, 3)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 1)
+        splitter.setChildrenCollapsible(False)
+        self.splitter = splitter
 
         layout = QVBoxLayout(self)
+        layout.setSpacing(4)
         layout.addWidget(self.banner)
         layout.addWidget(self.message)
         layout.addWidget(self.recover_button)
         layout.addLayout(toolbar)
         layout.addWidget(self.status_label)
         layout.addWidget(splitter, 1)
+
+        # keyboard: the visual order, top to bottom and left to right; the table keeps arrows, Tab leaves it
+        chain = [self.open_files_button, self.open_folder_button, self.screen_button, self.cancel_button,
+                 self.csv_button, self.pdf_button, self.deid_button, self.keep_annotations_check,
+                 self.status_filter, self.label_filter, self.decision_filter, self.search_edit, self.table,
+                 self.heatmap_check, self.preview, self.reviewer_edit, self.comment_edit, self.confirm_button,
+                 self.override_combo, self.override_button, self.uncertain_button]
+        for a, b in zip(chain, chain[1:], strict=False):
+            QWidget.setTabOrder(a, b)
+        self.shortcuts: dict[str, list[QShortcut]] = {}
+        for action, keys in SHORTCUTS.items():
+            for key in keys:
+                sc = QShortcut(QKeySequence(key), self)
+                sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+                sc.activated.connect(functools.partial(self._shortcut, action))
+                self.shortcuts.setdefault(action, []).append(sc)
 
     # settings ----------------------------------------------------------------------------------------------
     def _restore_settings(self) -> None:
@@ -533,14 +500,17 @@ class EcgWidget(QWidget):
             self.count_label.setText("")
             return
         keep = self.current.id if self.current else None
+        decision = self.decision_filter.currentData()
         rows = self.worklist.items(status=self.status_filter.currentData(), label=self.label_filter.currentData(),
-                                   decision=self.decision_filter.currentData(),
+                                   decision=None if decision == "flagged" else decision,
+                                   flagged=True if decision == "flagged" else None,
                                    search=self.search_edit.text().strip() or None,
                                    order_by=self.order_by, descending=self.descending)
         self.table_model.set_rows(rows)
         c = self.worklist.counts()
         self.count_label.setText(f"{len(rows)} shown · {c['total']} in the worklist: {c['new']} new, "
-                                 f"{c['screened']} screened, {c['reviewed']} reviewed, {c['uncertain']} uncertain")
+                                 f"{c['screened']} screened, {c['reviewed']} reviewed, {c['uncertain']} uncertain, "
+                                 f"{self.worklist.flagged()} ⚠ flagged by the model")
         if keep is not None:
             row = next((i for i, it in enumerate(rows) if it.id == keep), None)
             if row is not None:
@@ -549,6 +519,7 @@ class EcgWidget(QWidget):
                 self.table.selectionModel().blockSignals(False)
                 self.current = rows[row]
                 self._show_item(self.current, reload_image=False)
+        self._update_buttons()
 
     def _sort_requested(self, key: str, descending: bool) -> None:
         self.order_by, self.descending = key, descending
@@ -588,8 +559,8 @@ class EcgWidget(QWidget):
         if it.study_date:
             bits.append(f"study {it.study_date}")
         bits.append(it.kind)
-        self.item_label.setText(" — ".join(bits))
-        self._show_result(it)
+        self._set_item_text(" — ".join(bits))
+        self.result_panel.show_item(it)
         self._show_decision(it)
         self._update_buttons()
         if not reload_image:
@@ -599,7 +570,7 @@ class EcgWidget(QWidget):
             self._set_image(it, img)
             return
         self.current_image = None
-        self.item_label.setText(self.item_label.text() + " (loading…)")
+        self._set_item_text(self.item_label.toolTip() + " (loading…)")
 
         io = self._io
 
@@ -609,79 +580,52 @@ class EcgWidget(QWidget):
         def done(image: np.ndarray) -> None:
             self._cache_image(it.source, image)
             if self.current is not None and self.current.id == it.id:
-                self.item_label.setText(self.item_label.text().replace(" (loading…)", ""))
+                self._set_item_text(self.item_label.toolTip().replace(" (loading…)", ""))
                 self._set_image(it, image)
 
         def failed(msg: str) -> None:
             if self.current is not None and self.current.id == it.id:
-                self.item_label.setText(f"{Path(it.path).name}: {msg}")
+                self._set_item_text(f"{Path(it.path).name}: {msg}")
 
         self.host.run_job(f"load {Path(it.path).name}", load, on_result=self._on_gui(done),
                           on_error=self._on_gui(failed))
 
+    def _set_item_text(self, text: str) -> None:
+        """The selected ECG's one-line description, elided to the space it has (the whole line in the tooltip)."""
+        self.item_label.setToolTip(text)
+        width = max(60, self.item_label.width())
+        self.item_label.setText(self.item_label.fontMetrics().elidedText(text, Qt.TextElideMode.ElideMiddle, width))
+
     def _set_image(self, it: Item, image: np.ndarray) -> None:
         self.current_image = image
-        self.image_item.setImage(image, autoLevels=False, levels=(0, 255))
-        self.viewbox.autoRange(padding=0)
+        self.preview.set_image(image)
         self._update_heatmap(it)
 
     def _update_heatmap(self, it: Item | None) -> None:
         hm = self.worklist.heatmap(it.id) if (self.worklist is not None and it is not None) else None
         self.heatmap_check.setEnabled(hm is not None)
+        self.heatmap_check.setToolTip("Show where the model looked (attention rollout); not a localisation of "
+                                      "disease" if hm is not None else "No heat map: this ECG is not screened yet")
         if hm is None or self.current_image is None:
-            self.heat_item.setVisible(False)
+            self.preview.set_heatmap(None)
             return
         heat, box = hm
-        h, w = self.current_image.shape[:2]
-        x0, y0, x1, y1 = box if box is not None else (0, 0, w, h)
-        rgba = np.zeros(heat.shape + (4,), np.uint8)
-        rgba[..., 0] = np.clip(3 * heat, 0, 1) * 255
-        rgba[..., 1] = np.clip(3 * heat - 1, 0, 1) * 255
-        rgba[..., 2] = np.clip(3 * heat - 2, 0, 1) * 255
-        rgba[..., 3] = np.clip(heat, 0, 1) * 150
-        self.heat_item.setImage(rgba, autoLevels=False, levels=(0, 255))
-        self.heat_item.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
-        self.heat_item.setVisible(self.heatmap_check.isChecked())
+        self.preview.set_heatmap(heat, box)
+        self.preview.set_heat_visible(self.heatmap_check.isChecked())
 
     def _heatmap_toggled(self, on: bool) -> None:
-        self.heat_item.setVisible(on and self.heat_item.image is not None and self.heatmap_check.isEnabled())
+        self.preview.set_heat_visible(on and self.heatmap_check.isEnabled())
         self._save_settings()
 
     @property
     def heatmap_shown(self) -> bool:
-        return bool(self.heatmap_check.isEnabled() and self.heatmap_check.isChecked() and self.heat_item.isVisible())
-
-    def _show_result(self, it: Item) -> None:
-        if it.label is None:
-            self.result_label.setText("(not screened)")
-            for bar in self.bars.values():
-                bar.setValue(0)
-                bar.setFormat("—")
-            self.measure_label.setText("Measurements: —")
-            self.model_label.setText("")
-            return
-        p = it.probabilities.get(it.label, 0.0)
-        self.result_label.setText(f"{CLASS_TITLES.get(it.label, it.label)} ({p:.0%})")
-        for c, bar in self.bars.items():
-            v = it.probabilities.get(c, 0.0)
-            bar.setValue(int(round(1000 * v)))
-            bar.setFormat(f"{v:.1%}")
-        meas = it.measurements
-        if meas:
-            order = ("HR", "RR", "PR", "QRS", "QT", "QTc")
-            parts = [f"{k} {meas[k]:.0f} {'bpm' if k == 'HR' else 'ms'}" for k in order if k in meas]
-            parts += [f"{k} {v:.4g}" for k, v in meas.items() if k not in order]
-            self.measure_label.setText("Measurements: " + " · ".join(parts))
-        else:
-            self.measure_label.setText("Measurements: — (image input)")
-        sha = (it.model_sha256 or "")[:12]
-        self.model_label.setText(f"model {it.model_id} (sha256 {sha}…) · screened {(it.screened_at or '')[:19]}")
+        return bool(self.heatmap_check.isEnabled() and self.heatmap_check.isChecked() and self.preview.heat_visible)
 
     def _show_decision(self, it: Item) -> None:
         if it.decision_action:
             lab = CLASS_TITLES.get(it.decision_label or "", it.decision_label or "no label")
             self.review_status.setText(f"Latest: {DECISION_TEXT.get(it.decision_action)} — {lab}, by {it.reviewer} "
-                                       f"at {(it.decided_at or '')[:19].replace('T', ' ')} UTC")
+                                       f"at {(it.decided_at or '')[:16].replace('T', ' ')} UTC")
         else:
             self.review_status.setText("Not reviewed yet.")
         if it.label in CLASSES:
@@ -689,6 +633,11 @@ class EcgWidget(QWidget):
             self.override_combo.setCurrentIndex(self.override_combo.findData(it.decision_label if
                                                                              it.decision_action == "override"
                                                                              else other))
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        if self.item_label.toolTip():
+            QTimer.singleShot(0, lambda: self._if_open(self._set_item_text, (self.item_label.toolTip(),)))
 
     # model -------------------------------------------------------------------------------------------------
     def refresh_model(self) -> None:
@@ -714,13 +663,37 @@ class EcgWidget(QWidget):
         self.open_files_button.setEnabled(have and not busy)
         self.open_folder_button.setEnabled(have and not busy)
         self.screen_button.setEnabled(have and not busy and self.model_info is not None)
-        self.csv_button.setEnabled(have)
-        self.pdf_button.setEnabled(have and self.current is not None)
-        self.deid_button.setEnabled(have)
+        self.screen_button.setToolTip("Screen every ECG that has no model result yet" if self.model_info is not None
+                                      else "No ECG model is installed (Model zoo → Install…)")
+        rows = bool(self.table_model.rows)
+        self.csv_button.setEnabled(have and rows)
+        self.csv_button.setToolTip("Save the whole worklist (every column) as a CSV table" if rows
+                                   else "The worklist is empty: open ECG files first")
         item = self.current
+        self.pdf_button.setEnabled(have and item is not None)
+        self.pdf_button.setToolTip("A one-page PDF report of the selected ECG" if item is not None
+                                   else "Select an ECG first")
+        dicom = bool(self._deid_targets())
+        self.deid_button.setEnabled(have and dicom)
+        self.deid_button.setToolTip("De-identified copies (basic profile) of the selected DICOM ECGs" if dicom
+                                    else NO_DICOM_TIP)
+        self.keep_annotations_check.setEnabled(have and dicom)
         self.confirm_button.setEnabled(have and item is not None and item.label is not None)
         self.override_button.setEnabled(have and item is not None)
+        self.override_combo.setEnabled(have and item is not None)
         self.uncertain_button.setEnabled(have and item is not None)
+
+    def _deid_targets(self) -> list[Item]:
+        """The DICOM items among the selected rows (or the current item)."""
+        chosen = self.selected_items() or ([self.current] if self.current is not None else [])
+        return [it for it in chosen if it.kind.startswith("dicom")]
+
+    def _shortcut(self, action: str) -> None:
+        """A review shortcut: acts like its button (nothing when the button is disabled)."""
+        button = {"confirm": self.confirm_button, "override": self.override_button,
+                  "uncertain": self.uncertain_button}[action]
+        if button.isEnabled() and button.isVisible():
+            button.click()
 
     # jobs --------------------------------------------------------------------------------------------------
     def _start(self, key: str, name: str, fn: Callable[[CancelToken, Callable[[ProgressEvent], None]], Any],
@@ -975,19 +948,22 @@ class EcgWidget(QWidget):
         return self._start("pdf", f"report {path.name}", run, self._saved, progress=False)
 
     def _deid_clicked(self) -> None:
+        if not self._deid_targets():
+            self.status_label.setText(NO_DICOM_TIP + ".")
+            return
         folder = QFileDialog.getExistingDirectory(self, "Folder for the de-identified DICOM copies")
         if folder:
             self.export_deid(Path(folder))
 
     def export_deid(self, folder: Path, items: list[Item] | None = None) -> JobHandle | None:
-        """De-identified copies (PS3.15 Annex E basic profile) of the selected DICOM ECGs (all DICOM items when
-        nothing is selected). Output names carry no patient data: ecg-deid-NNN.dcm, never overwriting."""
+        """De-identified copies (PS3.15 Annex E basic profile) of the given DICOM ECGs, else of the selected ones.
+        Output names carry no patient data: ecg-deid-NNN.dcm, never overwriting."""
         if self.worklist is None:
             return None
-        chosen = items if items is not None else (self.selected_items() or self.worklist.items())
+        chosen = items if items is not None else self._deid_targets()
         paths = list(dict.fromkeys(it.path for it in chosen if it.kind.startswith("dicom")))
         if not paths:
-            self.status_label.setText("No DICOM ECG selected: de-identified export is for DICOM files only.")
+            self.status_label.setText(NO_DICOM_TIP + ".")
             return None
         keep = self.keep_annotations_check.isChecked()
 
@@ -1040,3 +1016,23 @@ class EcgWidget(QWidget):
         if self.worklist is not None:
             self.worklist.close()
             self.worklist = None
+
+
+def _button(text: str, tip: str) -> QPushButton:
+    """A push button that never gets narrower than its text."""
+    b = QPushButton(text)
+    b.setToolTip(tip)
+    b.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Fixed)
+    return b
+
+
+def _tool(text: str, tip: str, fn: Callable[..., None], *args: Any) -> QToolButton:
+    """A small viewer button; the viewer's own keys do the same, so it stays out of the Tab chain."""
+    b = QToolButton()
+    b.setText(text)
+    b.setToolTip(tip)
+    b.setAccessibleName(tip.split(" (")[0])
+    b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+    b.setAutoRaise(True)
+    b.clicked.connect(lambda: fn(*args))
+    return b

@@ -147,14 +147,14 @@ def test_open_screen_view_review_and_export(make_widget, tmp_path, qtbot):
     it = dicom_rows[0]
     assert w.select_item(it.id)
     qtbot.waitUntil(lambda: w.current_image is not None, timeout=5000)
-    assert w.image_item.image.shape == (200, 400, 3)
+    assert w.preview.image.shape == (200, 400, 3)
     assert "Measurements: HR 60 bpm" in w.measure_label.text() and w.result_label.text() != "(not screened)"
     assert sum(b.value() for b in w.bars.values()) == pytest.approx(1000, abs=2)
     assert w.heatmap_check.isEnabled()
     w.heatmap_check.setChecked(True)
-    assert w.heat_item.isVisible() and w.heat_item.image.shape == (14, 14, 4) and w.heatmap_shown
+    assert w.preview.heat_visible and w.preview.heat_image.shape == (14, 14, 4) and w.heatmap_shown
     w.heatmap_check.setChecked(False)
-    assert not w.heat_item.isVisible()
+    assert not w.preview.heat_visible
     w.heatmap_check.setChecked(True)
 
     w.reviewer_edit.setText("")
