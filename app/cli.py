@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 
 from app import __version__
@@ -14,8 +15,21 @@ log = logging.getLogger("vitascope")
 TRAIN_ONLY = {"torch", "onnx", "onnxscript"}  # the `train` extra; absent from the frozen inference bundle
 
 
+# argparse's own pattern (-1, -.5) misses scientific notation, so `--z -1.5e-5` read as an unknown option
+NEGATIVE_NUMBER = re.compile(r"^-(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$")
+
+
 class _Parser(argparse.ArgumentParser):
-    """Usage errors as one line on stderr with exit code 2 (argparse's default prints the whole usage)."""
+    """Usage errors as one line on stderr with exit code 2 (argparse's default prints the whole usage); negative
+    numbers in any notation are values, not options. Every subparser (plug-ins' too) is built from this class."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = NEGATIVE_NUMBER
+
+    def add_subparsers(self, **kwargs):  # type: ignore[override]
+        kwargs.setdefault("parser_class", _Parser)
+        return super().add_subparsers(**kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         sys.stderr.write(f"vitascope: {message} (see `vitascope {self.prog.split(' ', 1)[-1]} --help`)\n"
@@ -54,10 +68,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(text: str, fallback: str) -> str:
+    lines = [ln for ln in str(text).splitlines() if ln.strip()]
+    return lines[0].strip() if lines else fallback
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.DEBUG if ("-v" in argv or "--verbose" in argv) else logging.WARNING,
+    verbose = "-v" in argv or "--verbose" in argv
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    if not verbose:
+        from app.core.quiet import silence_libraries
+
+        silence_libraries()
     if not argv:
         argv = ["gui"]
     parser = build_parser()
@@ -68,7 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except VitascopeError as e:
-        sys.stderr.write(f"vitascope: {str(e).splitlines()[0] if str(e) else e.__class__.__name__}\n")
+        sys.stderr.write(f"vitascope: {_one_line(str(e), e.__class__.__name__)}\n")
+        return 2
+    except RecursionError:
+        sys.stderr.write("vitascope: input nested too deeply to read\n")
         return 2
     except ModuleNotFoundError as e:
         if (e.name or "").split(".")[0] not in TRAIN_ONLY:
@@ -81,6 +108,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         os._exit(0)
+    except Exception as e:  # a bug, not bad input: one line (exit 1); -v shows the traceback
+        if verbose:
+            raise
+        sys.stderr.write(f"vitascope: internal error in `{args.cmd}` ({e.__class__.__name__}: "
+                         f"{_one_line(str(e), 'no message')}); run with -v for the traceback\n")
+        return 1
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import sys
 import time
 
 from app.core.errors import ModelError
-from app.core.zoo import Zoo, golden_check, open_folder
+from app.core.zoo import Zoo, ZooEntry, golden_check, open_folder
 
 
 def add_cli(subparsers: argparse._SubParsersAction) -> None:
@@ -27,12 +27,26 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     st.set_defaults(func=selftest_cmd)
 
 
+def _checked(zoo: Zoo) -> list[tuple[ZooEntry, str | None]]:
+    """Every entry with its problem (unreadable card, missing/short/tampered model.onnx) or None."""
+    out = []
+    for e in zoo.entries():
+        try:
+            zoo.verify(e.id) if e.card is not None else None
+            out.append((e, e.error))
+        except ModelError as err:
+            out.append((e, str(err)))
+    return out
+
+
 def list_cmd(args: argparse.Namespace) -> int:
-    entries = Zoo().entries()
+    """Installed models; broken ones (card unreadable, checksum or size wrong) are marked BROKEN with the reason.
+    Listing succeeds (exit 0) either way: `models verify` is the check that fails."""
+    checked = _checked(Zoo())
     if args.json:
         rows = []
-        for e in entries:
-            row = {"id": e.id, "folder": str(e.folder), "builtin": e.builtin, "error": e.error}
+        for e, error in checked:
+            row = {"id": e.id, "folder": str(e.folder), "builtin": e.builtin, "error": error}
             if e.card:
                 row.update(task=e.card.task, version=e.card.version, bytes=e.card.bytes, params=e.card.params,
                            sha256=e.card.sha256, metrics=e.card.metrics)
@@ -40,29 +54,38 @@ def list_cmd(args: argparse.Namespace) -> int:
         json.dump(rows, sys.stdout, indent=1)
         sys.stdout.write("\n")
         return 0
-    if not entries:
+    if not checked:
         print("no models installed")
-    for e in entries:
-        if e.card:
+    for e, error in checked:
+        if e.card and not error:
             metric = ", ".join(f"{m['name']}={m['value']:.4g}" for m in e.card.metrics[:2]
                                if isinstance(m.get("value"), (int, float)))
             print(f"{e.id:28s} {e.card.task:20s} {e.card.bytes / 1e6:6.2f} MB  {metric}")
         else:
-            print(f"{e.id:28s} BROKEN: {e.error}")
+            print(f"{e.id:28s} BROKEN: {error}")
     return 0
 
 
+def _failed(failures: list[str], total: int, what: str) -> None:
+    """The one stderr line of a failed check; the CLI turns it into exit 2."""
+    more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+    raise ModelError(f"{len(failures)} of {total} models failed {what}: {failures[0]}{more}")
+
+
 def verify_cmd(args: argparse.Namespace) -> int:
-    zoo = Zoo()
-    bad = 0
-    for e in zoo.entries():
-        try:
-            zoo.verify(e.id)
+    """`ok ID` / `FAILED ID: reason` per model on stdout; any failure: exit 2 with one line on stderr."""
+    checked = _checked(Zoo())
+    failures = []
+    for e, error in checked:
+        if error:
+            failures.append(f"{e.id}: {error}")
+            print(f"FAILED  {e.id}: {error}")
+        else:
             print(f"ok      {e.id}")
-        except ModelError as err:
-            bad += 1
-            print(f"FAILED  {e.id}: {err}")
-    return 1 if bad else 0
+    sys.stdout.flush()
+    if failures:
+        _failed(failures, len(checked), "verification")
+    return 0
 
 
 def install_cmd(args: argparse.Namespace) -> int:
@@ -76,8 +99,8 @@ def selftest_cmd(args: argparse.Namespace) -> int:
     print(f"{'model':28s} {'checksum':9s} {'golden':9s} {'max diff':>9s} {'ms':>7s}")
     failures = 0
     if not entries:
-        print("no models installed")
-        return 1
+        raise ModelError("no models installed (see `vitascope models install`)")
+    problems = []
     for e in entries:
         status, golden, diff, ms = "ok", "-", "-", "-"
         try:
@@ -91,8 +114,12 @@ def selftest_cmd(args: argparse.Namespace) -> int:
         except ModelError as err:
             failures += 1
             status = "FAILED"
+            problems.append(f"{e.id}: {err}")
             print(f"{e.id:28s} {status:9s} {golden:9s} {diff:>9s} {ms:>7s}  {err}")
             continue
         print(f"{e.id:28s} {status:9s} {golden:9s} {diff:>9s} {ms:>7s}")
     print(f"{len(entries) - failures}/{len(entries)} models passed")
-    return 1 if failures else 0
+    sys.stdout.flush()
+    if problems:
+        _failed(problems, len(entries), "the self-test")
+    return 0

@@ -33,24 +33,37 @@ class JobSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JobSpec:
+        from .validate import check_fields, dataclass_types
+
         if not isinstance(data, dict) or "kind" not in data:
             raise JobError("job spec: expected a JSON object with a 'kind'")
         known = {f for f in cls.__dataclass_fields__}
         unknown = set(data) - known
         if unknown:
-            raise JobError(f"job spec: unknown field(s) {', '.join(sorted(unknown))}")
+            raise JobError(f"job spec: unknown field(s) {', '.join(sorted(map(str, unknown)))}")
+        check_fields(data, dataclass_types(cls), "job spec", JobError)
+        if not data["kind"]:
+            raise JobError("job spec: kind is empty")
         return cls(**data)
 
     @classmethod
     def load(cls, path: str | Path) -> JobSpec:
+        from .validate import load_json
+
         p = Path(path)
         try:
-            data = json.loads(p.read_text(encoding="utf-8"))
+            if not p.is_file() and p.exists():
+                raise JobError(f"{p}: not a regular file")
+            text = p.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise JobError(f"{p}: no such job spec") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        except (OSError, UnicodeDecodeError) as e:
             raise JobError(f"{p}: not a readable JSON job spec ({e.__class__.__name__})") from None
-        return cls.from_dict(data)
+        data = load_json(text, f"{p}: not a readable JSON job spec", JobError)
+        try:
+            return cls.from_dict(data)
+        except JobError as e:
+            raise JobError(f"{p}: {e}") from None
 
     def save(self, path: str | Path) -> Path:
         p = Path(path)

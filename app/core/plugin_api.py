@@ -52,6 +52,9 @@ class PluginInfo:
     description: str = ""
     tasks: tuple[str, ...] = ()  # model tasks this plug-in consumes, e.g. ("holo.autofocus",)
     train_tasks: tuple[TrainTask, ...] = ()  # optional: tasks the training wizard offers for this plug-in
+    # further "package.module:function" job kinds or data entries job specs may name (train tasks' data_entry
+    # are allowed already); any entry not declared by the app or a plug-in is refused (app.core.entries)
+    entries: tuple[str, ...] = ()
 
 
 @dataclass

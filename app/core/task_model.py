@@ -4,6 +4,7 @@ through the Host and dropped whenever the zoo changes."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from .errors import ModelError
 from .plugin_api import Host
@@ -41,9 +42,23 @@ class TaskModel:
 
     @property
     def handle(self) -> ModelHandle:
+        """The chosen model, or the first installed one for the task when none was chosen. A chosen model that
+        is not installed, is broken, or serves another task is an error (ModelError), never replaced silently."""
         if self._handle is None:
-            ids = self.available()
-            if not ids:
-                raise ModelError(f"no model for task {self.task!r} is installed (see `vitascope models list`)")
-            self._handle = self.host.open_model(self.model_id if self.model_id in ids else ids[0])
+            if self.model_id:
+                self._handle = self._open_chosen(self.model_id)
+            else:
+                ids = self.available()
+                if not ids:
+                    raise ModelError(f"no model for task {self.task!r} is installed (see `vitascope models list`)")
+                self._handle = self.host.open_model(ids[0])
         return self._handle
+
+    def _open_chosen(self, model_id: str) -> ModelHandle:
+        if not Path(model_id).is_dir() and model_id not in self.available():
+            raise ModelError(f"model {model_id!r} is not an installed {self.task!r} model "
+                             "(see `vitascope models list`)")
+        handle = self.host.open_model(model_id)  # a model folder or an installed id; verified before use
+        if handle.card.task != self.task:
+            raise ModelError(f"{handle.card.id}: a {handle.card.task!r} model, not a {self.task!r} model")
+        return handle

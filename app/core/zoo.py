@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import stat
 import tempfile
 import threading
 from collections.abc import Callable, Iterable
@@ -56,7 +57,11 @@ class ModelHandle:
             if a.dtype.kind == "f" and not np.isfinite(a).all():
                 raise ModelError(f"{self.card.id}: input {spec.name!r} holds NaN or infinite values")
             feeds[spec.name] = a
-        return list(self.session.run(self.output_names, feeds))
+        try:
+            return list(self.session.run(self.output_names, feeds))
+        except Exception as e:  # onnxruntime's own exception types: a model that cannot run this input
+            first = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
+            raise ModelError(f"{self.card.id}: onnxruntime failed to run ({first[:200]})") from None
 
 
 def check_shape(model_id: str, spec: TensorSpec, shape: tuple[int, ...]) -> None:
@@ -161,6 +166,7 @@ class Zoo:
         src = Path(src)
         if not src.is_dir():
             raise ModelError(f"{src}: not a model folder")
+        files = install_files(src)  # before anything in it is read
         card = read_card(src)
         verify_file(src, card)
         sess = runtime.create_session(src / MODEL_FILE, warmup=False)
@@ -173,9 +179,8 @@ class Zoo:
                 raise ModelError(f"{dest}: a model with id {card.id!r} is already installed")
             tmp = Path(tempfile.mkdtemp(prefix=f".{card.id}.", dir=self.install_root))
             try:
-                for f in src.iterdir():
-                    if f.is_file():
-                        shutil.copy2(f, tmp / f.name)
+                for f in files:
+                    copy_regular(f, tmp / f.name)
                 verify_file(tmp, card)  # catch a short write (full disk) before it becomes visible
                 if dest.exists():
                     old = self.install_root / f".{card.id}.old"
@@ -203,6 +208,47 @@ class Zoo:
                 cb()
             except Exception:
                 log.exception("zoo listener failed")
+
+
+def install_files(src: Path) -> list[Path]:
+    """The files `models install` copies from `src`: every entry must be a regular file with one link, inside the
+    folder (no symlinks, hard links, devices or FIFOs); sub-folders are left out. ModelError otherwise."""
+    root = src.resolve()
+    files = []
+    try:
+        entries = sorted(src.iterdir())
+    except OSError as e:
+        raise ModelError(f"{src}: cannot list ({e.strerror or e})") from None
+    for f in entries:
+        st = f.lstat()
+        if stat.S_ISLNK(st.st_mode):
+            raise ModelError(f"{f}: is a symbolic link; a model folder must hold its files themselves")
+        if stat.S_ISDIR(st.st_mode):
+            continue  # sub-folders are not part of a model and are not copied
+        if not stat.S_ISREG(st.st_mode):
+            raise ModelError(f"{f}: not a regular file")
+        if st.st_nlink > 1:
+            raise ModelError(f"{f}: has {st.st_nlink} hard links; copy the file instead of linking it")
+        if f.resolve().parent != root:
+            raise ModelError(f"{f}: leaves the model folder")
+        files.append(f)
+    if not files:
+        raise ModelError(f"{src}: empty; a model folder holds card.toml and model.onnx")
+    return files
+
+
+def copy_regular(src: Path, dest: Path) -> None:
+    """Copy a regular file without following a link that appeared since it was checked (O_NOFOLLOW)."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(src, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode) or os.fstat(fd).st_nlink > 1:
+            raise ModelError(f"{src}: changed while installing (no longer a regular file)")
+        with os.fdopen(fd, "rb", closefd=False) as fin, open(dest, "xb") as fout:
+            shutil.copyfileobj(fin, fout, 1 << 20)
+    finally:
+        os.close(fd)
+    shutil.copystat(src, dest, follow_symlinks=False)
 
 
 def open_folder(folder: Path, threads: int | None = None) -> ModelHandle:

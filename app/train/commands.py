@@ -15,7 +15,6 @@ import argparse
 import shutil
 import signal
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from app.core import paths
 from app.core.card import RECIPE_FILE
 from app.core.errors import BadInput, JobError, VitascopeError
 from app.core.jobs import CancelToken, JobSpec, ProgressEvent
+from app.core.validate import check_output_dir, load_toml
 
 NO_TORCH = "training needs the core library (torch), which this build does not include; install vitascope[train]"
 
@@ -105,17 +105,21 @@ def load_recipe(path: str | Path, out: str | None = None, resume: bool = False) 
     """Read a recipe TOML into a JobSpec with absolute paths; BadInput/JobError name the file."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        if path.exists() and not path.is_file():
+            raise BadInput(f"{path}: not a regular file")
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise BadInput(f"{path}: no such recipe") from None
     except (OSError, UnicodeDecodeError) as e:
-        raise BadInput(f"{path}: cannot read ({getattr(e, 'strerror', None) or e})") from None
-    except tomllib.TOMLDecodeError as e:
-        raise BadInput(f"{path}: not valid TOML ({e})") from None
+        raise BadInput(f"{path}: cannot read ({getattr(e, 'strerror', None) or e.__class__.__name__})") from None
+    data = load_toml(text, str(path))
     try:
         spec = JobSpec.from_dict(data)
     except (JobError, TypeError) as e:
         raise BadInput(f"{path}: {e}") from None
+    export = spec.params.get("export")
+    if isinstance(export, dict) and not isinstance(export.get("out_dir", ""), str):
+        raise BadInput(f"{path}: params.export.out_dir must be a string")
     base = path.resolve().parent
     spec.name = spec.name or (base.name if path.name == RECIPE_FILE else path.stem)
     if out:
@@ -164,6 +168,10 @@ def train_cmd(args: argparse.Namespace) -> int:
     nproc = getattr(args, "nproc", 1) or 1
     if nproc < 1:
         raise BadInput(f"--nproc {nproc}: give 1 or more processes")
+    check_output_dir(spec.out_dir, "--out" if args.out else "out_dir")
+    export_dir = spec.params.get("export", {}).get("out_dir") if isinstance(spec.params.get("export"), dict) else None
+    if export_dir:
+        check_output_dir(export_dir, "params.export.out_dir")
     if nproc > 1:
         from app.train import ddp, worker
 
@@ -215,6 +223,7 @@ def export_cmd(args: argparse.Namespace) -> int:
     require_torch()
     from app.train import checkpoint, pipeline
 
+    check_output_dir(args.out)
     checkpoint.load_checkpoint(args.checkpoint)  # unreadable → JobError → exit 2
     try:
         pipeline.export_from_checkpoint(args.checkpoint, Path(args.out).expanduser().resolve(), print_event,
@@ -230,6 +239,14 @@ def compress_cmd(args: argparse.Namespace) -> int:
     require_torch()
     from app.train.compress import CompressSpec, compress
 
+    check_output_dir(args.out)
+    for name in ("steps", "batch_size", "calib_samples", "quant_iters", "threads", "latency_runs"):
+        if getattr(args, name) < (0 if name in ("steps", "latency_runs") else 1):
+            raise BadInput(f"--{name.replace('_', '-')} {getattr(args, name)}: must be positive")
+    if not (args.lr > 0 and args.lr < 1e3):
+        raise BadInput(f"--lr {args.lr}: give a learning rate above 0 (e.g. 5e-4)")
+    if args.reparam_depth < 0:
+        raise BadInput(f"--reparam-depth {args.reparam_depth}: must not be negative")
     cs = CompressSpec(model=args.model, out=args.out, reparam_depth=args.reparam_depth, distill=args.distill,
                       quant=args.quant, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                       calib_samples=args.calib_samples, quant_iters=args.quant_iters, seed=args.seed,
@@ -250,7 +267,13 @@ def logits_cmd(args: argparse.Namespace) -> int:
     require_torch()
     from app.train import logits_store
 
+    for name in ("topk", "epochs"):
+        if getattr(args, name) < 1:
+            raise BadInput(f"--{name} {getattr(args, name)}: must be 1 or more")
+    if args.limit < 0:
+        raise BadInput(f"--limit {args.limit}: must not be negative")
     if args.action == "save":
+        check_output_dir(args.store, "--store")
         path = logits_store.save_for_model(args.model, args.store, topk=args.topk, epochs=args.epochs, seed=args.seed)
         sys.stderr.write(f"logit store written: {path}\n")
         return 0

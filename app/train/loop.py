@@ -17,8 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from app.core.entries import check_entry
 from app.core.errors import JobError
 from app.core.jobs import CancelToken, JobSpec, ProgressEvent
+from app.core.validate import check_fields, dataclass_types
 
 from . import ddp
 from .arch.vit import VisionTransformer, ViTConfig, count_params, get_config
@@ -28,6 +30,7 @@ log = logging.getLogger(__name__)
 TASKS = ("classification", "regression")
 SCHEDULES = ("cosine", "linear", "constant")
 AUGMENTS = ("hflip", "vflip", "rot90", "vroll")
+DATA_FIELDS = {"entry": "str", "params": "dict", "seed": "int"}  # a spec's params.data table
 EventFn = Callable[[ProgressEvent], None]
 
 
@@ -71,7 +74,11 @@ class TrainSpec:
         known = {f.name for f in fields(cls)} - {"seed", "out_dir", "resume", "name"}
         unknown = set(params) - known
         if unknown:
-            raise JobError(f"job spec: unknown train parameter(s) {', '.join(sorted(unknown))}")
+            raise JobError(f"job spec: unknown train parameter(s) {', '.join(sorted(map(str, unknown)))}")
+        check_fields(params, dataclass_types(cls, exclude=("seed", "out_dir", "resume", "name")), "job spec: params",
+                     JobError)
+        if isinstance(params.get("data"), dict):
+            check_fields(params["data"], DATA_FIELDS, "job spec: params.data", JobError)
         try:
             spec = cls(**params, seed=int(job.seed), out_dir=str(job.out_dir), resume=bool(job.resume),
                        name=job.name or "")
@@ -104,6 +111,12 @@ class TrainSpec:
             raise JobError(f"job spec: schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.steps <= 0 and self.epochs <= 0:
             raise JobError("job spec: give steps > 0 or epochs > 0")
+        negative = [k for k in ("steps", "epochs", "warmup_steps", "eval_every", "checkpoint_every", "log_every",
+                                "min_lr", "weight_decay", "grad_clip") if getattr(self, k) < 0]
+        if negative:
+            raise JobError(f"job spec: {', '.join(negative)} must not be negative")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise JobError(f"job spec: betas must be two numbers in [0, 1), got {self.betas}")
         if self.batch_size <= 0 or self.threads <= 0 or self.lr <= 0:
             raise JobError("job spec: batch_size, threads and lr must be positive")
         if not self.out_dir:
@@ -184,7 +197,9 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, spec: TrainSpec
 
 # data ------------------------------------------------------------------------------------------------------
 def resolve_entry(entry: str, what: str = "data entry") -> Callable[..., Any]:
-    """'package.module:function' → the function; JobError naming `what` if it cannot be imported."""
+    """'package.module:function' → the function; JobError naming `what` if the app or an installed plug-in did not
+    register it (checked before anything is imported) or if it cannot be imported."""
+    check_entry(entry, what)
     module, _, attr = entry.partition(":")
     try:
         obj: Any = importlib.import_module(module)

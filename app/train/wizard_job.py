@@ -11,6 +11,7 @@ from typing import Any
 from app.core.card import read_card
 from app.core.errors import Cancelled, JobError
 from app.core.jobs import CancelToken, JobSpec, ProgressEvent
+from app.core.validate import check_fields
 
 from . import pipeline
 from .arch.vit import list_configs
@@ -19,6 +20,27 @@ from .loop import EventFn
 
 log = logging.getLogger(__name__)
 CHECKPOINT_FILE = "checkpoint.pt"
+PARAMS = {"task": "str", "model_id": "str", "train": "dict", "parent": "str", "init": "str", "compress": "dict"}
+COMPRESS = {"reparam_depth": "int", "distill": "str", "quant": "str", "steps": "int", "threads": "int",
+            "batch_size": "int"}
+
+
+def validate(job: JobSpec) -> None:
+    """Types and known keys of the wizard job's params (and its train table, as the "train" job checks it)."""
+    p = job.params
+    check_fields(p, PARAMS, "job spec: params", JobError)
+    c = p.get("compress") or {}
+    check_fields(c, COMPRESS, "job spec: params.compress", JobError)
+    negative = [k for k, v in c.items() if isinstance(v, int) and v < 0]
+    if negative:
+        raise JobError(f"job spec: params.compress {', '.join(negative)} must not be negative")
+    if p.get("init") not in (None, "", "parent"):
+        raise JobError(f"job spec: params.init must be 'parent', got {p['init']!r}")
+    if p.get("train"):
+        pipeline.validate_train(JobSpec("train", dict(p["train"]), out_dir=job.out_dir, name=job.name,
+                                        seed=job.seed, resume=job.resume))
+    elif not p.get("parent"):
+        raise JobError("job spec: nothing to do (no params.train and no params.parent to compress)")
 
 
 def finetune_params(train: dict[str, Any], parent: Path) -> dict[str, Any]:

@@ -46,17 +46,18 @@ def job_kinds() -> list[str]:
 def _register_builtins() -> None:
     if "train" in _JOBS:
         return
-    from . import pipeline
+    from . import pipeline, wizard_job
 
     _JOBS.setdefault("train", _Job(pipeline.train_job, pipeline.validate_train))
     _JOBS.setdefault("export", _Job(pipeline.export_job, pipeline.validate_export))
+    _JOBS.setdefault("app.train.wizard_job:run", _Job(wizard_job.run, wizard_job.validate))
 
 
 def prepare(spec: JobSpec) -> _Job:
     """Look up and validate the job for `spec`; JobError (a bad spec) otherwise."""
     _register_builtins()
     job = _JOBS.get(spec.kind)
-    if job is None and ":" in spec.kind:  # "package.module:function", for plug-in jobs not registered here
+    if job is None and ":" in spec.kind:  # "package.module:function": only entries the app or a plug-in declared
         from .loop import resolve_entry
 
         job = _Job(resolve_entry(spec.kind, "job kind"))
@@ -90,8 +91,8 @@ def run_job(spec: JobSpec, on_event: EventFn, cancel: CancelToken, job: _Job | N
     except VitascopeError as e:
         log.error("job failed: %s", one_line(e))
         emit(ProgressEvent("failed", message=one_line(e)))
-    except Exception as e:
-        log.exception("job failed")
+    except Exception as e:  # the traceback goes to the worker's log (INFO), not to a quiet CLI's stderr
+        log.error("job failed: %s", one_line(e), exc_info=log.isEnabledFor(logging.INFO))
         emit(ProgressEvent("failed", message=one_line(e)))
     if not terminal:
         emit(ProgressEvent("cancelled" if cancel.cancelled else "finished"))

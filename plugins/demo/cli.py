@@ -18,27 +18,31 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     sub = p.add_subparsers(dest="demo_cmd", required=True)
     c = sub.add_parser("classify", help="classify images with the demo model")
     c.add_argument("images", nargs="+")
-    c.add_argument("--model", default=None, help="model id (default: the first installed demo.shapes model)")
+    c.add_argument("--model", default=None, help="model id or model folder (default: the first installed "
+                   "demo.shapes model); one that cannot be used is an error")
     c.add_argument("--json", action="store_true", help="machine-readable results on stdout")
     c.set_defaults(func=classify_cmd)
 
 
 def classify_cmd(args: argparse.Namespace) -> int:
+    """Classify every readable image; each unreadable one gets one stderr line (its message names the file) and
+    the exit code is 2 when any failed, after the others' results. A --model that cannot be used is an error
+    before any image is read, never replaced by another model."""
     engine = DemoEngine(HeadlessHost(), args.model)
-    rows = []
+    engine.model  # noqa: B018 - open (and verify) the chosen model first: a bad --model fails here
+    rows, failed = [], 0
     for path in args.images:
         try:
             r = engine.classify(read_image(path))
         except BadInput as e:
-            print(str(e), file=sys.stderr)
+            failed += 1
+            print(f"vitascope: {e}", file=sys.stderr)
             continue
         rows.append({"file": path, "label": r.label, "probabilities": r.probabilities, "model": r.model})
-    if not rows:
-        return 2  # every file was bad; each already has its one line on stderr
-    if args.json:
+    if args.json and rows:
         json.dump(rows, sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:
         for row in rows:
             print(f"{row['file']}\t{row['label']}\t{row['probabilities'][row['label']]:.3f}")
-    return 0
+    return 2 if failed else 0

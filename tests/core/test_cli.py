@@ -56,9 +56,14 @@ def test_selftest_passes_and_catches_tampering(make_model_folder, tmp_path):
     data[-5] ^= 0xFF
     installed.write_bytes(bytes(data))
     r = vitascope("selftest", home=tmp_path)
-    assert r.returncode == 1 and "tampered" in r.stdout and "does not match" in r.stdout
+    line = one_line_error(r)
+    assert "tampered" in line and "does not match" in line and "tampered" in r.stdout
     r = vitascope("models", "verify", home=tmp_path)
-    assert r.returncode == 1 and "FAILED  tampered" in r.stdout
+    line = one_line_error(r)
+    assert "1 of" in line and "tampered" in line and "FAILED  tampered" in r.stdout
+    rows = {row["id"]: row for row in json.loads(vitascope("models", "list", "--json", home=tmp_path).stdout)}
+    assert "does not match" in rows["tampered"]["error"] and rows["demo-shapes-vit"]["error"] is None
+    assert "tampered                     BROKEN:" in vitascope("models", "list", home=tmp_path).stdout
 
 
 @pytest.mark.parametrize("args, needle", [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,8 +11,10 @@ import cv2
 import numpy as np
 
 from ..errors import BadInput
+from ..validate import finite_float32
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
+MAX_PIXELS = 50_000_000  # decoded pixels per input image (50 MP: 3 bytes each = 150 MB); larger is refused
 
 
 @contextmanager
@@ -26,16 +29,51 @@ def quiet_cv2() -> Iterator[None]:
         cv2.utils.logging.setLogLevel(level)
 
 
-def read_image(path: str | Path, color: bool = True) -> np.ndarray:
-    """RGB uint8 (H, W, 3) when `color`, else grayscale in the file's own depth (uint8/uint16)."""
-    p = Path(path)
+def _check_file(p: Path) -> None:
     if not p.exists():
         raise BadInput(f"{p}: no such file")
     if p.is_dir():
         raise BadInput(f"{p}: is a folder, not an image")
+    if not p.is_file():
+        raise BadInput(f"{p}: not a regular file")
     if p.suffix.lower() not in IMAGE_SUFFIXES:
         raise BadInput(f"{p}: unsupported image type {p.suffix or '(none)'}; use "
                        + ", ".join(sorted(IMAGE_SUFFIXES)))
+
+
+def check_image_header(path: str | Path, max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
+    """(width, height) from the file's header, without decoding the pixels; BadInput for a missing, non-image or
+    unreadable file, and for more than `max_pixels` pixels (a decompression bomb is refused before it is decoded)."""
+    from PIL import Image, UnidentifiedImageError
+
+    p = Path(path)
+    _check_file(p)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(p) as im:  # reads the header only; pixels are decoded on load(), which we never call
+                w, h = im.size
+                frames = getattr(im, "n_frames", 1)
+    except Image.DecompressionBombError:
+        raise BadInput(f"{p}: image larger than {max_pixels / 1e6:.0f} megapixels; refused") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as e:
+        reason = "not a readable image" if isinstance(e, UnidentifiedImageError) else "unreadable image header"
+        raise BadInput(f"{p}: {reason} (corrupt or truncated)") from None
+    if w <= 0 or h <= 0:
+        raise BadInput(f"{p}: image header declares {w}x{h} pixels")
+    if w * h > max_pixels:
+        raise BadInput(f"{p}: {w}x{h} image ({w * h / 1e6:.0f} megapixels) is larger than the "
+                       f"{max_pixels / 1e6:.0f}-megapixel limit; refused")
+    if frames > 1 and w * h * frames > 4 * max_pixels:
+        raise BadInput(f"{p}: {frames} frames of {w}x{h}; refused")
+    return w, h
+
+
+def read_image(path: str | Path, color: bool = True) -> np.ndarray:
+    """RGB uint8 (H, W, 3) when `color`, else grayscale in the file's own depth (uint8/uint16). The header is
+    checked first (check_image_header: at most MAX_PIXELS pixels)."""
+    p = Path(path)
+    check_image_header(p)
     try:
         buf = np.fromfile(p, dtype=np.uint8)
     except OSError as e:
@@ -55,11 +93,11 @@ def to_model_input(img: np.ndarray, size: int, mean: list[float] | float = 0.5,
     """RGB (H, W, 3) uint8 or float in [0, 1] → (1, 3, size, size) float32 normalised by mean/std."""
     if img.ndim != 3 or img.shape[2] != 3:
         raise BadInput(f"expected an RGB image (H, W, 3), got shape {img.shape}")
-    x = img.astype(np.float32)
+    if img.dtype.kind not in "biuf":
+        raise BadInput(f"expected an image of numbers, got {img.dtype} values")
+    x = finite_float32(img, "image") if img.dtype.kind == "f" else img.astype(np.float32)
     if img.dtype == np.uint8:
-        x /= 255.0
-    if not np.isfinite(x).all():
-        raise BadInput("image holds NaN or infinite values")
+        x = x / 255.0
     if x.shape[:2] != (size, size):
         x = cv2.resize(x, (size, size), interpolation=cv2.INTER_AREA)
     m = np.asarray(mean, np.float32).reshape(1, 1, -1)

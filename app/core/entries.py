@@ -1,0 +1,59 @@
+"""The allowlist of "package.module:function" entry points a job spec or recipe may name (job kinds, data
+entries): the app's own plus those installed plug-ins declare. Anything else is refused before it is imported."""
+
+from __future__ import annotations
+
+import re
+import threading
+
+from .errors import JobError, VitascopeError
+
+ENTRY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$")
+APP_ENTRIES = frozenset({"app.train.wizard_job:run"})  # job kinds the app itself provides
+_registered: set[str] = set()
+_plugin_entries: frozenset[str] | None = None
+_lock = threading.Lock()
+
+
+def register_entry(entry: str) -> None:
+    """Allow `entry` in this process (code that defines a job or data function registers it; specs cannot)."""
+    if not ENTRY_RE.match(entry):
+        raise ValueError(f"not a 'package.module:function' entry point: {entry!r}")
+    _registered.add(entry)
+
+
+def plugin_entries() -> frozenset[str]:
+    """Entries of installed plug-ins: every train task's data_entry and held-out entry (the plug-in's own
+    train_tasks or the app's table for the built-in ones) and PluginInfo.entries. Discovered once per process."""
+    global _plugin_entries
+    with _lock:
+        if _plugin_entries is None:
+            from .registry import discover
+            from .wizard_spec import available_tasks
+
+            plugins = discover().plugins
+            found: set[str] = set()
+            for plugin in plugins:
+                found.update(getattr(plugin.info, "entries", ()))
+            for task in available_tasks(plugins):  # declared train tasks, or the built-in plug-ins' table
+                if task.data_entry:
+                    found.add(task.data_entry)
+                held = task.heldout.get("entry") if isinstance(task.heldout, dict) else None
+                if isinstance(held, str):
+                    found.add(held)
+            _plugin_entries = frozenset(found)
+        return _plugin_entries
+
+
+def allowed_entries() -> frozenset[str]:
+    return APP_ENTRIES | frozenset(_registered) | plugin_entries()
+
+
+def check_entry(entry: object, what: str = "entry point", error: type[VitascopeError] = JobError) -> str:
+    """Return `entry` if the app or an installed plug-in registered it; raise `error` (one line) otherwise.
+    Nothing is imported here beyond the plug-ins themselves."""
+    if not isinstance(entry, str) or not ENTRY_RE.match(entry):
+        raise error(f"job spec: {what} must be 'package.module:function', got {str(entry)[:60]!r}")
+    if entry not in allowed_entries():
+        raise error(f"job spec: {what} {entry!r} is not registered by the app or an installed plug-in; refused")
+    return entry
