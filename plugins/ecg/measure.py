@@ -168,11 +168,11 @@ def delineate(record: EcgRecord) -> dict[str, object]:
     return d
 
 
-def measure(record: EcgRecord) -> dict[str, float]:
+def measure(record: EcgRecord, d: dict[str, object] | None = None) -> dict[str, float]:
     """HR (bpm) and RR, PR, QRS, QT (ms), QTc (Bazett) and QTcF (Fridericia) of the dominant beat; keys that could
-    not be measured are left out (never NaN)."""
+    not be measured are left out (never NaN). `d` is `delineate(record)` when already computed."""
     fs = float(record.fs)
-    d = delineate(record)
+    d = delineate(record) if d is None else d
     r = d["r_peaks"]
     out: dict[str, float] = {}
     if len(r) < MIN_BEATS:
