@@ -66,6 +66,8 @@ def second_opinion(record: EcgRecord, gate: RecordGate | None = None) -> SecondO
     m["beats"] = float(rh.n_beats)
     m["rr_cv"] = rh.rr_cv
     m["ectopic_beats"] = float(sum(k in ("S", "V") for k in rh.kinds))
+    m["ventricular_ectopic"] = float(rh.kinds.count("V"))
+    m["af_suspected"] = float(rh.af)
     if rh.n_beats < 3:
         return SecondOpinion(label=None, findings=findings, rhythm=rh.text, measurements=m, assessed=gate.assessed)
     pace = pacing_index(np.asarray(x, np.float64), r, fs)
@@ -102,6 +104,9 @@ def second_opinion(record: EcgRecord, gate: RecordGate | None = None) -> SecondO
     for k in names:
         m[f"ST_{k}"] = st_j.get(k, 0.0)
     m["ST_max"] = max(st_j.values()) if st_j else 0.0
+    m["stemi_leads"] = float(len(stemi) if not wide else 0)
+    m["q_leads"] = float(len(q_leads))
+    m["q_st_leads"] = float(len(q_st))
     if stemi and not wide:
         terr = C.territory_of(stemi)
         s = f"ST elevation at J in contiguous leads {_fmt(stemi, st_j)} mm ({terr})"
