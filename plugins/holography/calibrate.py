@@ -149,6 +149,9 @@ def calibrate(stack_path: str | Path, out_dir: str | Path, base_model_dir_or_id:
         raise BadInput(f"{stack_path}: a {stack.optics.mode} stack cannot calibrate the {base.optics.get('mode')} "
                        f"model {base.id!r}")
 
+    stack.optics, sign_note = _measure_sideband(stack, stack_path)
+    emit(ProgressEvent("progress", step=0, total=steps, message=sign_note))
+
     from app.core.errors import Cancelled
     from app.train import finetune  # imports torch
 
@@ -196,6 +199,8 @@ def calibrate(stack_path: str | Path, out_dir: str | Path, base_model_dir_or_id:
     optics = {"mode": o.mode, "wavelength_m": o.wavelength_m, "pixel_size_m": o.pixel_size_m, "na": o.na,
               "z_range_m": list(base.optics.get("z_range_m", o.z_range_m)), "medium_index": o.medium_index,
               "calibrated_z_span_m": [float(z.min()), float(z.max())], "preset": base.optics.get("preset")}
+    if o.mode == "offaxis" and o.sideband in ("+1", "-1"):
+        optics["sideband"] = o.sideband
     mism = optics_mismatch(o, card_optics(base))
     where = f"{stack_path.name} held-out frames (every {HELDOUT_EVERY}th in z order, seed {seed})"
     metrics = [
@@ -215,12 +220,15 @@ def calibrate(stack_path: str | Path, out_dir: str | Path, base_model_dir_or_id:
         "loss": "logcosh", "augment": ",".join(ft.augment), "training_seconds": round(seconds, 2),
         "torch": ft.torch_version,
         "checkpoint": CHECKPOINT_FILE, "optics_differences_from_base": "; ".join(mism) or "none",
+        "sideband": sign_note,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     mid = _model_id(out_dir, base.id)
     fields = {"id": mid, "task": TASK, "version": "1.0.0", "license": base.license,
               "description": (f"{base.id} fine-tuned on the z-stack {stack_path.name} ({len(tr)} frames, {steps} "
-                              f"steps); held-out MAE {after.mean():.2f} µm (base {before.mean():.2f} µm)."),
+                              f"steps); held-out MAE {after.mean():.2f} µm (base {before.mean():.2f} µm)."
+                              + (f" Object wave in sideband {o.sideband} (measured before any offset)."
+                                 if "sideband" in optics else "")),
               "preprocess": dict(base.preprocess), "optics": optics, "metrics": metrics, "provenance": provenance,
               "extra": {"refine": dict(base.extra.get("refine", {}))} if base.extra.get("refine") else {}}
     tmp = out_dir.with_name(out_dir.name + ".part")
@@ -235,6 +243,30 @@ def calibrate(stack_path: str | Path, out_dir: str | Path, base_model_dir_or_id:
     emit(ProgressEvent("finished", step=done, total=steps, path=str(out_dir),
                        values={"heldout_mae_um": float(after.mean()), "train_seconds": seconds}))
     return card
+
+
+def _measure_sideband(stack: Any, stack_path: Path) -> tuple[Optics, str]:
+    """The stack's optics with the sideband (sign of z) measured from its stage positions (sideband.sign_from_stack)
+    — before any offset is fitted, so a mirrored microscope is fixed by the sign, not by a bias. A stated sideband
+    is kept when the stack cannot tell and overruled (with a note) when the stack says otherwise; neither: "+1"."""
+    from .sideband import sign_from_stack
+
+    o = stack.optics
+    if o.mode != "offaxis":
+        return o, "in-line: no sideband"
+    stated = o.sideband if o.sideband in ("+1", "-1") else None
+    try:
+        fit = sign_from_stack(stack.holograms, stack.z_m, o, stack.background)
+    except BadInput as e:
+        side = stated or "+1"
+        note = f"sideband {side} {'as stated by the stack' if stated else 'assumed'}: {e}"
+        log.warning("%s: %s", stack_path, note)
+        return o.with_(sideband=side), note
+    note = fit.note
+    if stated and stated != fit.sideband:
+        note += f" (the stack stated {stated}; the measurement wins)"
+    log.info("%s: %s", stack_path, note)
+    return o.with_(sideband=fit.sideband), note
 
 
 def _add_refine_bias(folder: Path, card: ModelCard, stack: Any, z: np.ndarray, tr: np.ndarray, ho: np.ndarray,
@@ -288,7 +320,8 @@ def calibrate_cmd(args: argparse.Namespace) -> int:
         return 2
 
     def show(ev: ProgressEvent) -> None:
-        if ev.event in ("started", "artifact") or (ev.event == "progress" and ev.step and ev.step % 50 == 0):
+        if ev.event in ("started", "artifact") or (ev.event == "progress" and (ev.step and ev.step % 50 == 0
+                                                                               or ev.step == 0 and ev.message)):
             extra = " ".join(f"{k} {v:.4g}" for k, v in ev.values.items())
             sys.stderr.write(f"[{ev.event}] {ev.step}/{ev.total} {extra} {ev.message or ''}\n".replace("  ", " "))
         elif ev.event == "metric" and "heldout_mae_um_before" in ev.values:

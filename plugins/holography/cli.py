@@ -28,6 +28,8 @@ def _add_optics_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--mode", choices=("inline", "offaxis"), default=None)
     g.add_argument("--na", type=float, default=None, help="numerical aperture of the objective")
     g.add_argument("--background", default=None, metavar="IMAGE", help="hologram recorded without a specimen")
+    g.add_argument("--sideband", choices=("+1", "-1", "auto"), default=None,
+                   help="off-axis: which sideband is the object wave (-1 mirrors z; auto: from the specimen's phase)")
     g.add_argument("--z-range", type=float, nargs=2, default=None, metavar=("LO", "HI"),
                    help="defocus range to search, metres (e.g. 8e-3 18e-3 for a lensless set-up)")
 
@@ -38,7 +40,8 @@ def _optics_overrides(args: argparse.Namespace) -> dict[str, Any] | None:
     d: dict[str, Any] = {}
     if args.preset:
         d.update(preset(args.preset).optics.to_dict())
-    for key, attr in (("wavelength_m", "wavelength"), ("pixel_size_m", "pixel"), ("mode", "mode"), ("na", "na")):
+    for key, attr in (("wavelength_m", "wavelength"), ("pixel_size_m", "pixel"), ("mode", "mode"), ("na", "na"),
+                      ("sideband", "sideband")):
         v = getattr(args, attr, None)
         if v is not None:
             d[key] = v
@@ -81,6 +84,9 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--preset", default=DEFAULT_PRESET)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--kinds", default=None, help="comma-separated object kinds (default: the training kinds)")
+    s.add_argument("--sideband", choices=("+1", "-1", "random"), default=None,
+                   help="reference-beam tilt of the simulated microscope (recorded as session_sideband, not stated "
+                        "in the optics; default +1)")
     s.set_defaults(func=simulate_cmd)
 
     a = sub.add_parser("autofocus", help="z of every frame (vit, vit+refine or sweep)")
@@ -127,7 +133,8 @@ def simulate_cmd(args: argparse.Namespace) -> int:
         raise BadInput(f"simulate: --size must be at least 32, got {args.size}")
     kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip()) if args.kinds else TRAIN_KINDS
     t0 = time.perf_counter()
-    holos, z, bg, attrs = simulate_stack(args.preset, args.n, args.size, args.seed, args.mode, kinds)
+    holos, z, bg, attrs = simulate_stack(args.preset, args.n, args.size, args.seed, args.mode, kinds,
+                                         sideband=args.sideband)
     optics = preset(args.preset).optics.with_(mode=attrs["mode"], na=attrs.get("na"))
     out = write_stack(args.out, holos, optics, z, bg, attrs)
     print(f"{out}: {len(holos)} {attrs['mode']} holograms {holos.shape[2]}x{holos.shape[1]} {holos.dtype}, "
@@ -170,13 +177,14 @@ def autofocus_cmd(args: argparse.Namespace) -> int:
 
     stack = _read(args)
     handle, model_id, method = _autofocus_model(args, stack.optics)
+    sideband = _sideband(stack, handle.card if handle is not None else _sweep_card(args, stack.optics))
     af = Autofocus(Reconstructor(stack.optics, stack.background), handle, method=method)
     rows = []
     for i, frame in enumerate(stack.holograms):
         r = af.predict(frame)
         rows.append({"index": i, "z_m": float(r.z_m), "method": r.method, "ms": round(float(r.ms), 3)})
     if args.json:
-        json.dump({"model": model_id, "frames": rows}, sys.stdout)
+        json.dump({"model": model_id, "sideband": sideband, "frames": rows}, sys.stdout)
         sys.stdout.write("\n")
         return 0
     truth = stack.z_m
@@ -192,6 +200,43 @@ def autofocus_cmd(args: argparse.Namespace) -> int:
         err = np.abs(np.array([r["z_m"] for r in rows]) - truth)
         print(f"# MAE {err.mean() * 1e6:.2f} µm, max {err.max() * 1e6:.2f} µm")
     return 0
+
+
+def _sweep_card(args: argparse.Namespace, optics: Any) -> Any:
+    """The model card whose calibrated sideband a sweep uses: --model's, else the installed model the optics
+    select (calibrated ones first); None when there is none."""
+    from app.core.card import read_card
+    from app.core.host import HeadlessHost
+
+    from .autofocus import TASK, select_model
+
+    if optics.mode != "offaxis":
+        return None
+    try:
+        if args.model and Path(args.model).is_dir():
+            return read_card(Path(args.model))
+        cards = HeadlessHost().models(TASK)
+        if args.model:
+            return next((c for c in cards if c.id == args.model), None)
+        return select_model(cards, optics)[0]
+    except VitascopeError:
+        return None
+
+
+def _sideband(stack: Any, card: Any) -> dict[str, Any] | None:
+    """Settle the stream's sideband (stated, a calibrated card's, "auto" from the first frames, or the default) in
+    stack.optics; a note on stderr when it is not stated by the stream; {value, source} for JSON (None in-line)."""
+    from .sideband import resolve_auto, with_model_sideband
+
+    if stack.optics.mode != "offaxis":
+        return None
+    stated = stack.optics.sideband in ("+1", "-1")
+    stack.optics, source = with_model_sideband(stack.optics, card)
+    if stack.optics.sideband == "auto":
+        stack.optics, source = resolve_auto(stack.optics, stack.holograms[:3], stack.background)
+    if not stated:
+        _note(source)
+    return {"value": stack.optics.sideband or "+1", "source": source}
 
 
 def _parse_z(text: str) -> float | None:
@@ -221,6 +266,7 @@ def reconstruct_cmd(args: argparse.Namespace) -> int:
     if args.frame is not None and not 0 <= args.frame < n:
         raise BadInput(f"{args.input}: --frame {args.frame} is out of range (0…{n - 1})")
     idx = [args.frame] if args.frame is not None else (list(range(n)) if suffix in (".h5", ".hdf5") else [0])
+    _sideband(stack, None)
     rec = Reconstructor(stack.optics, stack.background)
     amps, phases, zs = [], [], []
     for i in idx:

@@ -48,6 +48,7 @@ class HoloResult:
     pixel_size_m: float
     spread_m: float | None = None
     notes: tuple[str, ...] = ()
+    sideband: str | None = None  # off-axis: the sideband used as the object wave ("+1"/"-1"), None in-line
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,10 @@ class HoloEngine:
         self.background: np.ndarray | None = None
         self.plan = FocusPlan(self.method, self.method, None)
         self.recorder: Any = None  # plugins.holography.recorder.Recorder while recording
+        self.flip_z = False  # the user's "other sideband" switch, on top of the stream's/model's sideband
+        self.sideband_info: tuple[str | None, str] = (None, "")  # (sideband in use, where it comes from)
         self._rec: Reconstructor | None = None
+        self._rec_key: tuple = ()
         self._af: Autofocus | None = None
         self._handles: dict[str, Any] = {}
         self._notified: set[str] = set()
@@ -146,6 +150,12 @@ class HoloEngine:
     def set_smoothing(self, on: bool) -> None:
         self.smoothing = bool(on)
         self.tracker.reset()
+
+    def set_flip_z(self, on: bool) -> None:
+        """Use the other sideband as the object wave (z mirrored) from the next frame on."""
+        with self._lock:
+            self.flip_z = bool(on)
+            self.tracker.reset()
 
     def set_preset(self, name: str) -> Optics:
         self.preset_name = name
@@ -210,16 +220,35 @@ class HoloEngine:
         return self.replan()
 
     # per frame (worker thread) -----------------------------------------------------------------------------
-    def _reconstructor(self, optics: Optics) -> Reconstructor:
+    def _reconstructor(self, optics: Optics, frame: np.ndarray | None = None) -> Reconstructor:
         rec = self._rec
-        if rec is None or rec.optics != optics:
+        key = (optics, self.flip_z, self.plan.model)
+        if rec is None or self._rec_key != key:
             with self._lock:
                 if optics != self.stream_optics:  # the frames disagree with the source: trust the frames
                     self.stream_optics = optics
                     self.background = None
-                rec = Reconstructor(optics, self.background, tune_fft=True)
-                self._rec, self._af = rec, None
+                eff = self._effective_optics(optics, frame)
+                rec = Reconstructor(eff, self.background, tune_fft=True)
+                self._rec, self._af, self._rec_key = rec, None, key
         return rec
+
+    def _effective_optics(self, optics: Optics, frame: np.ndarray | None) -> Optics:
+        """The stream's optics with its sideband settled: stated, the calibrated model's, "auto" from this frame,
+        then the user's flip; recorded in sideband_info for the UI."""
+        from .sideband import resolve_auto, with_model_sideband
+
+        if optics.mode != "offaxis":
+            self.sideband_info = (None, "in-line: no sideband")
+            return optics
+        eff, src = with_model_sideband(optics, self.plan.card)
+        if eff.sideband == "auto" and frame is not None:
+            eff, src = resolve_auto(eff, [frame], self.background)
+        if self.flip_z:
+            eff = eff.flipped()
+            src = f"sideband {eff.sideband}: flipped by the user ({src})"
+        self.sideband_info = (eff.sideband or "+1", src)
+        return eff
 
     def _autofocus(self, rec: Reconstructor) -> tuple[Autofocus, FocusPlan, tuple[str, ...]]:
         with self._lock:
@@ -251,7 +280,7 @@ class HoloEngine:
         """Refocus one frame: z (method / smoothing / manual), reconstruction, phase; records it if recording."""
         t0 = time.perf_counter()
         optics = frame.meta.get("optics")
-        rec = self._reconstructor(optics if isinstance(optics, Optics) else self.stream_optics)
+        rec = self._reconstructor(optics if isinstance(optics, Optics) else self.stream_optics, frame.data)
         timings: dict[str, float] = {}
         manual = self.manual_z_m
         z_pred = spread = None
@@ -277,7 +306,7 @@ class HoloEngine:
         z_true = frame.meta.get("z_true_m")
         result = HoloResult(frame.index, frame.timestamp, r.amplitude, phase, unwrapped, float(z),
                             z_pred, None if z_true is None else float(z_true), method, model, timings,
-                            r.pixel_size_m, spread, plan.notes)
+                            r.pixel_size_m, spread, plan.notes, self.sideband_info[0])
         recorder = self.recorder
         if recorder is not None and recorder.running:
             recorder.add(frame.data, index=frame.index, timestamp=frame.timestamp, z_m=result.z_m,
@@ -293,7 +322,8 @@ class HoloEngine:
         attrs = {"model": self.plan.model or "", "requested_method": self.method}
         if self.preset_name:
             attrs["preset"] = self.preset_name
-        self.recorder = Recorder(path, self.stream_optics, background=self.background, attrs=attrs,
+        optics = self._rec.optics if self._rec is not None else self.stream_optics  # sideband settled
+        self.recorder = Recorder(path, optics, background=self.background, attrs=attrs,
                                  on_error=on_error, **kw)
         return self.recorder
 

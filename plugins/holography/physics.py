@@ -4,7 +4,7 @@ illumination → camera (shot/read noise, gain, bits); deterministic per seed, `
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,7 @@ class Session:
     """What stays fixed while one microscope records a stack: pupil, carrier, beams, camera."""
 
     na: float | None
-    carrier: tuple[float, float] | None  # object sideband (fy, fx), cycles/pixel; fx ≥ 0 by convention
+    carrier: tuple[float, float] | None  # object sideband O·R* (fy, fx), cycles/pixel; kx < 0: a "-1" microscope
     ref_ratio: float  # reference / object beam amplitude
     visibility: float  # fringe visibility (partial coherence)
     ref_curvature: float  # reference-beam quadratic phase at the frame corner, rad
@@ -35,11 +35,23 @@ class Session:
     offset: float  # black level as a fraction of full scale
 
 
+def session_sideband(session: Session) -> str | None:
+    """Which sideband (Optics.sideband) holds the object wave in this session: "+1" when its carrier lies in the
+    kx ≥ 0 half plane (ky > 0 on the kx = 0 line), "-1" when the reference beam tilts the other way; None in-line."""
+    if session.carrier is None:
+        return None
+    cy, cx = session.carrier
+    return "+1" if cx > 0 or (cx == 0 and cy > 0) else "-1"
+
+
 def draw_session(preset_name: str, rng: np.random.Generator, mode: str | None = None,
                  carrier_cpp: tuple[float, float] | None = None, carrier_angle_deg: tuple[float, float] | None = None,
-                 na_range: tuple[float, float] | None = None) -> Session:
+                 na_range: tuple[float, float] | None = None, sideband: str | int | None = None) -> Session:
     """Random microscope/camera settings within the preset's ranges (or the given carrier magnitude range in
-    cycles/pixel, carrier direction range in degrees within (−90, 90], NA range — e.g. for held-out sets)."""
+    cycles/pixel, carrier direction range in degrees within (−90, 90], NA range — e.g. for held-out sets).
+    `sideband` the reference beam's tilt: None/"+1" the object sideband in the kx ≥ 0 half plane (as before),
+    "-1" the mirrored tilt (carrier turned by 180°), "random" either with equal odds (drawn after the rest, so the
+    other settings do not change)."""
     p = preset(preset_name)
     mode = mode or p.optics.mode
     na = None
@@ -58,11 +70,20 @@ def draw_session(preset_name: str, rng: np.random.Generator, mode: str | None = 
                 float(rng.uniform(0.0, 0.1)), float(rng.integers(1 << 30)))
 
     bits = int(rng.choice([8, 12, 16], p=[0.3, 0.4, 0.3]))
-    return Session(na=na, carrier=carrier, ref_ratio=float(rng.uniform(0.7, 1.5)),
-                   visibility=float(rng.uniform(0.7, 1.0)), ref_curvature=float(rng.uniform(-2.0, 2.0)),
-                   illum=beam(), ref_illum=beam(), bits=bits, full_well=float(rng.uniform(5e3, 3e4)),
-                   fill=float(rng.uniform(0.35, 0.8)), read_noise=float(rng.uniform(2, 12)),
-                   offset=float(rng.uniform(0, 0.03)))
+    s = Session(na=na, carrier=carrier, ref_ratio=float(rng.uniform(0.7, 1.5)),
+                visibility=float(rng.uniform(0.7, 1.0)), ref_curvature=float(rng.uniform(-2.0, 2.0)),
+                illum=beam(), ref_illum=beam(), bits=bits, full_well=float(rng.uniform(5e3, 3e4)),
+                fill=float(rng.uniform(0.35, 0.8)), read_noise=float(rng.uniform(2, 12)),
+                offset=float(rng.uniform(0, 0.03)))
+    if sideband is None or carrier is None:
+        return s
+    if sideband == "random":
+        flip = bool(rng.integers(2))
+    elif str(sideband) in ("-1", "+1", "1"):
+        flip = str(sideband) == "-1"
+    else:
+        raise BadInput(f"simulate: sideband must be +1, -1 or random, got {sideband!r}")
+    return replace(s, carrier=(-carrier[0], -carrier[1])) if flip else s
 
 
 def _envelope(shape: tuple[int, int], spec: tuple[float, ...]) -> np.ndarray:
@@ -193,12 +214,15 @@ def simulate_stack(preset_name: str, n: int, size: int | tuple[int, int] = 512, 
                    z_range: tuple[float, float] | None = None, z: np.ndarray | list[float] | None = None,
                    per_frame_optics: bool = False, carrier_cpp: tuple[float, float] | None = None,
                    carrier_angle_deg: tuple[float, float] | None = None, na_range: tuple[float, float] | None = None,
-                   inline_term: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, dict[str, Any]]:
+                   inline_term: bool = True, sideband: str | int | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, dict[str, Any]]:
     """`n` holograms of random specimens (`kinds`) at uniform random defocus in `z_range` (or the given `z`).
     Returns (holograms (n,H,W) uint8/uint16, z_m (n,) float64, background (H,W) or None, attrs). One session
     (pupil, carrier, beams, camera) per stack unless `per_frame_optics` (then no background). `carrier_cpp`,
     `carrier_angle_deg`, `na_range` narrow or move the preset's ranges (held-out sets with unseen settings);
-    `inline_term` False simulates the idealised holograms of Scene.intensity (diagnosis; recorded in the attrs)."""
+    `inline_term` False simulates the idealised holograms of Scene.intensity (diagnosis; recorded in the attrs).
+    `sideband` the reference tilt (draw_session): the truth is recorded as attrs session_sideband (or
+    frame_sideband), never as the optics attribute `sideband` — a new microscope's files do not state it."""
     p = preset(preset_name)
     mode = mode or p.optics.mode
     if mode not in ("inline", "offaxis"):
@@ -212,7 +236,8 @@ def simulate_stack(preset_name: str, n: int, size: int | tuple[int, int] = 512, 
     zr = tuple(z_range) if z_range is not None else p.optics.z_range_m
     optics = p.optics.with_(mode=mode, z_range_m=zr)
     root = np.random.default_rng(seed)
-    sess_kw = dict(carrier_cpp=carrier_cpp, carrier_angle_deg=carrier_angle_deg, na_range=na_range)
+    sess_kw = dict(carrier_cpp=carrier_cpp, carrier_angle_deg=carrier_angle_deg, na_range=na_range,
+                   sideband=sideband)
     session = draw_session(preset_name, root, mode, **sess_kw)
     zs = (np.asarray(z, np.float64) if z is not None
           else np.random.default_rng([seed, 1]).uniform(zr[0], zr[1], n))
@@ -246,10 +271,13 @@ def simulate_stack(preset_name: str, n: int, size: int | tuple[int, int] = 512, 
         attrs["frame_na"] = np.asarray([s.na or 0.0 for s in sessions])
         if mode == "offaxis":
             attrs["frame_carrier_cpp"] = np.asarray([s.carrier for s in sessions])
+            attrs["frame_sideband"] = ",".join(str(session_sideband(s)) for s in sessions)
     else:
         for k, v in asdict(session).items():
             if v is not None:
                 attrs[f"session_{k}"] = np.asarray(v) if isinstance(v, tuple) else v
+        if session.carrier is not None:
+            attrs["session_sideband"] = session_sideband(session)
         if session.na is not None:
             attrs["na"] = session.na
     return holograms, zs, background, attrs

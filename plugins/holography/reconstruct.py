@@ -112,10 +112,17 @@ class HermitianGather:
         return out
 
 
+def mirrored(c: Carrier) -> Carrier:
+    """The conjugate sideband of `c` (same magnitude and mask, opposite side of DC)."""
+    return replace(c, fy=-c.fy, fx=-c.fx, iy=-c.iy, ix=-c.ix)
+
+
 def detect_carrier(frame: np.ndarray, dc_fraction: float = 0.06, na: float | None = None,
-                   wavelength_m: float = 0.0, pixel_m: float = 0.0, name: str = "frame") -> Carrier:
-    """Object sideband position: window, real FFT (kx ≥ 0 half plane = the +1 order by convention), DC masked,
-    argmax, parabolic sub-bin refinement. BadInput when no clear carrier peak exists (an in-line hologram?)."""
+                   wavelength_m: float = 0.0, pixel_m: float = 0.0, name: str = "frame",
+                   sideband: int | str | None = None) -> Carrier:
+    """Object sideband position: window, real FFT, DC masked, argmax in the kx ≥ 0 half plane, parabolic sub-bin
+    refinement; `sideband` −1 / "-1" (the microscope's object wave is the other one, Optics.sideband) returns the
+    mirrored peak. BadInput when no clear carrier peak exists (an in-line hologram?)."""
     a = np.asarray(frame, np.float32)
     h, w = a.shape
     win = (np.hanning(h)[:, None] * np.hanning(w)[None, :]).astype(np.float32)
@@ -142,7 +149,8 @@ def detect_carrier(frame: np.ndarray, dc_fraction: float = 0.06, na: float | Non
     siy = int(iy if iy <= h // 2 else iy - h)
     cy, cx = (siy + dy) / h, (ix + dx) / w
     radius = default_mask_radius(math.hypot(cy, cx), na, wavelength_m, pixel_m) if pixel_m else math.hypot(cy, cx) / 3
-    return Carrier(float(cy), float(cx), siy, int(ix), float(radius), snr)
+    c = Carrier(float(cy), float(cx), siy, int(ix), float(radius), snr)
+    return mirrored(c) if sideband in (-1, "-1") else c
 
 
 @dataclass
@@ -155,7 +163,8 @@ class Reconstruction:
 
 
 class Reconstructor:
-    """Per-stream reconstruction state: optics, carrier (detected once, `redetect()` to refresh), sideband mask,
+    """Per-stream reconstruction state: optics, carrier (detected once, `redetect()` to refresh; the sideband
+    optics.sideband names as the object wave — "-1" mirrors the kx ≥ 0 peak or the given carrier), sideband mask,
     crop geometry, background field, propagator. `crop` keeps only the sideband's band, sampled at `oversample` ×
     Nyquist (output pixel = out_scale × input pixel); `tune_fft` (live streams) times pyFFTW in the background."""
 
@@ -242,9 +251,12 @@ class Reconstructor:
                     rad = self.mask_radius_cpp or default_mask_radius(math.hypot(cy, cx), o.na, o.wavelength_m,
                                                                       o.pixel_size_m)
                     self.carrier = Carrier(cy, cx, int(round(cy * h)), int(round(cx * w)), rad)
+                    if o.sideband_sign < 0:
+                        self.carrier = mirrored(self.carrier)
                 else:
                     src = self._background_raw if self._background_raw is not None else frame
-                    self.carrier = detect_carrier(src, na=o.na, wavelength_m=o.wavelength_m, pixel_m=o.pixel_size_m)
+                    self.carrier = detect_carrier(src, na=o.na, wavelength_m=o.wavelength_m, pixel_m=o.pixel_size_m,
+                                                  sideband=o.sideband_sign)
                     if self.mask_radius_cpp:
                         self.carrier = Carrier(self.carrier.fy, self.carrier.fx, self.carrier.iy, self.carrier.ix,
                                                self.mask_radius_cpp, self.carrier.snr)

@@ -257,7 +257,32 @@ class HoloWidget(QWidget):
         self.unwrap_check = QCheckBox("Unwrap phase")
         self.unwrap_check.toggled.connect(self._unwrap_toggled)
         form.addRow(self.unwrap_check)
+        self.flip_check = QCheckBox("Flip z (use the other sideband)")
+        self.flip_check.setToolTip("Off-axis: which sideband holds the object wave depends on the tilt of the "
+                                   "reference beam. If focus comes out at −z (e.g. objects sharp on the wrong "
+                                   "side), flip it — or calibrate on a z-stack, which measures it.")
+        self.flip_check.setChecked(self.engine.flip_z)
+        self.flip_check.toggled.connect(self._flip_toggled)
+        form.addRow(self.flip_check)
+        self.sideband_label = QLabel("Sideband: —")
+        self.sideband_label.setWordWrap(True)
+        form.addRow(self.sideband_label)
         return box
+
+    def _flip_toggled(self, on: bool) -> None:
+        self.engine.set_flip_z(on)
+        self._show_sideband()
+
+    def _show_sideband(self) -> None:
+        side, src = self.engine.sideband_info
+        if side is None:
+            text = "Sideband: — (in-line)" if src else "Sideband: set when the stream starts"
+        else:
+            why = ("from the calibrated model" if "calibrated" in src else "stated by the stream" if "stated" in src
+                   else "from the specimen's phase" if "specimen" in src else "default, not stated by the stream")
+            text = f"Sideband in use: {side} ({why}{', flipped by you' if self.engine.flip_z else ''})"
+        self.sideband_label.setText(text)
+        self.sideband_label.setToolTip(src)
 
     def _build_optics(self) -> QGroupBox:
         box = QGroupBox("Optics")
@@ -606,6 +631,9 @@ class HoloWidget(QWidget):
         if r.z_true_m is not None:
             text += f" · true {r.z_true_m * 1e6:+.2f} µm (error {(r.z_m - r.z_true_m) * 1e6:+.2f})"
         self.z_label.setText(text)
+        if self.results == 1 or r.sideband != getattr(self, "_shown_sideband", None):
+            self._shown_sideband = r.sideband
+            self._show_sideband()
         if r.notes != self.engine.plan.notes:
             self._show_plan()
 

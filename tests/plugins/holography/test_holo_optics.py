@@ -40,3 +40,45 @@ def test_bad_optics_are_one_line_errors():
         Optics("holo", 6e-7, 1e-6)
     o = Optics.from_dict(preset("dhm-offaxis-10x").optics.to_dict())
     assert o == preset("dhm-offaxis-10x").optics
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"wavelength_m": 6.66e-7 + 1e-9j}, "wavelength_m must be a real number"),
+    ({"wavelength_m": [6.66e-7, 5e-7]}, "wavelength_m must be a real number"),
+    ({"wavelength_m": "666e-9"}, "wavelength_m must be a real number"),
+    ({"pixel_size_m": True}, "pixel_size_m must be a real number"),
+    ({"z_range_m": 4.6e-5}, "z_range_m must be a pair"),
+    ({"z_range_m": [4.6e-5]}, "z_range_m must be a pair"),
+    ({"z_range_m": "-4.6e-5,4.6e-5"}, "z_range_m must be a pair"),
+    ({"carrier": [0.2]}, "carrier must be a pair"),
+    ({"carrier": 0.2}, "carrier must be a pair"),
+    ({"mode": ["offaxis"]}, "mode must be text"),
+    ({"wavelength_m": 5e-12}, "plausible 100 nm"),
+    ({"wavelength_m": 666.0}, "µm or nm"),
+    ({"pixel_size_m": 5e-12}, "plausible 10 nm"),
+    ({"pixel_size_m": 0.5}, "plausible 10 nm"),
+    ({"na": 0.0}, "plausible 0.01"),
+    ({"na": 25.0}, "plausible 0.01"),
+    ({"z_range_m": [4.6e-5, -4.6e-5]}, "low < high"),
+    ({"z_range_m": [-3.0, 3.0]}, "within ±1 m"),
+    ({"medium_index": 0.5}, "plausible 1"),
+    ({"carrier": [0.9, 0.9]}, "plausible 0.02"),
+    ({"sideband": "left"}, "sideband must be one of"),
+])
+def test_from_dict_rejects_wrong_types_shapes_and_absurd_values_in_one_line(change, words):
+    d = {**preset("dhm-offaxis-10x").optics.to_dict(), **change}
+    with pytest.raises(BadInput, match=words) as e:
+        Optics.from_dict(d, source="stack.h5")
+    assert str(e.value).startswith("stack.h5: ") and "\n" not in str(e.value)
+
+
+def test_from_dict_accepts_hdf5_and_json_shapes():
+    import numpy as np
+
+    d = {"mode": b"offaxis", "wavelength_m": np.float32(6.33e-7), "pixel_size_m": np.array(5e-7),
+         "na": np.float64(0.3), "z_range_m": np.array([-2e-5, 3e-5]), "carrier": [0.1, -0.2], "sideband": -1}
+    o = Optics.from_dict(d)
+    assert o.mode == "offaxis" and o.z_range_m == (-2e-5, 3e-5) and o.carrier == (0.1, -0.2)
+    assert o.sideband == "-1" and o.sideband_sign == -1 and isinstance(o.wavelength_m, float)
+    assert Optics.from_dict(o.to_dict()) == o
+    assert Optics.from_dict({**o.to_dict(), "sideband": "auto"}).sideband_sign == 1
