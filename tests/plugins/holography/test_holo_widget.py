@@ -115,3 +115,19 @@ def test_hdf5_file_source(widget, qtbot, tmp_path):
     w.open_file(path)
     qtbot.waitUntil(lambda: w.results >= 2, timeout=15000)
     assert w.last.z_true_m in set(z.tolist()) and "hdf5:s.h5" in w.source_label.text()
+
+
+def test_flip_z_uses_the_other_sideband_and_says_so(widget, qtbot):
+    w = widget
+    w.method_combo.setCurrentIndex(w.method_combo.findData("sweep"))
+    w.smooth_check.setChecked(False)
+    w.start_demo()
+    qtbot.waitUntil(lambda: w.results >= 2, timeout=15000)
+    assert w.last.sideband == "+1" and "Sideband in use: +1" in w.sideband_label.text()
+    assert "flipped" not in w.sideband_label.text()
+    w.flip_check.setChecked(True)
+    qtbot.waitUntil(lambda: w.last.sideband == "-1", timeout=10000)
+    assert "Sideband in use: -1" in w.sideband_label.text() and "flipped by you" in w.sideband_label.text()
+    r = w.last  # the simulated camera is a +1 microscope: flipped, the sweep finds the mirror image
+    if r.z_true_m is not None and abs(r.z_true_m) > 8e-6:
+        assert np.sign(r.z_pred_m) == -np.sign(r.z_true_m)
