@@ -75,7 +75,7 @@ def second_opinion(record: EcgRecord, gate: RecordGate | None = None) -> SecondO
     if pace >= PACE_RATIO:
         findings.insert(0, f"pacemaker spikes before the beats (spike {pace:.1f}× sharper than the QRS): paced "
                            "rhythm; ST/Q criteria and the four classes do not apply")
-        return SecondOpinion(label=OTHER, findings=findings, rhythm="paced, " + rh.text, measurements=m,
+        return SecondOpinion(label=OTHER, findings=findings, rhythm=f"paced rhythm, {rh.hr:.0f} bpm", measurements=m,
                              assessed=gate.assessed)
     label = "abnormal_heartbeat" if rh.abnormal else "normal"
     if gate.scope != "12-lead":

@@ -101,6 +101,8 @@ def read_rhythm(x: np.ndarray, r_peaks: np.ndarray, fs: float, p_waves: bool | N
     elif hr > TACHY_BPM:
         out.findings.append(f"marked tachycardia {hr:.0f} bpm")
     out.abnormal = bool(out.af or n_v or n_s or hr < BRADY_BPM or hr > TACHY_BPM)
+    if parts and not out.af:
+        parts[0] = ("sinus rhythm with " if p_waves is not False else "") + parts[0]
     if not parts:
         sinus = p_waves is not False
         name = "sinus" if sinus else "regular, P waves unclear,"
@@ -111,7 +113,7 @@ def read_rhythm(x: np.ndarray, r_peaks: np.ndarray, fs: float, p_waves: bool | N
         else:
             name += " rhythm" if sinus else ""
         parts.append(name.rstrip(","))
-    out.text = f"{', '.join(parts)} {hr:.0f} bpm"
+    out.text = f"{', '.join(parts)}, {hr:.0f} bpm"
     return out
 
 
