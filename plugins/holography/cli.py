@@ -92,7 +92,8 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     a = sub.add_parser("autofocus", help="z of every frame (vit, vit+refine or sweep)")
     a.add_argument("input", help="HDF5 stack, TIFF, PNG, image folder or video")
     a.add_argument("--model", default=None, help="installed model id or model folder (default: by optics)")
-    a.add_argument("--method", choices=("vit", "vit+refine", "sweep"), default="vit+refine")
+    a.add_argument("--method", choices=("auto", "vit", "vit+refine", "sweep"), default="auto",
+                   help="auto (default): the method measured best for these optics, named with why on stderr/JSON")
     a.add_argument("--json", action="store_true", help="JSON on stdout: {model, frames: [{index, z_m, method, ms}]}")
     _add_optics_flags(a)
     a.set_defaults(func=autofocus_cmd)
@@ -142,15 +143,18 @@ def simulate_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
-def _autofocus_model(args: argparse.Namespace, optics: Any) -> tuple[Any, str | None, str]:
-    """(ModelHandle or None, model id, effective method) for `holo autofocus`, with notes on stderr."""
+def _autofocus_model(args: argparse.Namespace, optics: Any, has_background: bool = True
+                     ) -> tuple[Any, str | None, str, str]:
+    """(ModelHandle or None, model id, effective method, auto's one-line reason) for `holo autofocus`, with notes
+    on stderr."""
     from app.core.host import HeadlessHost
 
+    from .auto import choose
     from .autofocus import TASK, card_mismatch
     from .engine import plan_focus
 
     if args.method == "sweep":
-        return None, None, "sweep"
+        return None, None, "sweep", ""
     host = HeadlessHost()
     if args.model and Path(args.model).is_dir():
         handle = host.zoo.open(Path(args.model))
@@ -159,16 +163,20 @@ def _autofocus_model(args: argparse.Namespace, optics: Any) -> tuple[Any, str | 
         diff = card_mismatch(handle.card, optics)
         if diff:
             _note(f"the input's optics differ from model {handle.card.id}'s card: {'; '.join(diff)}")
-        return handle, handle.card.id, args.method
+        if args.method == "auto":
+            method, reason = choose(handle.card, has_background)
+            _note(reason)
+            return handle, handle.card.id, method, reason
+        return handle, handle.card.id, args.method, ""
     cards = host.models(TASK)
     if args.model and args.model not in {c.id for c in cards}:
         raise BadInput(f"model {args.model!r} is not installed (see `vitascope models list`) and is not a folder")
-    plan = plan_focus(cards, optics, args.method, args.model)
-    for note in plan.notes:
+    plan = plan_focus(cards, optics, args.method, args.model, has_background)
+    for note in plan.notes + ((plan.reason,) if plan.reason else ()):
         _note(note)
     if plan.model is None:
-        return None, None, "sweep"
-    return host.open_model(plan.model), plan.model, plan.method
+        return None, None, "sweep", plan.reason
+    return host.open_model(plan.model), plan.model, plan.method, plan.reason
 
 
 def autofocus_cmd(args: argparse.Namespace) -> int:
@@ -176,7 +184,7 @@ def autofocus_cmd(args: argparse.Namespace) -> int:
     from .reconstruct import Reconstructor
 
     stack = _read(args)
-    handle, model_id, method = _autofocus_model(args, stack.optics)
+    handle, model_id, method, reason = _autofocus_model(args, stack.optics, stack.background is not None)
     sideband = _sideband(stack, handle.card if handle is not None else _sweep_card(args, stack.optics))
     af = Autofocus(Reconstructor(stack.optics, stack.background), handle, method=method)
     rows = []
@@ -184,7 +192,10 @@ def autofocus_cmd(args: argparse.Namespace) -> int:
         r = af.predict(frame)
         rows.append({"index": i, "z_m": float(r.z_m), "method": r.method, "ms": round(float(r.ms), 3)})
     if args.json:
-        json.dump({"model": model_id, "sideband": sideband, "frames": rows}, sys.stdout)
+        doc = {"model": model_id, "sideband": sideband, "frames": rows}
+        if args.method == "auto":
+            doc["auto"] = {"method": method, "why": reason}
+        json.dump(doc, sys.stdout)
         sys.stdout.write("\n")
         return 0
     truth = stack.z_m

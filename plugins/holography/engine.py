@@ -26,7 +26,8 @@ from .unwrap import unwrap_phase
 log = logging.getLogger(__name__)
 
 DEFAULT_PRESET = "dhm-offaxis-10x"
-DEFAULT_METHOD = "vit+refine"
+DEFAULT_METHOD = "auto"
+ENGINE_METHODS = ("auto",) + METHODS  # "auto": the method measured best for the stream's optics (auto.choose)
 
 
 @dataclass
@@ -61,15 +62,20 @@ class FocusPlan:
     model: str | None
     notes: tuple[str, ...] = ()
     card: Any = field(default=None, compare=False, repr=False)
+    reason: str = ""  # "auto": which method and why, one line
 
 
-def plan_focus(cards: list[Any], optics: Optics, method: str, wanted: str | None = None) -> FocusPlan:
+def plan_focus(cards: list[Any], optics: Optics, method: str, wanted: str | None = None,
+               has_background: bool = True) -> FocusPlan:
     """Choose the model for `optics`: `wanted` (a model id) when given and installed, else the card whose optics
-    match (autofocus.select_model). Methods needing a model fall back to `sweep` with a note saying why."""
-    if method not in METHODS:
-        raise BadInput(f"autofocus method must be one of {', '.join(METHODS)}, got {method!r}")
+    match (autofocus.select_model). Methods needing a model fall back to `sweep` with a note saying why; "auto"
+    takes the method the model's card measured best (auto.choose) and says why in `reason`."""
+    if method not in ENGINE_METHODS:
+        raise BadInput(f"autofocus method must be one of {', '.join(ENGINE_METHODS)}, got {method!r}")
     if method == "sweep":
         return FocusPlan(method, "sweep", None)
+    if method == "auto":
+        return _plan_auto(cards, optics, wanted, has_background)
     notes: list[str] = []
     card = None
     if wanted:
@@ -93,6 +99,19 @@ def plan_focus(cards: list[Any], optics: Optics, method: str, wanted: str | None
     return FocusPlan(method, method, card.id, tuple(notes), card)
 
 
+def _plan_auto(cards: list[Any], optics: Optics, wanted: str | None, has_background: bool) -> FocusPlan:
+    from .auto import choose
+
+    card = next((c for c in cards if wanted and c.id == wanted and c.task == TASK), None)
+    why = ""
+    if card is None:
+        card, reasons = select_model(cards, optics)
+        if card is None:
+            why = "no installed autofocus model matches these optics (" + "; ".join(reasons[:2]) + ")"
+    method, reason = choose(card, has_background, why)
+    return FocusPlan("auto", method, card.id if card is not None else None, (), card, reason)
+
+
 class HoloEngine:
     """Live DHM engine. Configure it from the UI thread (`set_method`, `set_model`, `smoothing`, `set_manual_z`,
     `unwrap`, `set_preset`/`set_optics`), `attach(source)` before streaming it, then `process(frame)` runs on the
@@ -103,7 +122,7 @@ class HoloEngine:
         self._lock = threading.RLock()
         self.preset_name: str | None = preset_name
         self.optics: Optics = preset(preset_name).optics
-        self.method = method if method in METHODS else DEFAULT_METHOD
+        self.method = method if method in ENGINE_METHODS else DEFAULT_METHOD
         self.model_id: str | None = None  # None = choose by optics
         self.smoothing = True
         self.unwrap = False
@@ -127,8 +146,8 @@ class HoloEngine:
 
     # configuration (UI thread) -----------------------------------------------------------------------------
     def set_method(self, method: str) -> FocusPlan:
-        if method not in METHODS:
-            raise BadInput(f"autofocus method must be one of {', '.join(METHODS)}, got {method!r}")
+        if method not in ENGINE_METHODS:
+            raise BadInput(f"autofocus method must be one of {', '.join(ENGINE_METHODS)}, got {method!r}")
         self.method = method
         self.tracker.reset()
         return self.replan()
@@ -179,7 +198,8 @@ class HoloEngine:
 
     def replan(self) -> FocusPlan:
         """Re-choose the model and effective method for the current stream optics; notify new notes."""
-        plan = plan_focus(self.host.models(TASK), self.stream_optics, self.method, self.model_id)
+        plan = plan_focus(self.host.models(TASK), self.stream_optics, self.method, self.model_id,
+                          self.background is not None)
         with self._lock:
             self.plan = plan
             self._af = None
@@ -258,7 +278,7 @@ class HoloEngine:
                 return af, plan, notes
             handle = None
             method = plan.method
-            if plan.model is not None:
+            if plan.model is not None and plan.method != "sweep":
                 handle = self._handles.get(plan.model)
                 if handle is None and plan.model not in self._failed_models:
                     try:

@@ -41,14 +41,14 @@ from app.core.errors import VitascopeError
 from app.core.frames import StreamHandle
 from app.core.plugin_api import Host
 
-from .autofocus import METHODS
-from .engine import HoloEngine, HoloResult
+from .engine import ENGINE_METHODS, HoloEngine, HoloResult
 from .optics import PRESETS, Optics
 
 log = logging.getLogger(__name__)
 PLUGIN_ID = "holography"
 SOURCES = ("Simulated camera", "File (HDF5, TIFF, images, video)", "Camera")
-METHOD_LABELS = {"vit+refine": "ViT + refine", "vit": "ViT only", "sweep": "Sweep (classical)"}
+METHOD_LABELS = {"auto": "Auto (best measured)", "vit+refine": "ViT + refine", "vit": "ViT only",
+                 "sweep": "Sweep (classical)"}
 HISTORY_S = 30.0
 WARN_STYLE = ("QLabel { background: rgba(230, 126, 34, 40); border: 1px solid rgba(230, 126, 34, 160); "
               "border-radius: 4px; padding: 6px; }")
@@ -224,7 +224,7 @@ class HoloWidget(QWidget):
         box = QGroupBox("Autofocus")
         form = QFormLayout(box)
         self.method_combo = QComboBox()
-        for m in [m for m in ("vit+refine", "vit", "sweep") if m in METHODS]:
+        for m in [m for m in ("auto", "vit+refine", "vit", "sweep") if m in ENGINE_METHODS]:
             self.method_combo.addItem(METHOD_LABELS.get(m, m), m)
         self.method_combo.setCurrentIndex(max(0, self.method_combo.findData(self.engine.method)))
         self.method_combo.currentIndexChanged.connect(self._method_chosen)
@@ -350,7 +350,7 @@ class HoloWidget(QWidget):
     def _restore_settings(self) -> None:
         s = self.host.settings(PLUGIN_ID)
         method = s.get("method")
-        if method in METHODS:
+        if method in ENGINE_METHODS:
             self.method_combo.setCurrentIndex(self.method_combo.findData(method))
             self.engine.set_method(method)
         if isinstance(s.get("smoothing"), bool):
@@ -386,7 +386,9 @@ class HoloWidget(QWidget):
 
     def _show_plan(self) -> None:
         p = self.engine.plan
-        if p.method == p.requested:
+        if p.requested == "auto":
+            text = p.reason.replace("Auto → ", "Auto → <b>", 1).replace(":", "</b>:", 1) if p.reason else "Auto"
+        elif p.method == p.requested:
             text = f"Using <b>{METHOD_LABELS.get(p.method, p.method)}</b>" + (f" with {p.model}" if p.model else "")
         else:
             text = f"Using <b>{METHOD_LABELS.get(p.method, p.method)}</b> instead of {p.requested}"

@@ -49,7 +49,8 @@ def test_autofocus_json_format_and_fallback_note(stack, capsys):
     code, out, err = run(capsys, "holo", "autofocus", str(stack), "--json")
     assert code == 0
     doc = json.loads(out)
-    assert set(doc) == {"model", "sideband", "frames"} and doc["model"] is None
+    assert set(doc) == {"model", "sideband", "frames", "auto"} and doc["model"] is None
+    assert doc["auto"]["method"] == "sweep" and doc["auto"]["why"].startswith("Auto → sweep: no installed")
     assert doc["sideband"]["value"] == "+1" and "not stated" in doc["sideband"]["source"]
     assert [set(r) for r in doc["frames"]] == [{"index", "z_m", "method", "ms"}] * 3
     assert [r["index"] for r in doc["frames"]] == [0, 1, 2] and {r["method"] for r in doc["frames"]} == {"sweep"}

@@ -65,7 +65,10 @@ def host(tmp_path):
 
 
 def test_stream_results_arrive_and_sweep_tracks_the_drift(host):
-    engine = HoloEngine(host)
+    auto = HoloEngine(host)  # the default, Auto, takes the sweep without a model and says why (no warning)
+    assert auto.method == "auto" and auto.plan.method == "sweep" and "no installed autofocus model" in auto.plan.reason
+    assert not host.notices
+    engine = HoloEngine(host, method="vit+refine")
     assert engine.plan.method == "sweep" and engine.plan.model is None  # no model installed → sweep, and says so
     assert any("No installed autofocus model" in n.text and n.level == "warning" for n in host.notices)
     source = engine.demo_source(fps=15, speed_m_s=10e-6, size=256, seed=2)

@@ -46,6 +46,9 @@ def test_live_view_updates_images_and_z_plot(widget, qtbot):
     assert len(w.true_curve.getData()[0]) >= 2 and len(w.pred_curve.getData()[0]) >= 2
     w._update_stats()
     assert "fps" in w.stats_label.text() and "focus" in w.stats_label.text() and "running" in w.stats_label.text()
+    assert w.engine.method == "auto" and "Auto → <b>sweep</b>: no installed autofocus model" in w.plan_label.text()
+    assert not w.banner.isVisible()  # Auto without a model is the sweep, nothing to warn about
+    w.method_combo.setCurrentIndex(w.method_combo.findData("vit+refine"))
     assert w.banner.isVisible() and "No installed autofocus model" in w.banner.text()  # no model → says sweep
     assert "true" in w.z_label.text() and not w.start_button.isEnabled()
 
