@@ -7,12 +7,25 @@ from __future__ import annotations
 from html import escape
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QGridLayout, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QVBoxLayout, QWidget
+from PySide6.QtGui import QResizeEvent
+from PySide6.QtWidgets import (
+    QBoxLayout,
+    QFrame,
+    QGridLayout,
+    QGroupBox,
+    QLabel,
+    QProgressBar,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
 from .review import Item
 from .types import CLASS_TITLES, CLASSES
 
-MEASUREMENT_ORDER = ("HR", "RR", "PR", "QRS", "QT", "QTc")
+MEASUREMENT_ORDER = ("HR", "RR", "PR", "QRS", "QT", "QTc", "QTcF")
+SHORT_TITLES = {"normal": "Normal", "abnormal_heartbeat": "Abnormal beat", "myocardial_infarction": "Acute MI",
+                "history_of_mi": "History of MI"}
 FLAG_STYLE = ("QLabel { background: rgba(230, 126, 34, 45); border: 1px solid rgba(230, 126, 34, 170); "
               "border-radius: 3px; padding: 3px; }")
 NOTE_STYLE = ("QLabel { background: rgba(52, 152, 219, 35); border: 1px solid rgba(52, 152, 219, 150); "
@@ -25,12 +38,15 @@ def _label(text: str = "", wrap: bool = True) -> QLabel:
     lab.setWordWrap(wrap)
     lab.setTextFormat(Qt.TextFormat.RichText)
     lab.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    lab.setMinimumWidth(60)  # wrapped text may get narrow; the two boxes then still fit side by side
     return lab
 
 
-def fmt_measurements(meas: dict[str, float]) -> str:
+def fmt_measurements(meas: dict[str, float], every: bool = False) -> str:
+    """The interval measurements (HR, PR, QRS, QT, QTc…); `every` adds the others (ST levels, counts…)."""
     parts = [f"{k} {meas[k]:.0f} {'bpm' if k == 'HR' else 'ms'}" for k in MEASUREMENT_ORDER if k in meas]
-    parts += [f"{k} {v:.4g}" for k, v in meas.items() if k not in MEASUREMENT_ORDER]
+    if every:
+        parts += [f"{k} {v:.4g}" for k, v in meas.items() if k not in MEASUREMENT_ORDER]
     return " · ".join(parts)
 
 
@@ -64,8 +80,10 @@ class ResultPanel(QWidget):
             bar.setValue(0)
             bar.setFormat("—")
             bar.setMaximumHeight(bar.fontMetrics().height() + 4)
+            bar.setMinimumWidth(50)
             bar.setAccessibleName(f"P({CLASS_TITLES[c]})")
-            name = QLabel(CLASS_TITLES[c].replace(" (acute)", ""))
+            name = QLabel(SHORT_TITLES[c])
+            name.setToolTip(CLASS_TITLES[c])
             name.setBuddy(bar)
             bars.addWidget(name, row, 0)
             bars.addWidget(bar, row, 1)
@@ -94,7 +112,9 @@ class ResultPanel(QWidget):
         self.opinion_findings = _label()
         self.opinion_leads = _label()
         self.opinion_measure = _label()
-        opinion_box = QGroupBox("Second opinion (measurements)")
+        opinion_box = QGroupBox("Second opinion")
+        opinion_box.setToolTip("A measurement-based read of the waveform (rhythm, ST and Q-wave criteria, "
+                               "intervals), independent of the model")
         ov = QVBoxLayout(opinion_box)
         ov.setSpacing(3)
         for w in (self.opinion_title, self.opinion_rhythm, self.opinion_findings, self.opinion_leads,
@@ -107,14 +127,28 @@ class ResultPanel(QWidget):
         self.disagreement_label.setStyleSheet(FLAG_STYLE)
         self.disagreement_label.setAccessibleName("Disagreement")
         self.disagreement_label.setVisible(False)
-        row = QHBoxLayout()
+        self.model_box = model_box
+        row = QBoxLayout(QBoxLayout.Direction.LeftToRight)
         row.addWidget(model_box, 1)
         row.addWidget(opinion_box, 1)
+        self._row = row
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(4)
         layout.addWidget(self.disagreement_label)
         layout.addLayout(row)
+
+    def wide_width(self) -> int:
+        """The width from which the two boxes sit side by side (below it, the second opinion goes under)."""
+        return 2 * max(self.model_box.minimumSizeHint().width(), self.opinion_box.minimumSizeHint().width(),
+                       self.fontMetrics().horizontalAdvance("m") * 15) + self._row.spacing()
+
+    def set_side_by_side(self, on: bool) -> None:
+        self._row.setDirection(QBoxLayout.Direction.LeftToRight if on else QBoxLayout.Direction.TopToBottom)
+
+    @property
+    def side_by_side(self) -> bool:
+        return self._row.direction() == QBoxLayout.Direction.LeftToRight
 
     def show_item(self, it: Item | None) -> None:
         self._show_model(it)
@@ -155,6 +189,7 @@ class ResultPanel(QWidget):
             bar.setFormat(f"{v:.1%}")
         self.measure_label.setText("Measurements: " + (fmt_measurements(it.measurements) if it.measurements
                                                        else "— (image input)"))
+        self.measure_label.setToolTip(fmt_measurements(it.measurements, every=True))
         sha = (it.model_sha256 or "")[:12]
         ood = f" · OOD {it.ood_score:.2f}" if it.ood_score is not None else ""
         self.model_label.setText(escape(f"{it.model_id} (sha256 {sha}…){ood} · screened "
@@ -181,8 +216,27 @@ class ResultPanel(QWidget):
         self.opinion_leads.setText(f"Driving leads: <b>{escape(', '.join(op.leads))}</b>" if op.leads else "")
         not_assessed = [CLASS_TITLES[c] for c in CLASSES if c not in op.assessed]
         meas = fmt_measurements(op.measurements)
+        self.opinion_measure.setToolTip(fmt_measurements(op.measurements, every=True))
         bits = ([f"Measured: {escape(meas)}"] if meas else []) + (
             [f"Not assessed: {escape(', '.join(not_assessed))}"] if not_assessed else [])
         self.opinion_measure.setText("<br>".join(bits))
         for w in extra:
             w.setVisible(bool(w.text()))
+
+
+class ResultScroll(QScrollArea):
+    """Scrolls the result panel vertically only; narrower than the two boxes side by side, it stacks them."""
+
+    def __init__(self, panel: ResultPanel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.panel = panel
+        self.setWidget(panel)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setMinimumHeight(90)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
+        self.panel.set_side_by_side(self.viewport().width() >= self.panel.wide_width())
+        super().resizeEvent(event)

@@ -28,10 +28,10 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMenu,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QSizePolicy,
     QSplitter,
     QToolButton,
@@ -45,7 +45,7 @@ from app.core.plugin_api import Host, JobHandle
 
 from .preview import EcgPreview
 from .report import NOTICE, export_csv, write_pdf_report
-from .result_view import ResultPanel
+from .result_view import ResultPanel, ResultScroll
 from .review import Item, Worklist, WorklistCorrupt
 from .types import CLASS_TITLES, CLASSES, EcgInput
 from .worklist_view import COLUMNS, DECISION_TEXT, WorklistModel, WorklistTable
@@ -61,6 +61,7 @@ BANNER_STYLE = ("QLabel { background: rgba(192, 57, 43, 40); border: 1px solid r
 WARN_STYLE = ("QLabel { background: rgba(230, 126, 34, 40); border: 1px solid rgba(230, 126, 34, 160); "
               "border-radius: 4px; padding: 6px; }")
 IMAGE_CACHE = 6  # decoded ECG images kept in memory (~10 MB each at 2213×1572)
+OVERRIDE_TITLES = {"myocardial_infarction": "Acute MI"}
 SHORTCUTS = {"confirm": ("Ctrl+Return", "Ctrl+Enter"), "override": ("Ctrl+O",), "uncertain": ("Ctrl+U",)}
 NO_DICOM_TIP = "Select a DICOM ECG first: de-identified export is for DICOM files only"
 
@@ -225,25 +226,34 @@ class EcgWidget(QWidget):
         self.progress.setVisible(False)
         self.progress.setMaximumWidth(160)
         self.progress.setAccessibleName("Progress")
-        self.csv_button = _button("Export CSV…", "Save the whole worklist (every column) as a CSV table")
-        self.csv_button.clicked.connect(self._csv_clicked)
-        self.pdf_button = _button("PDF report…", "A one-page PDF report of the selected ECG")
-        self.pdf_button.clicked.connect(self._pdf_clicked)
-        self.deid_button = _button("De-identified DICOM…", NO_DICOM_TIP)
-        self.deid_button.setAccessibleName("Export de-identified DICOM")
-        self.deid_button.clicked.connect(self._deid_clicked)
-        self.keep_annotations_check = QCheckBox("keep measurements")
-        self.keep_annotations_check.setToolTip("De-identified DICOM: keep the machine's coded measurements and safe "
-                                               "statements (the profile removes all waveform annotations)")
-        self.keep_annotations_check.setAccessibleName("Keep cleaned measurements in de-identified DICOM")
+        self.export_menu = QMenu(self)
+        self.export_menu.setToolTipsVisible(True)
+        self.csv_action = self.export_menu.addAction("Worklist as CSV…")
+        self.csv_action.triggered.connect(self._csv_clicked)
+        self.pdf_action = self.export_menu.addAction("PDF report of the selected ECG…")
+        self.pdf_action.triggered.connect(self._pdf_clicked)
+        self.deid_action = self.export_menu.addAction("De-identified DICOM of the selected ECGs…")
+        self.deid_action.triggered.connect(self._deid_clicked)
+        self.export_menu.addSeparator()
+        self.keep_annotations_action = self.export_menu.addAction("Keep cleaned measurements in de-identified DICOM")
+        self.keep_annotations_action.setCheckable(True)
+        self.keep_annotations_action.setToolTip("Keep the machine's coded measurements and safe statements (the "
+                                                "de-identification profile removes all waveform annotations)")
+        self.export_button = QToolButton()
+        self.export_button.setText("Export")
+        self.export_button.setToolTip("CSV of the worklist, PDF report, de-identified DICOM")
+        self.export_button.setAccessibleName("Export")
+        self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.export_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.export_button.setMenu(self.export_menu)
+        self.export_button.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         toolbar = QHBoxLayout()
         for w in (self.open_files_button, self.open_folder_button, self.screen_button, self.cancel_button,
                   self.progress):
             toolbar.addWidget(w)
         toolbar.addStretch(1)
-        for w in (self.csv_button, self.pdf_button, self.deid_button, self.keep_annotations_check):
-            toolbar.addWidget(w)
-        self.status_label = QLabel("")
+        toolbar.addWidget(self.export_button)
+        self.status_label = _StatusLabel()
         self.status_label.setWordWrap(True)
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.status_label.setAccessibleName("Status")
@@ -265,8 +275,8 @@ class EcgWidget(QWidget):
         self.decision_filter.setAccessibleName("Filter by decision or flag")
         self.decision_filter.setToolTip("Filter by the reviewer's decision, or ⚠ Flagged: the model was uncertain")
         for combo in (self.status_filter, self.label_filter, self.decision_filter):
-            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-            combo.setMinimumContentsLength(6)
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(len(combo.itemText(0)) + 1)
         self.search_edit = QLineEdit()
         self.search_edit.setPlaceholderText("Search file, patient, date, comment…")
         self.search_edit.setClearButtonEnabled(True)
@@ -290,13 +300,6 @@ class EcgWidget(QWidget):
         self.table = WorklistTable(self.table_model)
         self.table.selectionModel().currentRowChanged.connect(self._row_changed)
         self.table.selectionModel().selectionChanged.connect(lambda *_a: self._update_buttons())
-        left = QWidget()
-        lv = QVBoxLayout(left)
-        lv.setContentsMargins(0, 0, 0, 0)
-        lv.addLayout(filters)
-        lv.addWidget(self.table, 1)
-        lv.addWidget(self.count_label)
-        left.setMinimumWidth(self.table.decision_width())
 
         # viewer
         self.item_label = QLabel("Select an ECG in the worklist.")
@@ -317,7 +320,7 @@ class EcgWidget(QWidget):
         self.heatmap_check.toggled.connect(self._heatmap_toggled)
         view_bar = QHBoxLayout()
         view_bar.setSpacing(2)
-        view_bar.addWidget(self.item_label, 1)
+        view_bar.addStretch(1)
         for w in (self.zoom_out_button, self.zoom_in_button, self.fit_button, self.actual_button, self.zoom_label):
             view_bar.addWidget(w)
         view_bar.addSpacing(6)
@@ -329,13 +332,22 @@ class EcgWidget(QWidget):
         self.measure_label = self.result_panel.measure_label
         self.model_label = self.result_panel.model_label
         self.bars = self.result_panel.bars
-        details = QScrollArea()
-        details.setWidget(self.result_panel)
-        details.setWidgetResizable(True)
-        details.setFrameShape(QScrollArea.Shape.NoFrame)
-        details.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        details.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        details = ResultScroll(self.result_panel)
         self.details = details
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        lv.setContentsMargins(0, 0, 0, 0)
+        lv.setSpacing(4)
+        lv.addLayout(filters)
+        table_and_details = QSplitter(Qt.Orientation.Vertical)
+        table_and_details.addWidget(self.table)
+        table_and_details.addWidget(details)
+        table_and_details.setStretchFactor(0, 1)
+        table_and_details.setStretchFactor(1, 1)
+        table_and_details.setChildrenCollapsible(False)
+        lv.addWidget(table_and_details, 1)
+        lv.addWidget(self.count_label)
+        left.setMinimumWidth(self.table.decision_width())
 
         # review
         self.reviewer_edit = QLineEdit()
@@ -348,20 +360,22 @@ class EcgWidget(QWidget):
         self.comment_edit.setTabChangesFocus(True)
         line = self.comment_edit.fontMetrics().lineSpacing()
         self.comment_edit.setFixedHeight(2 * line + 12)
-        self.confirm_button = _button("Confirm  (Ctrl+Enter)", "Agree with the model's label (Ctrl+Enter)")
+        self.confirm_button = _button("Confirm (Ctrl+Enter)", "Agree with the model's label (Ctrl+Enter)")
         self.confirm_button.setAccessibleName("Confirm the model's label")
         self.confirm_button.clicked.connect(lambda: self.confirm())
         self.override_combo = QComboBox()
         for c in CLASSES:
-            self.override_combo.addItem(CLASS_TITLES[c], c)
+            self.override_combo.addItem(OVERRIDE_TITLES.get(c, CLASS_TITLES[c]), c)
+            self.override_combo.setItemData(self.override_combo.count() - 1, CLASS_TITLES[c],
+                                            Qt.ItemDataRole.ToolTipRole)
         self.override_combo.setAccessibleName("Override class")
-        self.override_combo.setToolTip("The class recorded by Override")
+        self.override_combo.setToolTip("The class recorded by Override (Ctrl+O)")
         self.override_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        self.override_button = _button("Override  (Ctrl+O)", "Record the class chosen on the left instead of the "
+        self.override_button = _button("Override (Ctrl+O)", "Record the class chosen on the left instead of the "
                                                              "model's (Ctrl+O)")
         self.override_button.setAccessibleName("Override with the chosen class")
         self.override_button.clicked.connect(lambda: self.override())
-        self.uncertain_button = _button("Uncertain  (Ctrl+U)", "Mark for review / adjudication: no final label "
+        self.uncertain_button = _button("Uncertain (Ctrl+U)", "Mark for review / adjudication: no final label "
                                                                "(Ctrl+U)")
         self.uncertain_button.setAccessibleName("Mark as uncertain for review")
         self.uncertain_button.clicked.connect(lambda: self.mark_uncertain())
@@ -373,36 +387,33 @@ class EcgWidget(QWidget):
         review_box = QGroupBox("Review")
         grid = QGridLayout(review_box)
         grid.setVerticalSpacing(4)
+        grid.setHorizontalSpacing(4)
+        grid.setContentsMargins(6, 4, 6, 6)
         grid.addWidget(reviewer_label, 0, 0)
         grid.addWidget(self.reviewer_edit, 0, 1, 1, 3)
         grid.addWidget(self.comment_edit, 1, 0, 1, 4)
         grid.addWidget(self.confirm_button, 2, 0, 1, 2)
-        grid.addWidget(self.override_combo, 2, 2)
-        grid.addWidget(self.override_button, 2, 3)
-        grid.addWidget(self.uncertain_button, 3, 0, 1, 2)
-        grid.addWidget(self.review_status, 3, 2, 1, 2)
+        grid.addWidget(self.uncertain_button, 2, 2, 1, 2)
+        grid.addWidget(self.override_combo, 3, 0, 1, 2)
+        grid.addWidget(self.override_button, 3, 2, 1, 2)
+        grid.addWidget(self.review_status, 4, 0, 1, 4)
         grid.setColumnStretch(1, 1)
-        grid.setColumnStretch(2, 1)
+        grid.setColumnStretch(3, 1)
         self.review_box = review_box
 
         right = QWidget()
         rv2 = QVBoxLayout(right)
         rv2.setContentsMargins(0, 0, 0, 0)
         rv2.setSpacing(4)
+        rv2.addWidget(self.item_label)
         rv2.addLayout(view_bar)
-        lower = QSplitter(Qt.Orientation.Vertical)
-        lower.addWidget(self.preview)
-        lower.addWidget(details)
-        lower.setStretchFactor(0, 3)
-        lower.setStretchFactor(1, 2)
-        lower.setChildrenCollapsible(False)
-        rv2.addWidget(lower, 1)
+        rv2.addWidget(self.preview, 1)
         rv2.addWidget(review_box)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
         splitter.addWidget(right)
-        splitter.setStretchFactor(0, 1)
-        splitter.setStretchFactor(1, 1)
+        splitter.setStretchFactor(0, 2)
+        splitter.setStretchFactor(1, 3)
         splitter.setChildrenCollapsible(False)
         self.splitter = splitter
 
@@ -417,8 +428,8 @@ class EcgWidget(QWidget):
 
         # keyboard: the visual order, top to bottom and left to right; the table keeps arrows, Tab leaves it
         chain = [self.open_files_button, self.open_folder_button, self.screen_button, self.cancel_button,
-                 self.csv_button, self.pdf_button, self.deid_button, self.keep_annotations_check,
-                 self.status_filter, self.label_filter, self.decision_filter, self.search_edit, self.table,
+                 self.export_button, self.status_filter, self.label_filter, self.decision_filter, self.search_edit,
+                 self.table,
                  self.heatmap_check, self.preview, self.reviewer_edit, self.comment_edit, self.confirm_button,
                  self.override_combo, self.override_button, self.uncertain_button]
         for a, b in zip(chain, chain[1:], strict=False):
@@ -439,14 +450,14 @@ class EcgWidget(QWidget):
         if isinstance(s.get("heatmap"), bool):
             self.heatmap_check.setChecked(s["heatmap"])
         if isinstance(s.get("keep_annotations"), bool):
-            self.keep_annotations_check.setChecked(s["keep_annotations"])
-        self.keep_annotations_check.toggled.connect(lambda _on: self._save_settings())
+            self.keep_annotations_action.setChecked(s["keep_annotations"])
+        self.keep_annotations_action.toggled.connect(lambda _on: self._save_settings())
 
     def _save_settings(self, **extra: Any) -> None:
         self.host.save_settings(PLUGIN_ID, {**self.host.settings(PLUGIN_ID),
                                             "reviewer": self.reviewer_edit.text().strip(),
                                             "heatmap": self.heatmap_check.isChecked(),
-                                            "keep_annotations": self.keep_annotations_check.isChecked(), **extra})
+                                            "keep_annotations": self.keep_annotations_action.isChecked(), **extra})
 
     # worklist ----------------------------------------------------------------------------------------------
     def open_worklist(self) -> None:
@@ -508,8 +519,8 @@ class EcgWidget(QWidget):
                                    order_by=self.order_by, descending=self.descending)
         self.table_model.set_rows(rows)
         c = self.worklist.counts()
-        self.count_label.setText(f"{len(rows)} shown · {c['total']} in the worklist: {c['new']} new, "
-                                 f"{c['screened']} screened, {c['reviewed']} reviewed, {c['uncertain']} uncertain, "
+        self.count_label.setText(f"{len(rows)} of {c['total']} shown · {c['new']} new, {c['screened']} screened, "
+                                 f"{c['reviewed']} reviewed, {c['uncertain']} uncertain · "
                                  f"{self.worklist.flagged()} ⚠ flagged by the model")
         if keep is not None:
             row = next((i for i, it in enumerate(rows) if it.id == keep), None)
@@ -517,6 +528,7 @@ class EcgWidget(QWidget):
                 self.table.selectionModel().blockSignals(True)
                 self.table.selectRow(row)
                 self.table.selectionModel().blockSignals(False)
+                self.table.scrollTo(self.table_model.index(row, 0))
                 self.current = rows[row]
                 self._show_item(self.current, reload_image=False)
         self._update_buttons()
@@ -532,6 +544,7 @@ class EcgWidget(QWidget):
             return False
         self.table.selectRow(row)
         self.table.setCurrentIndex(self.table_model.index(row, 0))
+        self.table.scrollTo(self.table_model.index(row, 0))
         return True
 
     def selected_items(self) -> list[Item]:
@@ -666,18 +679,19 @@ class EcgWidget(QWidget):
         self.screen_button.setToolTip("Screen every ECG that has no model result yet" if self.model_info is not None
                                       else "No ECG model is installed (Model zoo → Install…)")
         rows = bool(self.table_model.rows)
-        self.csv_button.setEnabled(have and rows)
-        self.csv_button.setToolTip("Save the whole worklist (every column) as a CSV table" if rows
-                                   else "The worklist is empty: open ECG files first")
         item = self.current
-        self.pdf_button.setEnabled(have and item is not None)
-        self.pdf_button.setToolTip("A one-page PDF report of the selected ECG" if item is not None
-                                   else "Select an ECG first")
         dicom = bool(self._deid_targets())
-        self.deid_button.setEnabled(have and dicom)
-        self.deid_button.setToolTip("De-identified copies (basic profile) of the selected DICOM ECGs" if dicom
-                                    else NO_DICOM_TIP)
-        self.keep_annotations_check.setEnabled(have and dicom)
+        for action, ok, text, why, tip in (
+                (self.csv_action, rows, "Worklist as CSV…", "the worklist is empty",
+                 "The worklist is empty: open ECG files first"),
+                (self.pdf_action, item is not None, "PDF report of the selected ECG…", "select an ECG",
+                 "Select an ECG first"),
+                (self.deid_action, dicom, "De-identified DICOM of the selected ECGs…", "select a DICOM ECG",
+                 NO_DICOM_TIP)):
+            action.setEnabled(have and ok)
+            action.setText(text if ok else f"{text.rstrip('…')} ({why})")
+            action.setToolTip("" if ok else tip)
+        self.keep_annotations_action.setEnabled(have and dicom)
         self.confirm_button.setEnabled(have and item is not None and item.label is not None)
         self.override_button.setEnabled(have and item is not None)
         self.override_combo.setEnabled(have and item is not None)
@@ -706,17 +720,24 @@ class EcgWidget(QWidget):
                 self.status_label.setText(ev.message)
             if key == "screen" and ev.event == "progress" and time.monotonic() - self._last_refresh > 0.5:
                 self.refresh()
-            if ev.terminal:
+            if ev.event == "cancelled":  # finished / failed jobs end with their result / error callback
                 self._job_ended(key, ev)
+
+        def result(value: Any) -> None:
+            try:
+                on_result(value)
+            finally:
+                self._job_ended(key, ProgressEvent("finished"))
 
         def error(msg: str) -> None:
             self.status_label.setText(msg)
+            self._job_ended(key, ProgressEvent("failed", message=msg))
 
         if progress:
             self.progress.setRange(0, 0)
             self.progress.setVisible(True)
             self.cancel_button.setVisible(True)
-        handle = self.host.run_job(name, fn, on_result=self._on_gui(on_result), on_event=self._on_gui(event),
+        handle = self.host.run_job(name, fn, on_result=self._on_gui(result), on_event=self._on_gui(event),
                                    on_error=self._on_gui(error))
         self.jobs[key] = handle
         self._update_buttons()
@@ -850,6 +871,10 @@ class EcgWidget(QWidget):
                     except VitascopeError as e:
                         errors.append(f"{it.source}: {e}")
                         continue
+                    except Exception as e:  # an engine bug on one ECG must not stop the others
+                        log.exception("screening %s failed", it.source)
+                        errors.append(f"{it.source}: could not be screened ({e.__class__.__name__}: {e})")
+                        continue
                     worklist.set_result(it.id, result)
                     io.cache(it.source, inp.image)
                     done_n += 1
@@ -965,7 +990,7 @@ class EcgWidget(QWidget):
         if not paths:
             self.status_label.setText(NO_DICOM_TIP + ".")
             return None
-        keep = self.keep_annotations_check.isChecked()
+        keep = self.keep_annotations_action.isChecked()
 
         def run(tok: CancelToken, emit: Callable[[ProgressEvent], None]) -> tuple[list[Path], list[str]]:
             from .deid import deidentify_dicom
@@ -1016,6 +1041,14 @@ class EcgWidget(QWidget):
         if self.worklist is not None:
             self.worklist.close()
             self.worklist = None
+
+
+class _StatusLabel(QLabel):
+    """A one-line status that takes no room while it is empty."""
+
+    def setText(self, text: str) -> None:  # noqa: N802
+        super().setText(text)
+        self.setVisible(bool(text))
 
 
 def _button(text: str, tip: str) -> QPushButton:

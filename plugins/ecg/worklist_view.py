@@ -7,15 +7,22 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
-from PySide6.QtGui import QBrush, QColor, QResizeEvent
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
+from PySide6.QtCore import QAbstractTableModel, QEvent, QModelIndex, QPersistentModelIndex, Qt, QTimer
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QTableView,
+    QWidget,
+)
 
 from .review import Item
 from .types import CLASS_TITLES
 
 COLUMNS: tuple[tuple[str, str], ...] = (  # (header, Worklist order_by key); the first six are decision columns
-    ("File", "file"), ("Model label", "label"), ("P(abn.)", "p_abnormal"), ("Flag", "uncertain"),
+    ("File", "file"), ("Label", "label"), ("P(abn.)", "p_abnormal"), ("⚠", "uncertain"),
     ("Decision", "decision"), ("Reviewer", "reviewer"),
     ("Patient", "patient"), ("Study date", "study_date"), ("Status", "status"), ("#", "added"),
 )
@@ -23,6 +30,7 @@ DECISION_COLUMNS = 6
 SHORT_TITLES = {"normal": "Normal", "abnormal_heartbeat": "Abnormal beat", "myocardial_infarction": "Acute MI",
                 "history_of_mi": "History of MI", "other": "Other"}
 HEADER_TIPS = {
+    "label": "The model's label",
     "p_abnormal": "P(abnormal) = 1 − P(normal), the model's calibrated probability",
     "uncertain": "⚠ the model's answer is uncertain or the input is unlike its training data: review it",
     "decision": "The latest reviewer decision (→ = overridden to)",
@@ -30,9 +38,9 @@ HEADER_TIPS = {
 DECISION_TEXT = {"confirm": "Confirmed", "override": "Overridden", "uncertain": "Uncertain"}
 FLAG_COLOUR = QColor(230, 126, 34)
 # width of typical content per column, measured in the table's font; the file column takes what is left
-_SAMPLES = {"label": "History of MI", "p_abnormal": "0.00", "uncertain": "Flag", "decision": "→ Abnormal beat",
-            "reviewer": "Dr. Bianchi", "patient": "Doe^Jane · 123456", "study_date": "20250101",
-            "status": "screened", "added": "0000", "file": "ecg-0000.png"}
+_SAMPLES = {"label": "Abnormal beat", "p_abnormal": "0.00", "uncertain": "⚠", "decision": "Confirmed",
+            "reviewer": "Dr. Rossi", "patient": "Doe^Jane · 123456", "study_date": "20250101",
+            "status": "screened", "added": "0000", "file": "ecg-00.png"}
 
 
 def label_text(it: Item, short: bool = True) -> str:
@@ -156,6 +164,14 @@ class WorklistModel(QAbstractTableModel):
         self._on_sort(COLUMNS[column][1], order == Qt.SortOrder.DescendingOrder)
 
 
+class _MiddleElide(QStyledItemDelegate):
+    """File names keep their start and their extension / group when elided."""
+
+    def initStyleOption(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:  # noqa: N802
+        super().initStyleOption(option, index)
+        option.textElideMode = Qt.TextElideMode.ElideMiddle
+
+
 class WorklistTable(QTableView):
     """Rows change by arrow keys or a click; Tab leaves the table. On every resize the decision columns get their
     content's width, the file column what is left (names elide in the middle, full path in the tooltip), and the
@@ -168,7 +184,9 @@ class WorklistTable(QTableView):
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self._file_delegate = _MiddleElide(self)
+        self.setItemDelegateForColumn(0, self._file_delegate)
         self.setWordWrap(False)
         self.setSortingEnabled(True)
         self.setAlternatingRowColors(True)
@@ -181,12 +199,13 @@ class WorklistTable(QTableView):
         header.setMinimumSectionSize(24)
         self.verticalHeader().setVisible(False)
         self.setMinimumWidth(self.decision_width())
+        model.modelReset.connect(self.fit_columns)
 
     def _width(self, key: str) -> int:
         fm = self.fontMetrics()
         hfm = self.horizontalHeader().fontMetrics()
         header = next(h for h, k in COLUMNS if k == key)
-        return max(fm.horizontalAdvance(_SAMPLES[key]), hfm.horizontalAdvance(header) + 14) + 14
+        return max(fm.horizontalAdvance(_SAMPLES[key]) + 10, hfm.horizontalAdvance(header) + 16)
 
     def decision_width(self) -> int:
         """The narrowest width that shows every decision column (file names elided)."""
@@ -194,22 +213,36 @@ class WorklistTable(QTableView):
         return sum(self._width(k) for k in keys) + self.verticalScrollBar().sizeHint().width() + 2 * self.frameWidth()
 
     def fit_columns(self) -> None:
+        """Decision columns first (at their minimum, then grown to their content), then the other columns while
+        they fit, and the rest to the file column."""
         avail = self.viewport().width()
         keys = [k for _, k in COLUMNS]
         widths = {k: self._width(k) for k in keys}
-        fixed = sum(widths[k] for k in keys[1:DECISION_COLUMNS])
-        spare = avail - fixed - widths["file"] * 2  # the file column keeps room for a longer name first
+        spare = avail - sum(widths[k] for k in keys[:DECISION_COLUMNS])
+        for i, key in enumerate(keys[1:DECISION_COLUMNS], start=1):
+            want = min(max(widths[key], self.sizeHintForColumn(i)), 2 * widths[key])
+            grow = max(0, min(want - widths[key], spare - widths["file"]))
+            widths[key] += grow
+            spare -= grow
+        spare -= widths["file"]  # the file column keeps room for a longer name before the others show
         for i, key in enumerate(keys[DECISION_COLUMNS:], start=DECISION_COLUMNS):
             show = spare >= widths[key]
             self.setColumnHidden(i, not show)
             if show:
                 spare -= widths[key]
+        used = 0
+        for i, key in enumerate(keys[1:], start=1):
+            if not self.isColumnHidden(i):
                 self.setColumnWidth(i, widths[key])
-        used = sum(widths[k] for i, k in enumerate(keys[1:], start=1) if not self.isColumnHidden(i))
-        for i, key in enumerate(keys[1:DECISION_COLUMNS], start=1):
-            self.setColumnWidth(i, widths[key])
+                used += widths[key]
         self.setColumnWidth(0, max(widths["file"], avail - used))
 
-    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
-        super().resizeEvent(event)
-        self.fit_columns()
+    def _keep_current_in_sight(self) -> None:
+        if self.currentIndex().isValid():
+            self.scrollTo(self.currentIndex())
+
+    def viewportEvent(self, event: QEvent) -> bool:  # noqa: N802
+        if event.type() == QEvent.Type.Resize:
+            self.fit_columns()
+            QTimer.singleShot(0, self._keep_current_in_sight)
+        return super().viewportEvent(event)

@@ -230,7 +230,7 @@ def test_filters_search_and_sorting(make_widget, tmp_path, qtbot):
     assert names == sorted(names, reverse=True) and w.order_by == "file" and w.descending
     w.status_filter.setCurrentIndex(w.status_filter.findData("reviewed"))
     assert w.table_model.rows == []
-    assert "6 in the worklist" in w.count_label.text()
+    assert "0 of 6 shown" in w.count_label.text()
 
 
 def test_no_model_still_allows_review(make_widget, tmp_path, qtbot):
