@@ -58,7 +58,7 @@ def sign_from_stack(frames: Sequence[np.ndarray] | np.ndarray, z_stage_m: Sequen
     against the stage's says whether "+1" is right (slope > 0) or mirrored (< 0); an unknown focus offset of the
     stage does not matter. BadInput when the stack cannot tell (fewer than 3 distinct stage positions, in-line
     holograms, or |r| < MIN_SLOPE_CORRELATION)."""
-    from .focus import sweep_autofocus
+    from .autofocus import Autofocus
     from .reconstruct import Reconstructor
 
     z = np.asarray(z_stage_m, np.float64).reshape(-1)
@@ -68,8 +68,8 @@ def sign_from_stack(frames: Sequence[np.ndarray] | np.ndarray, z_stage_m: Sequen
         raise BadInput(f"{len(z)} stage positions for {len(frames)} frames")
     if len(np.unique(np.round(z, 9))) < 3:
         raise BadInput("the sign of z needs at least 3 frames at different stage positions")
-    rec = Reconstructor(_plus(optics), background)
-    found = np.array([sweep_autofocus(f, rec)[0] for f in frames])
+    af = Autofocus(Reconstructor(_plus(optics), background), None, "sweep")  # the app's sweep (polished)
+    found = np.array([af.predict(f).z_m for f in frames])
     zc, fc = z - z.mean(), found - found.mean()
     den = float(np.sqrt(np.sum(zc * zc) * np.sum(fc * fc)))
     r = float(np.sum(zc * fc) / den) if den > 0 else 0.0
