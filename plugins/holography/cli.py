@@ -186,6 +186,12 @@ def autofocus_cmd(args: argparse.Namespace) -> int:
     stack = _read(args)
     handle, model_id, method, reason = _autofocus_model(args, stack.optics, stack.background is not None)
     sideband = _sideband(stack, handle.card if handle is not None else _sweep_card(args, stack.optics))
+    warnings = []
+    if stack.optics.mode == "offaxis" and stack.background is None:
+        from .engine import NO_BACKGROUND_NOTE
+
+        warnings.append(NO_BACKGROUND_NOTE)
+        _note(NO_BACKGROUND_NOTE)
     af = Autofocus(Reconstructor(stack.optics, stack.background), handle, method=method)
     rows = []
     for i, frame in enumerate(stack.holograms):
@@ -193,6 +199,8 @@ def autofocus_cmd(args: argparse.Namespace) -> int:
         rows.append({"index": i, "z_m": float(r.z_m), "method": r.method, "ms": round(float(r.ms), 3)})
     if args.json:
         doc = {"model": model_id, "sideband": sideband, "frames": rows}
+        if warnings:
+            doc["warnings"] = warnings
         if args.method == "auto":
             doc["auto"] = {"method": method, "why": reason}
         json.dump(doc, sys.stdout)

@@ -7,7 +7,7 @@ import logging
 import math
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PRESET = "dhm-offaxis-10x"
 DEFAULT_METHOD = "auto"
+NO_BACKGROUND_NOTE = ("No background hologram: the field is normalised by the frame itself (and the stream's "
+                      "carrier is found on the first frame), so expect z errors of several µm on phase specimens; "
+                      "record one without the specimen for full accuracy.")
 ENGINE_METHODS = ("auto",) + METHODS  # "auto": the method measured best for the stream's optics (auto.choose)
 
 
@@ -133,6 +136,7 @@ class HoloEngine:
         self.background: np.ndarray | None = None
         self.plan = FocusPlan(self.method, self.method, None)
         self.recorder: Any = None  # plugins.holography.recorder.Recorder while recording
+        self._attached = False  # a stream was attached (its background, or lack of one, is known)
         self.flip_z = False  # the user's "other sideband" switch, on top of the stream's/model's sideband
         self.sideband_info: tuple[str | None, str] = (None, "")  # (sideband in use, where it comes from)
         self._rec: Reconstructor | None = None
@@ -200,6 +204,8 @@ class HoloEngine:
         """Re-choose the model and effective method for the current stream optics; notify new notes."""
         plan = plan_focus(self.host.models(TASK), self.stream_optics, self.method, self.model_id,
                           self.background is not None)
+        if self._attached and self.stream_optics.mode == "offaxis" and self.background is None:
+            plan = replace(plan, notes=plan.notes + (NO_BACKGROUND_NOTE,))
         with self._lock:
             self.plan = plan
             self._af = None
@@ -235,6 +241,7 @@ class HoloEngine:
         with self._lock:
             self.stream_optics = optics if isinstance(optics, Optics) else self.optics
             self.background = getattr(source, "background", None)
+            self._attached = True
             self._rec = None
             self.tracker.reset()
         return self.replan()

@@ -185,3 +185,11 @@ def test_calibrating_a_mirrored_microscope_fixes_the_sign_not_a_bias(tmp_path, c
         assert doc["sideband"]["value"] == "-1" and "calibrated" in doc["sideband"]["source"]
         got = np.array([r["z_m"] for r in doc["frames"]])
         assert np.all(np.sign(got) == np.sign(z2)), (method, got, z2)
+
+
+def test_no_background_is_said_in_cli_json_and_on_stderr(tmp_path, capsys):
+    h, z, _, attrs = _stack("+1", n=1, size=128)
+    p = write_stack(tmp_path / "nobg.h5", h, Optics.from_dict(attrs), z, None, attrs)
+    code, out, err = _run(capsys, "holo", "autofocus", str(p), "--method", "sweep", "--json")
+    assert code == 0 and "No background hologram" in err
+    assert any("No background hologram" in w for w in json.loads(out)["warnings"])
