@@ -50,12 +50,15 @@ def parity_check(model: nn.Module, onnx_path: Path, input_name: str, example: to
         for h, w in image_sizes:
             x = torch.rand(b, c, h, w, generator=g) * 2 - 1
             with torch.no_grad():
-                ref = model(x).numpy()
-            (got,) = sess.run(None, {input_name: x.numpy()})
-            if got.shape != ref.shape:
-                raise JobError(f"{onnx_path}: ONNX output shape {got.shape} != torch {ref.shape} at input "
-                               f"{tuple(x.shape)}")
-            diff = float(np.max(np.abs(got.astype(np.float64) - ref)))
+                out = model(x)
+            refs = [t.numpy() for t in (out if isinstance(out, (tuple, list)) else (out,))]
+            gots = sess.run(None, {input_name: x.numpy()})
+            diff = 0.0
+            for got, ref in zip(gots, refs, strict=True):
+                if got.shape != ref.shape:
+                    raise JobError(f"{onnx_path}: ONNX output shape {got.shape} != torch {ref.shape} at input "
+                                   f"{tuple(x.shape)}")
+                diff = max(diff, float(np.max(np.abs(got.astype(np.float64) - ref))))
             log.info("parity batch %d, %dx%d: max abs diff %.3g", b, h, w, diff)
             if not np.isfinite(diff) or diff > atol:
                 raise JobError(f"{onnx_path}: ONNX differs from torch by {diff:.3g} (> {atol:g}) at input "
@@ -140,10 +143,12 @@ def _onnx_export(model: nn.Module, example: torch.Tensor, path: Path, input_name
 
 
 def export_onnx(model: nn.Module, example_input: torch.Tensor, out_dir: str | Path, card_fields: dict[str, Any],
-                *, input_name: str = "image", output_name: str | None = None, dynamic_hw: bool | None = None,
-                opset: int | None = None, atol: float = PARITY_ATOL, batch_sizes: Sequence[int] = (1, 3),
+                *, input_name: str = "image", output_name: str | list[str] | None = None,
+                dynamic_hw: bool | None = None, opset: int | None = None, atol: float = PARITY_ATOL,
+                batch_sizes: Sequence[int] = (1, 3),
                 image_sizes: Sequence[tuple[int, int]] | None = None, latency_runs: int = 50) -> ModelCard:
-    """Export `model` to out_dir/model.onnx (one file, free batch and, for ViTs, free height/width), check it
+    """Export `model` to out_dir/model.onnx (one file, free batch and, for ViTs, free height/width; a model that
+    returns a tuple gets one named output per element, `output_name` then a list), check it
     (onnx.checker + ORT parity ≤ atol at ≥ 2 batch and ≥ 2 image sizes), write golden.npz and card.toml and
     return the card. `card_fields` holds id, task, labels, preprocess, metrics, provenance... (DESIGN §3.3)."""
     import onnx
@@ -167,6 +172,7 @@ def export_onnx(model: nn.Module, example_input: torch.Tensor, out_dir: str | Pa
     cfg = getattr(model, "config", None)
     head = getattr(cfg, "head", "classification")
     output_name = output_name or ("logits" if head == "classification" else "output")
+    output_names = [output_name] if isinstance(output_name, str) else list(output_name)
     _, c, h, w = (int(s) for s in example.shape)
     multiple = int(getattr(cfg, "patch", 1))
 
@@ -200,8 +206,8 @@ def export_onnx(model: nn.Module, example_input: torch.Tensor, out_dir: str | Pa
     # golden: a deterministic input at the native size, batch 2, with the ORT output
     golden_in = np.random.default_rng(12345).uniform(-1, 1, size=(2, c, h, w)).astype(np.float32)
     sess = runtime.create_session(onnx_path, threads=2, warmup=False)
-    (golden_out,) = sess.run(None, {input_name: golden_in})
-    np.savez(out_dir / GOLDEN_FILE, input_0=golden_in, output_0=golden_out)
+    golden_outs = sess.run(None, {input_name: golden_in})
+    np.savez(out_dir / GOLDEN_FILE, input_0=golden_in, **{f"output_{i}": o for i, o in enumerate(golden_outs)})
 
     free = ["batch", c, "height" if dynamic_hw else h, "width" if dynamic_hw else w]
     fields = {k: _sanitize(v) for k, v in card_fields.items() if v is not None}
@@ -217,7 +223,8 @@ def export_onnx(model: nn.Module, example_input: torch.Tensor, out_dir: str | Pa
         "model": {"file": MODEL_FILE, "sha256": sha256_file(onnx_path), "bytes": onnx_path.stat().st_size,
                   "params": int(sum(p.numel() for p in model.parameters())), "opset": int(opset_used)},
         "inputs": [TensorSpec(input_name, tuple(free)).to_dict()],
-        "outputs": [TensorSpec(output_name, ("batch", int(golden_out.shape[1]))).to_dict()],
+        "outputs": [TensorSpec(name, ("batch", int(o.shape[1]))).to_dict()
+                    for name, o in zip(output_names, golden_outs, strict=True)],
         "arch": arch, "latency": latency,
         "export": {"parity_max_abs_diff": worst, "parity_atol": atol, "torch": str(torch.__version__),
                    "onnx": onnx.__version__},

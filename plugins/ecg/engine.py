@@ -13,16 +13,22 @@ from app.core import runtime
 from app.core.card import sha256_file
 from app.core.errors import ModelError, VitascopeError
 from app.core.jobs import CancelToken
+from app.core.ood import MahalanobisStats
 from app.core.plugin_api import Host
 from app.core.task_model import TaskModel
 from app.core.zoo import ModelHandle
 
 from . import readers
+from .fusion import fuse, restrict
+from .gate import RecordGate, gate_record
+from .image_gate import NotAnEcgImage, check_ecg_image
+from .opinion import second_opinion
 from .preprocess import letterbox_box, to_model_input
-from .types import CLASSES, EcgInput, ScreenResult
+from .types import CLASSES, EcgInput, ScreenResult, SecondOpinion
 
 TASK = "ecg.screen"
 DEFAULT_SIZE = (256, 352)
+MIN_CONFIDENCE = 0.6  # below this calibrated probability the answer is flagged uncertain (card may override)
 log = logging.getLogger(__name__)
 
 
@@ -40,12 +46,18 @@ class EcgEngine:
         self.host = host
         self._rollout: object | None = None
         self._rollout_checked = False
+        self._ood: MahalanobisStats | None = None
+        self._ood_checked = False
+        self._ood_refuse = float("inf")
         self._model = TaskModel(host, TASK, model_id, on_forget=self._forget_rollout)
 
     # models ----------------------------------------------------------------------------------------------------
     def _forget_rollout(self) -> None:
         self._rollout = None
         self._rollout_checked = False
+        self._ood = None
+        self._ood_checked = False
+        self._ood_refuse = float("inf")
 
     def available_models(self) -> list[str]:
         return self._model.available()
@@ -121,37 +133,138 @@ class EcgEngine:
         size = self.input_size()
         return np.stack([to_model_input(inp.image, size) for inp in inputs]).astype(np.float32)
 
+    def calibration(self) -> tuple[float, float]:
+        """(temperature, min_confidence) from the card's [calibration] table; (1, 0.6) for uncalibrated models."""
+        table = self.model.card.extra.get("calibration") or {}
+        try:
+            t = float(table.get("temperature", 1.0))
+            c = float(table.get("min_confidence", MIN_CONFIDENCE))
+        except (TypeError, ValueError):
+            raise ModelError(f"{self.model.card.id}: the card's [calibration] table is malformed") from None
+        if not (np.isfinite(t) and t > 0 and 0 <= c <= 1):
+            raise ModelError(f"{self.model.card.id}: the card's [calibration] temperature {t} is not usable")
+        return t, c
+
+    def _ood_stats(self) -> MahalanobisStats | None:
+        """The model folder's OOD statistics (card [ood] file, sha256-checked), or None when it ships none."""
+        if self._ood_checked:
+            return self._ood
+        self._ood_checked = True
+        handle = self.model
+        table = handle.card.extra.get("ood") or {}
+        if not table:
+            return None
+        path = handle.folder / str(table.get("file", ""))
+        if not path.is_file() or sha256_file(path) != table.get("sha256"):
+            raise ModelError(f"{handle.card.id}: {path.name} is missing or does not match its card's sha256")
+        stats = MahalanobisStats.load(path)
+        stats.threshold = float(table.get("threshold", stats.threshold))
+        self._ood_refuse = float(table.get("refuse", np.inf))
+        self._ood = stats
+        return stats
+
     def screen(self, inp: EcgInput, explain: bool = True) -> ScreenResult:
-        """Screen one input; with `explain`, add the attention-rollout heatmap (h, w) of the model input."""
+        """Screen one input; with `explain`, add the attention-rollout heatmap (h, w) of the model input. Raises
+        a VitascopeError (one line) for an input that is refused (not an ECG, unreadable waveform)."""
         return self.screen_batch([inp], explain=explain)[0]
 
     def screen_batch(self, inputs: Sequence[EcgInput], explain: bool = False) -> list[ScreenResult]:
-        if not inputs:
-            return []
+        """Screen several inputs; the first refused one raises (use `screen_paths` to keep a batch going)."""
+        out = self._screen(inputs, explain)
+        for r in out:
+            if isinstance(r, VitascopeError):
+                raise r
+        return out  # type: ignore[return-value]
+
+    def _gate(self, inp: EcgInput) -> RecordGate | None:
+        """Refuse what cannot be an ECG (raises); for waveforms, what their leads allow to be assessed."""
+        if inp.record is None:
+            check_ecg_image(inp.image, inp.source)
+            return None
+        gate = gate_record(inp.record, inp.source)
+        if gate.refused:
+            raise NotAnEcgImage(gate.refuse or f"{inp.source}: the record cannot be screened")
+        return gate
+
+    def _screen(self, inputs: Sequence[EcgInput], explain: bool = False) -> list[ScreenResult | VitascopeError]:
+        out: list[ScreenResult | VitascopeError | None] = [None] * len(inputs)
+        gates: dict[int, RecordGate | None] = {}
+        for i, inp in enumerate(inputs):
+            try:
+                gates[i] = self._gate(inp)
+            except VitascopeError as e:
+                out[i] = e
+        keep = [i for i in range(len(inputs)) if out[i] is None]
+        if not keep:
+            return out  # type: ignore[return-value]
         handle = self.model
-        x = self.preprocess(inputs)
+        x = self.preprocess([inputs[i] for i in keep])
+        outs = handle.run(x)
+        logits, features = outs[0], (outs[1] if len(outs) > 1 else None)
+        if not np.isfinite(logits).all():
+            raise ModelError(f"{handle.card.id}: the model returned NaN or infinite scores")
         heat: np.ndarray | None = None
         sess = self._rollout_session() if explain else None
         if sess is not None:
-            logits, heat = sess.run(None, {handle.input_names[0]: x})
-        else:
-            (logits,) = handle.run(x)
-        if not np.isfinite(logits).all():
-            raise ModelError(f"{handle.card.id}: the model returned NaN or infinite scores")
-        probs = softmax(logits.astype(np.float64))
+            _, heat = sess.run(None, {handle.input_names[0]: x})
+        temperature, min_conf = self.calibration()
+        probs = softmax(logits.astype(np.float64) / temperature)
+        stats = self._ood_stats() if features is not None else None
+        scores = stats.score(features) if stats is not None else None
         labels = self.labels()
-        out = []
-        for i, inp in enumerate(inputs):
-            p = probs[i]
+        for j, i in enumerate(keep):
+            inp = inputs[i]
+            score = float(scores[j]) if scores is not None else None
+            if score is not None and score > self._ood_refuse:
+                out[i] = NotAnEcgImage(f"{inp.source}: does not look like an ECG (unlike anything the model was "
+                                       f"trained on: OOD score {score:.0f} > {self._ood_refuse:.0f})")
+                continue
             hm = None
             if heat is not None:  # the map over the model input, cropped to where the image sits in it
                 y0, x0, nh, nw = letterbox_box(inp.image.shape, (x.shape[-2], x.shape[-1]))
-                hm = _upsample(heat[i], x.shape[-2], x.shape[-1])[y0:y0 + nh, x0:x0 + nw]
-            out.append(ScreenResult(source=inp.source, label=labels[int(np.argmax(p))],
-                                    probabilities={lab: float(v) for lab, v in zip(labels, p, strict=True)},
-                                    model_id=handle.card.id, model_sha256=handle.card.sha256, heatmap=hm,
-                                    measurements=self.measurements(inp)))
-        return out
+                hm = _upsample(heat[j], x.shape[-2], x.shape[-1])[y0:y0 + nh, x0:x0 + nw]
+            p = {lab: float(v) for lab, v in zip(labels, probs[j], strict=True)}
+            out[i] = self._decide(inp, gates[i], p, min_conf, score, stats, hm)
+        return out  # type: ignore[return-value]
+
+    def _decide(self, inp: EcgInput, gate: RecordGate | None, p: dict[str, float], min_conf: float,
+                score: float | None, stats: MahalanobisStats | None, heat: np.ndarray | None) -> ScreenResult:
+        """The answer for one input: the model's calibrated probabilities, flagged uncertain when they are low or
+        the input is unlike the training data; for waveforms fused with the measured second opinion."""
+        handle = self.model
+        reasons: list[str] = []
+        opinion: SecondOpinion | None = None
+        disagreement = ""
+        scope = "12-lead"
+        if gate is not None:
+            scope = gate.scope
+            opinion = self._second_opinion(inp, gate)
+            label, uncertain, reasons, disagreement = fuse(p, opinion, gate)
+            p = restrict(p, tuple(gate.assessed or CLASSES))
+            label = label or max(p, key=p.get)
+        else:
+            label = max(p, key=p.get)
+            uncertain = False
+        if p and label in p and p[label] < min_conf:
+            uncertain = True
+            reasons.append(f"low confidence: {p[label]:.2f} < {min_conf:.2f}")
+        if score is not None and stats is not None and score > stats.threshold:
+            uncertain = True
+            reasons.append(f"unlike the training data (OOD score {score:.0f} > {stats.threshold:.0f}): review")
+        return ScreenResult(source=inp.source, label=label, probabilities=p, model_id=handle.card.id,
+                            model_sha256=handle.card.sha256, heatmap=heat, measurements=self.measurements(inp),
+                            uncertain=uncertain, reasons=reasons, ood_score=score, scope=scope,
+                            second_opinion=opinion, disagreement=disagreement)
+
+    @staticmethod
+    def _second_opinion(inp: EcgInput, gate: RecordGate) -> SecondOpinion | None:
+        try:
+            return second_opinion(inp.record, gate)  # type: ignore[arg-type]
+        except VitascopeError:
+            raise
+        except Exception as e:  # the second opinion is an aid; its failure must not lose the model's answer
+            log.warning("%s: second opinion failed (%s)", inp.source, e)
+            return None
 
     @staticmethod
     def measurements(inp: EcgInput) -> dict[str, float]:
@@ -168,11 +281,21 @@ class EcgEngine:
     def screen_paths(self, paths: Iterable[str | Path], *, batch: int = 8, cancel: CancelToken | None = None,
                      progress: Callable[[int, int], None] | None = None
                      ) -> tuple[list[ScreenResult], list[tuple[str, str]]]:
-        """Read and screen files in batches; unreadable files are returned as (path, message), the rest go on."""
+        """Read and screen files in batches; unreadable or refused inputs are returned as (path, message), the rest
+        go on."""
         paths = list(paths)
         results: list[ScreenResult] = []
         errors: list[tuple[str, str]] = []
         pending: list[EcgInput] = []
+
+        def flush() -> None:
+            for inp, r in zip(pending, self._screen(pending), strict=True):
+                if isinstance(r, VitascopeError):
+                    errors.append((inp.source, str(r)))
+                else:
+                    results.append(r)
+            pending.clear()
+
         for i, path in enumerate(paths):
             if cancel is not None and cancel.cancelled:
                 break
@@ -180,13 +303,12 @@ class EcgEngine:
                 pending.extend(self.read(path))
             except VitascopeError as e:
                 errors.append((str(path), str(e)))
-            if len(pending) >= batch or i == len(paths) - 1:
-                results.extend(self.screen_batch(pending))
-                pending = []
+            if len(pending) >= batch:
+                flush()
             if progress is not None:
                 progress(i + 1, len(paths))
         if pending:
-            results.extend(self.screen_batch(pending))
+            flush()
         return results, errors
 
     def close(self) -> None:

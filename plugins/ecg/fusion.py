@@ -17,7 +17,7 @@ def _title(label: str | None) -> str:
     return CLASS_TITLES.get(label, "other (not one of the four classes)" if label == OTHER else label)
 
 
-def _restrict(probs: dict[str, float], allowed: tuple[str, ...]) -> dict[str, float]:
+def restrict(probs: dict[str, float], allowed: tuple[str, ...]) -> dict[str, float]:
     p = {k: float(v) for k, v in probs.items() if k in allowed}
     s = sum(p.values())
     return {k: v / s for k, v in p.items()} if s > 0 else {k: 1.0 / len(allowed) for k in allowed}
@@ -45,7 +45,7 @@ def fuse(vit_probs: dict[str, float], opinion: SecondOpinion | None, gate: Recor
     allowed = gate.assessed if gate is not None and gate.assessed else CLASSES
     if gate is not None and gate.scope != "12-lead":
         reasons += [r for r in gate.reasons if "cannot be assessed" in r]
-    p = _restrict(vit_probs, tuple(allowed))
+    p = restrict(vit_probs, tuple(allowed))
     vit = max(p, key=p.get) if p else None
     pv = p.get(vit, 0.0) if vit else 0.0
     if opinion is None or opinion.label is None:

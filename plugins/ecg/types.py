@@ -13,7 +13,9 @@ CLASS_TITLES: dict[str, str] = {
     "abnormal_heartbeat": "Abnormal heartbeat",
     "myocardial_infarction": "Myocardial infarction (acute)",
     "history_of_mi": "History of MI",
+    "other": "Other / not one of the four classes",
 }
+OTHER = "other"  # a label for findings outside the four classes (blocks, paced rhythms, ...): never forced into one
 STANDARD_LEADS: tuple[str, ...] = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 
 

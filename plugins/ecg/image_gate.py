@@ -1,0 +1,49 @@
+"""Refuse images that cannot hold a readable ECG page before the model sees them: too small, blank, or noise
+(no spatial structure). Inputs that pass but look unlike ECG pages are caught later by the model's OOD score."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from app.core.errors import BadInput
+
+MIN_SHORT_SIDE = 200   # px: below this a 12-lead page (25 mm/s, 10 s) has < 1 px per 2 mm of paper
+MIN_CONTRAST = 6.0     # gray-level std over the page: below it the page is blank (or one colour)
+MIN_NEIGHBOUR_CORR = 0.2  # correlation of horizontally adjacent pixels: ~0 for noise, >= 0.44 on real ECG scans
+
+
+class NotAnEcgImage(BadInput):
+    """An image that cannot be an ECG page; the message says why in one line."""
+
+
+def _gray(image: np.ndarray) -> np.ndarray:
+    img = np.asarray(image)
+    if img.ndim == 3:
+        img = img[..., :3].max(axis=2)  # same max-channel gray as the model's input: coloured grids fade
+    return img.astype(np.float32)
+
+
+def _neighbour_corr(g: np.ndarray) -> float:
+    """Mean correlation of each pixel with its right neighbour, on a centre crop (≤ 1024²) at full resolution:
+    fine detail of a scan (1-px traces, grid) keeps it high; white or salt-and-pepper noise drives it to ~0."""
+    h, w = g.shape
+    c = g[max(0, h // 2 - 512):h // 2 + 512, max(0, w // 2 - 512):w // 2 + 512]
+    a, b = c[:, :-1].ravel(), c[:, 1:].ravel()
+    a = a - a.mean()
+    b = b - b.mean()
+    den = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    return float((a * b).sum() / den) if den > 0 else 0.0
+
+
+def check_ecg_image(image: np.ndarray, source: str = "image") -> None:
+    """Raise NotAnEcgImage when `image` (H, W[, C]) is too small, blank or noise to be an ECG page."""
+    img = np.asarray(image)
+    if img.ndim < 2 or min(img.shape[:2]) < MIN_SHORT_SIDE:
+        shape = "x".join(str(v) for v in img.shape[:2][::-1]) or "empty"
+        raise NotAnEcgImage(f"{source}: {shape} px is too small to hold a readable ECG "
+                            f"(need at least {MIN_SHORT_SIDE} px on the short side)")
+    g = _gray(img)
+    if float(g.std()) < MIN_CONTRAST:
+        raise NotAnEcgImage(f"{source}: the image is blank (almost one uniform colour), not an ECG page")
+    if _neighbour_corr(g) < MIN_NEIGHBOUR_CORR:
+        raise NotAnEcgImage(f"{source}: the image is noise (no spatial structure), not an ECG page")
