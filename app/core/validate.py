@@ -55,6 +55,8 @@ def load_json(text: str, where: str, error: type[VitascopeError] = BadInput) -> 
         raise error(f"{where}: nested more than {MAX_DEPTH} deep") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise error(f"{where}: not valid JSON ({e.__class__.__name__}: {str(e).splitlines()[0]})") from None
+    except ValueError as e:  # e.g. an integer of more digits than Python converts
+        raise error(f"{where}: unusable value ({str(e).split(';')[0]})") from None
     return _check_depth(data, where, error)
 
 
@@ -135,6 +137,8 @@ def _show(v: Any) -> str:
 def check_output_dir(path: str | Path, what: str = "--out") -> Path:
     """Refuse (BadInput) an output folder that cannot be created or written, creating nothing: the nearest
     existing ancestor must be a folder in which a folder can be made (probed with a temporary one)."""
+    if not str(path).strip():
+        raise BadInput(f"{what}: empty path")
     p = Path(path).expanduser()
     if p.exists() and not p.is_dir():
         raise BadInput(f"{what} {p}: is a file, not a folder")
@@ -144,6 +148,8 @@ def check_output_dir(path: str | Path, what: str = "--out") -> Path:
 
 def check_output_file(path: str | Path, what: str = "--out") -> Path:
     """Refuse (BadInput) an output file whose folder cannot be created or written, or that names a folder."""
+    if not str(path).strip():
+        raise BadInput(f"{what}: empty path")
     p = Path(path).expanduser()
     if p.is_dir():
         raise BadInput(f"{what} {p}: is a folder, not a file")

@@ -24,6 +24,7 @@ from app.core.errors import BadInput, JobError, VitascopeError
 from app.core.jobs import CancelToken, JobSpec, ProgressEvent
 from app.core.validate import check_output_dir, load_toml
 
+MAX_NPROC = 64
 NO_TORCH = "training needs the core library (torch), which this build does not include; install vitascope[train]"
 
 
@@ -122,7 +123,8 @@ def load_recipe(path: str | Path, out: str | None = None, resume: bool = False) 
         raise BadInput(f"{path}: params.export.out_dir must be a string")
     base = path.resolve().parent
     spec.name = spec.name or (base.name if path.name == RECIPE_FILE else path.stem)
-    if out:
+    if out is not None:
+        check_output_dir(out)
         spec.out_dir = str(Path(out).expanduser().resolve())
     elif spec.out_dir:
         spec.out_dir = _resolve(base, spec.out_dir)
@@ -165,10 +167,11 @@ def train_cmd(args: argparse.Namespace) -> int:
     Ctrl-C aborts). With --nproc N > 1 the recipe runs under torchrun (app.train.ddp)."""
     require_torch()
     spec = load_recipe(args.recipe, args.out, args.resume)
-    nproc = getattr(args, "nproc", 1) or 1
-    if nproc < 1:
-        raise BadInput(f"--nproc {nproc}: give 1 or more processes")
-    check_output_dir(spec.out_dir, "--out" if args.out else "out_dir")
+    nproc = getattr(args, "nproc", None)
+    nproc = 1 if nproc is None else nproc
+    if not 1 <= nproc <= MAX_NPROC:
+        raise BadInput(f"--nproc {nproc}: give 1 to {MAX_NPROC} processes")
+    check_output_dir(spec.out_dir, "--out" if args.out is not None else "out_dir")
     export_dir = spec.params.get("export", {}).get("out_dir") if isinstance(spec.params.get("export"), dict) else None
     if export_dir:
         check_output_dir(export_dir, "params.export.out_dir")

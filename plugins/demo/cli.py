@@ -12,6 +12,8 @@ from app.core.io.images import read_image
 
 from .engine import DemoEngine
 
+MIN_SIDE = 8  # pixels: smaller images hold no shape to classify
+
 
 def add_cli(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("demo", help="the demo plug-in (generated shapes)")
@@ -28,12 +30,18 @@ def classify_cmd(args: argparse.Namespace) -> int:
     """Classify every readable image; each unreadable one gets one stderr line (its message names the file) and
     the exit code is 2 when any failed, after the others' results. A --model that cannot be used is an error
     before any image is read, never replaced by another model."""
+    if args.model is not None and not args.model.strip():
+        raise BadInput("--model: empty; give a model id or a model folder")
     engine = DemoEngine(HeadlessHost(), args.model)
     engine.model  # noqa: B018 - open (and verify) the chosen model first: a bad --model fails here
     rows, failed = [], 0
     for path in args.images:
         try:
-            r = engine.classify(read_image(path))
+            img = read_image(path)
+            if min(img.shape[:2]) < MIN_SIDE:
+                raise BadInput(f"{path}: {img.shape[1]}x{img.shape[0]} pixels, too small to classify "
+                               f"(at least {MIN_SIDE}x{MIN_SIDE})")
+            r = engine.classify(img)
         except BadInput as e:
             failed += 1
             print(f"vitascope: {e}", file=sys.stderr)

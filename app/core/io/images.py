@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from ..errors import BadInput
+from ..quiet import quiet_c_stderr
 from ..validate import finite_float32
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
@@ -79,7 +80,7 @@ def read_image(path: str | Path, color: bool = True) -> np.ndarray:
     except OSError as e:
         raise BadInput(f"{p}: cannot read ({e.strerror})") from None
     flag = cv2.IMREAD_COLOR if color else cv2.IMREAD_ANYDEPTH | cv2.IMREAD_GRAYSCALE
-    with quiet_cv2():
+    with quiet_cv2(), quiet_c_stderr():
         img = cv2.imdecode(buf, flag) if buf.size else None
     if img is None:
         raise BadInput(f"{p}: not a readable image (corrupt or truncated)")
