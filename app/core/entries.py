@@ -9,7 +9,7 @@ import threading
 from .errors import JobError, VitascopeError
 
 ENTRY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$")
-APP_ENTRIES = frozenset({"app.train.wizard_job:run"})  # job kinds the app itself provides
+APP_ENTRIES = frozenset({"app.train.wizard_job:run", "app.train.realft_job:run"})  # job kinds the app itself provides
 _registered: set[str] = set()
 _plugin_entries: frozenset[str] | None = None
 _lock = threading.Lock()

@@ -16,6 +16,7 @@ class EcgPlugin:
                       description="ECG images, DICOM and WFDB records screened by a tiny ViT; review worklist "
                                   "with audit log. Research use only — not a diagnostic device.",
                       tasks=(TASK,),
+                      entries=("plugins.ecg.labelled:labelled_data",),
                       train_tasks=(TrainTask(
                           id=TASK, title="ECG screening (4 classes)", plugin="ecg", problem="classification",
                           data_entry="plugins.ecg.dataset:make_dataset",

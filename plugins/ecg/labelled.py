@@ -74,3 +74,10 @@ def load_labelled(root: str | Path, size: tuple[int, int] = DEFAULT_SIZE, k: int
     groups = near_duplicate_groups(x)
     folds = stratified_group_folds(y, groups, hashes, k=k, seed=seed)
     return LabelledEcgs(x, y, files, hashes, groups, folds)
+
+
+def labelled_data(seed: int = 0, path: str = "", size: tuple[int, int] | list[int] = DEFAULT_SIZE, k: int = 5
+                  ) -> dict[str, object]:
+    """Job data entry `plugins.ecg.labelled:labelled_data`: {x (N, 1, H, W) float32, y, folds, files, sha256}."""
+    d = load_labelled(path, (int(size[0]), int(size[1])), k=k, seed=seed)
+    return {"x": d.inputs(), "y": d.y, "folds": d.folds, "files": d.files, "sha256": d.sha256}
