@@ -1,4 +1,4 @@
-"""The About dialog and the "Plug-in problems" dialog."""
+"""The About dialog (versions of the app and its libraries, licences) and the "Plug-in problems" dialog."""
 
 from __future__ import annotations
 
@@ -7,10 +7,20 @@ from dataclasses import dataclass
 from html import escape
 
 from PySide6 import __version__ as pyside_version
-from PySide6.QtCore import qVersion
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, qVersion
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QLabel,
+    QTextBrowser,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app import __version__
+from app.core import paths
 
 NOTICE = "Research use only — not a diagnostic device. Do not use its output for clinical decisions."
 
@@ -24,15 +34,41 @@ class Problem:
     message: str
 
 
-def versions() -> dict[str, str]:
-    try:
-        import onnxruntime
+# libraries whose version the About box shows (distribution name → shown name)
+LIBRARIES = {"onnxruntime": "onnxruntime", "numpy": "NumPy", "pyqtgraph": "pyqtgraph",
+             "opencv-python-headless": "OpenCV", "opencv-python": "OpenCV", "scipy": "SciPy", "h5py": "h5py",
+             "pydicom": "pydicom", "wfdb": "wfdb", "torch": "PyTorch (training only)"}
 
-        ort = onnxruntime.__version__
-    except Exception as e:  # an about box must open even with a broken runtime
-        ort = f"unavailable ({e.__class__.__name__})"
-    return {"Vitascope": __version__, "Python": platform.python_version(), "Qt": qVersion(),
-            "PySide6": pyside_version, "onnxruntime": ort}
+
+def _dist_version(name: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+    except Exception as e:  # an about box must open even with a broken install
+        return f"unavailable ({e.__class__.__name__})"
+
+
+def versions() -> dict[str, str]:
+    out = {"Vitascope": __version__, "Python": platform.python_version(), "Qt": qVersion(),
+           "PySide6": pyside_version}
+    for dist, shown in LIBRARIES.items():
+        v = _dist_version(dist)
+        if v is not None and shown not in out:
+            out[shown] = v
+    if "onnxruntime" not in out:
+        out["onnxruntime"] = "not installed"
+    return out
+
+
+def licences_markdown() -> str:
+    path = paths.resources_dir() / "licenses" / "README.md"
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return "Vitascope itself: MIT. The licence notes of the bundled libraries are missing from this install."
 
 
 def about_html() -> str:
@@ -44,17 +80,30 @@ def about_html() -> str:
 
 
 class AboutDialog(QDialog):
+    """Versions on top, the licences below (scrollable); sized to fit the screen."""
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("About Vitascope")
         text = QLabel(about_html())
         text.setWordWrap(True)
-        text.setMinimumWidth(380)
+        text.setTextInteractionFlags(text.textInteractionFlags() | Qt.TextInteractionFlag.TextSelectableByMouse
+                                     | Qt.TextInteractionFlag.TextSelectableByKeyboard)
+        self.licences = QTextBrowser()
+        self.licences.setAccessibleName("Licences")
+        self.licences.setMarkdown(licences_markdown())
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok)
         buttons.accepted.connect(self.accept)
         layout = QVBoxLayout(self)
         layout.addWidget(text)
+        layout.addWidget(QLabel("<b>Licences</b>"))
+        layout.addWidget(self.licences, 1)
         layout.addWidget(buttons)
+        screen = (parent.screen() if parent is not None else self.screen()).availableGeometry()
+        self.resize(min(560, screen.width() - 40), min(600, screen.height() - 60))
+
+    def licence_text(self) -> str:
+        return self.licences.toPlainText()
 
 
 class ProblemsDialog(QDialog):

@@ -20,6 +20,7 @@ from app.core.procjob import ProcessJob
 from app.core.threadjob import start_thread_job
 
 from .dispatch import Dispatcher
+from .speed import SpeedMeter
 
 log = logging.getLogger(__name__)
 _ids = itertools.count(1)
@@ -42,8 +43,9 @@ class JobRecord:
     ended: float | None = None
     id: int = field(default_factory=lambda: next(_ids))
     handle: Any = field(default=None, repr=False)  # JobHandle or ProcessJob
-    _rate_t0: float | None = field(default=None, repr=False)
-    _rate_step0: int = field(default=0, repr=False)
+    meter: SpeedMeter = field(default_factory=SpeedMeter, repr=False)
+    outcome: str = ""  # the terminal event's own message, kept apart from the progress messages
+    fed: bool = field(default=False, repr=False)  # its events (a terminal one included) reach apply()
 
     @property
     def active(self) -> bool:
@@ -55,23 +57,29 @@ class JobRecord:
             return None
         return min(1.0, max(0.0, self.step / self.total))
 
-    def eta_s(self, now: float | None = None) -> float | None:
-        """Seconds left from the rate since the first progress event; None until two points are known."""
-        if not self.active or self.step is None or not self.total or self._rate_t0 is None:
-            return None
-        now = time.monotonic() if now is None else now
-        done = self.step - self._rate_step0
-        if done <= 0 or now <= self._rate_t0:
-            return None
-        return max(0.0, (self.total - self.step) * (now - self._rate_t0) / done)
+    def seconds_per_step(self) -> float | None:
+        """The measured speed of the current stage, after its warm-up; None before."""
+        return self.meter.seconds_per_step()
 
-    def apply(self, ev: ProgressEvent) -> None:
+    def eta_s(self, now: float | None = None) -> float | None:
+        """Seconds left at the speed measured after warm-up; None until it is known."""
+        if not self.active or self.step is None or not self.total:
+            return None
+        return self.meter.eta_s(self.total, now)
+
+    def elapsed_s(self, now: float | None = None) -> float:
+        end = self.ended if self.ended is not None else (time.monotonic() if now is None else now)
+        return max(0.0, end - self.started)
+
+    def apply(self, ev: ProgressEvent, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
         if ev.step is not None:
-            # a new stage (e.g. distillation after training) counts its own steps: measure its rate afresh
+            # a new stage (e.g. distillation after training) counts its own steps: measure its speed afresh
             new_stage = (ev.total is not None and ev.total != self.total) or (self.step is not None
                                                                               and ev.step < self.step)
-            if self._rate_t0 is None or new_stage:
-                self._rate_t0, self._rate_step0 = time.monotonic(), ev.step
+            if new_stage:
+                self.meter.reset()
+            self.meter.add(ev.step, now)
             self.step = ev.step
         if ev.total is not None:
             self.total = ev.total
@@ -82,12 +90,35 @@ class JobRecord:
         elif ev.event in ("artifact", "checkpoint") and ev.path:
             self.message = f"{ev.event}: {Path(ev.path).name}"
         if ev.terminal and self.active:
-            self.state = ev.event
-            self.ended = time.monotonic()
             if ev.event == FINISHED and self.total:
                 self.step = self.total
-            if not ev.message and ev.event != FINISHED:
-                self.message = ev.event
+            self.end(ev.event, ev.message, now)
+
+    def end(self, state: str, outcome: str | None = "", now: float | None = None) -> None:
+        """Mark the job ended; its message becomes its final state (progress messages are stale by now)."""
+        self.state = state
+        self.ended = time.monotonic() if now is None else now
+        self.outcome = outcome or ""
+        self.message = final_message(self)
+
+
+def final_message(rec: JobRecord) -> str:
+    """"finished in 3:12", "cancelled at step 300/2400 after 1:05", "failed after 0:02: <reason>"."""
+    took = fmt_duration(rec.elapsed_s())
+    where = f" at step {rec.step}/{rec.total}" if rec.state != FINISHED and rec.step is not None and rec.total \
+        else ""
+    text = f"{rec.state}{where} {'in' if rec.state == FINISHED else 'after'} {took}"
+    detail = rec.outcome.strip()
+    if detail in (rec.state, f"{rec.name}: {rec.state}"):
+        detail = ""
+    if detail.lower().startswith(rec.state):
+        return f"{detail} ({'in' if rec.state == FINISHED else 'after'} {took})"
+    return f"{text}: {detail}" if detail else text
+
+
+def fmt_duration(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
 class JobsModel(QObject):
@@ -106,7 +137,7 @@ class JobsModel(QObject):
                        on_event: Callable[[ProgressEvent], None] | None = None,
                        on_error: Callable[[str], None] | None = None) -> JobHandle:
         """Start `fn` on a thread; every callback runs on the Qt thread; the job appears in the panel."""
-        rec = JobRecord(name, "thread")
+        rec = JobRecord(name, "thread", fed=True)
 
         def event(ev: ProgressEvent) -> None:  # on the Qt thread
             self._apply(rec, ev)
@@ -163,12 +194,12 @@ class JobsModel(QObject):
         self.changed.emit(rec)
 
     def poll(self) -> None:
-        """Mark thread jobs whose thread ended without a terminal event (e.g. tracked via add_thread_job)."""
+        """Mark thread jobs tracked without events (add_thread_job) whose thread ended; jobs fed by events end
+        with their terminal event, which may still be on its way when the thread is already done."""
         for rec in self.records:
-            if rec.active and rec.kind == "thread" and rec.handle is not None and rec.handle.done:
+            if rec.active and rec.kind == "thread" and not rec.fed and rec.handle is not None and rec.handle.done:
                 cancelled = rec.handle.cancel_token.cancelled
-                rec.state = CANCELLED if cancelled else FINISHED
-                rec.ended = time.monotonic()
+                rec.end(CANCELLED if cancelled else FINISHED)
                 self.changed.emit(rec)
 
     def running(self) -> list[JobRecord]:
@@ -202,8 +233,6 @@ class JobsModel(QObject):
                 log.warning("job %s did not stop in time", rec.name)
                 ok = False
             if rec.active:
-                rec.state = CANCELLED if done else FAILED
-                rec.message = "cancelled on exit" if done else "did not stop in time"
-                rec.ended = time.monotonic()
+                rec.end(CANCELLED if done else FAILED, "on exit" if done else "did not stop in time")
                 self.changed.emit(rec)
         return ok

@@ -1,9 +1,11 @@
-"""Light and dark themes: the Fusion style with a matching palette, plus `resources/style.qss` if present."""
+"""Light and dark themes: the Fusion style with a matching palette, plus `resources/style.qss` if present; pyqtgraph
+plots (new ones, and open ones still on the previous theme's colours) follow the theme."""
 
 from __future__ import annotations
 
 import logging
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
@@ -19,7 +21,7 @@ _DARK = {
     QPalette.ColorRole.Text: "#e6e6e6", QPalette.ColorRole.Button: "#35373c",
     QPalette.ColorRole.ButtonText: "#e6e6e6", QPalette.ColorRole.BrightText: "#ff6b6b",
     QPalette.ColorRole.Link: "#6cb4ff", QPalette.ColorRole.Highlight: "#3d7edb",
-    QPalette.ColorRole.HighlightedText: "#ffffff", QPalette.ColorRole.PlaceholderText: "#8a8d93",
+    QPalette.ColorRole.HighlightedText: "#ffffff", QPalette.ColorRole.PlaceholderText: "#a9adb3",
 }
 _LIGHT = {
     QPalette.ColorRole.Window: "#f3f4f6", QPalette.ColorRole.WindowText: "#1d1f23",
@@ -28,8 +30,13 @@ _LIGHT = {
     QPalette.ColorRole.Text: "#1d1f23", QPalette.ColorRole.Button: "#e9ebef",
     QPalette.ColorRole.ButtonText: "#1d1f23", QPalette.ColorRole.BrightText: "#c0392b",
     QPalette.ColorRole.Link: "#1f5fbf", QPalette.ColorRole.Highlight: "#2f6fd0",
-    QPalette.ColorRole.HighlightedText: "#ffffff", QPalette.ColorRole.PlaceholderText: "#80848c",
+    QPalette.ColorRole.HighlightedText: "#ffffff", QPalette.ColorRole.PlaceholderText: "#5b5f66",
 }
+
+
+# plot background and foreground (axes, text) per theme
+PLOT_COLOURS = {"light": ("#ffffff", "#3a3d42"), "dark": ("#1f2023", "#c8cacd")}
+_PG_DEFAULT = ("k", "d")  # pyqtgraph's own defaults: black background, grey axes
 
 
 def palette(name: str) -> QPalette:
@@ -52,8 +59,47 @@ def apply_theme(app: QApplication, name: str) -> str:
         app.setStyleSheet(qss.read_text(encoding="utf-8") if qss.is_file() else "")
     except OSError as e:
         log.warning("%s: cannot read (%s)", qss, e)
+    previous = current_theme(app) if app.property("vitascope_theme") else None
     app.setProperty("vitascope_theme", name)
+    style_plots(name, previous)
     return name
+
+
+def _colour_name(value: object) -> str:
+    import pyqtgraph as pg
+
+    try:
+        return pg.mkColor(value).name()
+    except Exception:
+        return ""
+
+
+def style_plots(name: str, previous: str | None = None) -> int:
+    """Make pyqtgraph's default colours the theme's, and restyle open PlotWidgets whose background is still
+    pyqtgraph's default or the previous theme's (a plug-in's own choice is kept); returns how many changed."""
+    import pyqtgraph as pg
+
+    bg, fg = PLOT_COLOURS.get(name, PLOT_COLOURS["light"])
+    pg.setConfigOptions(background=bg, foreground=fg)
+    ours = {_colour_name(c) for c in (_PG_DEFAULT[0], *(PLOT_COLOURS[previous][:1] if previous else ()))}
+    ours |= {_colour_name(c[0]) for c in PLOT_COLOURS.values()}
+    changed = 0
+    for widget in QApplication.allWidgets():
+        if not isinstance(widget, pg.PlotWidget):
+            continue
+        brush = widget.backgroundBrush()
+        if brush.style() != Qt.BrushStyle.NoBrush and brush.color().name() not in ours:
+            continue
+        widget.setBackground(bg)
+        item = widget.getPlotItem()
+        for axis in ("left", "bottom", "right", "top"):
+            ax = item.getAxis(axis)
+            ax.setPen(fg)
+            ax.setTextPen(fg)
+        if item.titleLabel is not None and item.titleLabel.text:
+            item.titleLabel.setText(item.titleLabel.text, color=fg)
+        changed += 1
+    return changed
 
 
 def current_theme(app: QApplication) -> str:

@@ -58,8 +58,8 @@ class _WidgetFails:
 def test_plugin_whose_widget_fails_gets_an_error_tab(make_window, qtbot):
     api_mismatch = LoadError("old", "old.plugin:plugin", "speaks plug-in API 0, this Vitascope speaks 1")
     w = make_window(Registry([demo_plugin, _WidgetFails()], [api_mismatch]))
-    assert [w.tabs.tabText(i) for i in range(w.tabs.count())] == ["Demo: shapes", "⚠ Bad widget"]
-    bad = w.plugin_tabs[1]
+    assert [w.tabs.tabText(i) for i in range(w.tabs.count())] == ["⚠ Bad widget", "Demo: shapes"]  # demo last
+    bad = w.plugin_tabs[0]
     assert bad.widget is None and "widget exploded" in bad.error
     dialog = w.show_problems()
     messages = dialog.messages()

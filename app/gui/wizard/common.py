@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QLabel, QWidget
 
 ERROR_STYLE = "color: #c0392b;"
 OK_STYLE = "color: #1e8449;"
-MUTED_STYLE = "color: palette(mid);"
+MUTED_STYLE = "color: palette(placeholder-text);"  # secondary text, readable in both themes
 
 
 def pixmap_from_rgb(img: np.ndarray, size: int = 72) -> QPixmap:

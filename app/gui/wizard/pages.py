@@ -79,7 +79,8 @@ class TaskPage(WizardPage):
             "<li><b>Install</b> — into your model zoo; the plug-in offers it at once.</li></ol>"
             "The same run can be saved as a recipe and repeated headless: <tt>vitascope train RECIPE.toml</tt>.")
         steps.setWordWrap(True)
-        steps.setStyleSheet(MUTED_STYLE)
+        steps.setTextFormat(Qt.TextFormat.RichText)
+        self.steps = steps
         layout = QVBoxLayout(self)
         layout.addWidget(self.list)
         layout.addWidget(self.empty)
