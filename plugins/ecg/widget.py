@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QModelIndex, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -526,7 +526,9 @@ class EcgWidget(QWidget):
             row = next((i for i, it in enumerate(rows) if it.id == keep), None)
             if row is not None:
                 self.table.selectionModel().blockSignals(True)
-                self.table.selectRow(row)
+                self.table.selectionModel().setCurrentIndex(
+                    self.table_model.index(row, 0), QItemSelectionModel.SelectionFlag.ClearAndSelect
+                    | QItemSelectionModel.SelectionFlag.Rows)
                 self.table.selectionModel().blockSignals(False)
                 self.table.scrollTo(self.table_model.index(row, 0))
                 self.current = rows[row]
@@ -542,9 +544,10 @@ class EcgWidget(QWidget):
         row = next((i for i, it in enumerate(self.table_model.rows) if it.id == item_id), None)
         if row is None:
             return False
-        self.table.selectRow(row)
-        self.table.setCurrentIndex(self.table_model.index(row, 0))
-        self.table.scrollTo(self.table_model.index(row, 0))
+        index = self.table_model.index(row, 0)
+        flags = QItemSelectionModel.SelectionFlag
+        self.table.selectionModel().setCurrentIndex(index, flags.ClearAndSelect | flags.Rows)  # whatever keys are held
+        self.table.scrollTo(index)
         return True
 
     def selected_items(self) -> list[Item]:
@@ -906,7 +909,9 @@ class EcgWidget(QWidget):
             self.review_status.setText("Select an ECG first.")
             return False
         reviewer = self.reviewer_edit.text().strip()
-        shown = {"label": it.label, "probabilities": it.probabilities, "heatmap": self.heatmap_shown}
+        shown = {"label": it.label, "probabilities": it.probabilities, "heatmap": self.heatmap_shown,
+                 "uncertain": it.uncertain, "reasons": it.reasons, "scope": it.scope,
+                 "second_opinion": (it.second_opinion or {}).get("label"), "disagreement": it.disagreement}
         try:
             self.worklist.decide(it.id, reviewer, action, label, self.comment_edit.toPlainText(), shown)
         except VitascopeError as e:
