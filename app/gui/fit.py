@@ -3,9 +3,9 @@ cannot widen the window, and a label that elides its text (full text in the tool
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRect, QSize, Qt
+from PySide6.QtCore import QEvent, QObject, QRect, QSize, Qt
 from PySide6.QtGui import QGuiApplication, QResizeEvent, QScreen
-from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QSizePolicy, QWidget
+from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QSizePolicy, QStyle, QWidget
 
 
 def clamp_rect(rect: QRect, area: QRect, frame: QSize | None = None) -> QRect:
@@ -49,22 +49,48 @@ def keep_on_screen(window: QWidget) -> bool:
 
 class FitPage(QScrollArea):
     """Holds a page (a plug-in's widget): the page fills the area and gets scroll bars only when the window is
-    smaller than the page's minimum size, so no page can force the window wider or taller than the screen."""
+    smaller than the page's minimum size, so no page can force the window wider or taller than the screen.
+    Unlike a resizable QScrollArea it ignores height-for-width: wrapped text does not make the page scroll."""
 
     def __init__(self, page: QWidget, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setWidgetResizable(True)
+        self.setWidgetResizable(False)
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setWidget(page)
         self.setFocusProxy(page)
+        page.installEventFilter(self)
+        self._fit()
 
     def page(self) -> QWidget:
         return self.widget()
 
     def needs_scrolling(self) -> bool:
         hint = self.widget().minimumSizeHint()
-        view = self.viewport().size()
-        return hint.width() > view.width() or hint.height() > view.height()
+        return hint.width() > self.width() or hint.height() > self.height()
+
+    def _fit(self) -> None:
+        page = self.widget()
+        if page is None:
+            return
+        hint = page.minimumSizeHint().expandedTo(page.minimumSize())
+        room = self.size()
+        bar = self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent, None, self)
+        w_over, h_over = hint.width() > room.width(), hint.height() > room.height()
+        width = room.width() - (bar if h_over else 0)
+        height = room.height() - (bar if w_over else 0)
+        page.resize(max(hint.width(), width), max(hint.height(), height))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt override)
+        self._fit()
+        super().resizeEvent(event)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
+        if watched is self.widget() and event.type() == QEvent.Type.LayoutRequest:
+            self._fit()
+        return super().eventFilter(watched, event)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt override)
+        return self.widget().sizeHint() if self.widget() is not None else super().sizeHint()
 
 
 class ElidedLabel(QLabel):

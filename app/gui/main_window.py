@@ -42,7 +42,7 @@ from .theme import THEMES, apply_theme, current_theme
 from .zoo_browser import ZooBrowser
 
 log = logging.getLogger(__name__)
-DEFAULT_SIZE = (1400, 900)  # first run; never more than the screen's available area
+DEFAULT_SIZE = (1400, 900)  # first run: at least this, or 85 % × 90 % of a big screen; never more than the screen
 COMPACT = QSize(1280, 820)  # below this the jobs dock shares the right dock area with the model zoo
 DEMO_IDS = ("demo",)  # plug-ins that only demonstrate the app: their tabs come last
 GEOMETRY_VERSION = 2  # window/rect + window/frame (window/geometry, saved by restoreGeometry, drifted on X11)
@@ -296,8 +296,9 @@ class MainWindow(QMainWindow):
     def _default_geometry(self) -> None:
         area = self._available()
         frame = QSize(0, 32)  # room for a title bar before the window manager has told us its size
-        size = QSize(min(DEFAULT_SIZE[0], area.width() - frame.width()),
-                     min(DEFAULT_SIZE[1], area.height() - frame.height()))
+        want = QSize(max(DEFAULT_SIZE[0], min(1800, area.width() * 85 // 100)),
+                     max(DEFAULT_SIZE[1], min(1100, area.height() * 90 // 100)))
+        size = QSize(min(want.width(), area.width() - frame.width()), min(want.height(), area.height() - frame.height()))
         self.resize(size)
         self.move(area.x() + (area.width() - size.width()) // 2, area.y() + max(0, (area.height() - size.height()
                                                                                   - frame.height()) // 2))

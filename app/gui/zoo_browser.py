@@ -110,8 +110,11 @@ class ZooBrowser(QWidget):
         if len(self.entries) == self._installed:
             text = f"{self._installed} model(s) installed"
         else:
-            text = f"{len(self.entries)} of {self._installed} model(s), for {self.context or 'this tab'}"
+            text = f"{len(self.entries)} of {self._installed} models"
         self.count_label.setText(text + (f", {broken} broken" if broken else ""))
+        if len(self.entries) != self._installed:
+            self.count_label.setToolTip(f"{text}: those for {self.context or 'this tab'}. Tick All models to see "
+                                        "every installed model.")
         ids = [e.id for e in self.entries]
         usable = [e.id for e in self.entries if e.card is not None]
         first = usable[0] if usable else (ids[0] if ids else None)

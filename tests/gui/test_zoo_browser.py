@@ -78,7 +78,7 @@ def test_the_list_follows_the_active_tab(make_window, zoo, add_model):
         w.go_to_tab(tabs[tab_id])
         shown = [e.id for e in b.entries]
         assert shown == [m for m in expected if zoo.entry(m).card.task in tasks[tab_id]], tab_id
-        assert b.selected_id() == shown[0] and "of 4 model(s)" in b.count_label.full_text()
+        assert b.selected_id() == shown[0] and "of 4 models" in b.count_label.full_text()
     w.all_models_action.trigger()  # Models → Show all models
     assert b.all_box.isChecked() and len(b.entries) == 4
     assert b.selected_id() == "shapes-a"  # the selection stays
