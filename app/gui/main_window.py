@@ -298,7 +298,8 @@ class MainWindow(QMainWindow):
         frame = QSize(0, 32)  # room for a title bar before the window manager has told us its size
         want = QSize(max(DEFAULT_SIZE[0], min(1800, area.width() * 85 // 100)),
                      max(DEFAULT_SIZE[1], min(1100, area.height() * 90 // 100)))
-        size = QSize(min(want.width(), area.width() - frame.width()), min(want.height(), area.height() - frame.height()))
+        size = QSize(min(want.width(), area.width() - frame.width()),
+                     min(want.height(), area.height() - frame.height()))
         self.resize(size)
         self.move(area.x() + (area.width() - size.width()) // 2, area.y() + max(0, (area.height() - size.height()
                                                                                   - frame.height()) // 2))
