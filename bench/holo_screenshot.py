@@ -1,5 +1,5 @@
 """Screenshot of the holography tab in the real main window (run under Xvfb:
-`xvfb-run -a -s "-screen 0 1400x900x24" .venv/bin/python bench/holo_screenshot.py [--method vit+refine]`): the
+`xvfb-run -a -s "-screen 0 1400x900x24" .venv/bin/python bench/holo_screenshot.py [--method auto]`): the
 simulated drifting sample refocused live by the shipped autofocus model. Writes resources/screenshot-holography.png."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT))
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", default=str(ROOT / "resources" / "screenshot-holography.png"))
-    ap.add_argument("--method", default="vit+refine")
+    ap.add_argument("--method", default="auto")
     ap.add_argument("--seconds", type=float, default=8.0, help="how long the live view runs before the grab")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="vitascope-holo-shot-"))

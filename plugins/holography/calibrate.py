@@ -150,7 +150,6 @@ def calibrate(stack_path: str | Path, out_dir: str | Path, base_model_dir_or_id:
                        f"model {base.id!r}")
 
     stack.optics, sign_note = _measure_sideband(stack, stack_path)
-    emit(ProgressEvent("progress", step=0, total=steps, message=sign_note))
 
     from app.core.errors import Cancelled
     from app.train import finetune  # imports torch
@@ -163,6 +162,7 @@ def calibrate(stack_path: str | Path, out_dir: str | Path, base_model_dir_or_id:
     rec = Reconstructor(stack.optics, stack.background)
     emit(ProgressEvent("started", step=0, total=steps,
                        message=f"calibrating {base.id} on {stack_path.name}: {len(tr)} frames, {len(ho)} held out"))
+    emit(ProgressEvent("progress", step=0, total=steps, message=sign_note))
     fit_i, val_i = _split(z[tr], seed + 1)  # the training frames again: fitted ones, and a validation quarter
     fit, val = tr[fit_i], tr[val_i]
     if len(val) < MIN_VALIDATION_FRAMES:  # too few frames to validate on: fit them all, keep the last weights

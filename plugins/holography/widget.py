@@ -278,7 +278,8 @@ class HoloWidget(QWidget):
         if side is None:
             text = "Sideband: — (in-line)" if src else "Sideband: set when the stream starts"
         else:
-            why = ("from the calibrated model" if "calibrated" in src else "stated by the stream" if "stated" in src
+            why = ("default, not stated by the stream" if "not stated" in src else "from the calibrated model"
+                   if "calibrated" in src else "stated by the stream" if "stated" in src
                    else "from the specimen's phase" if "specimen" in src else "default, not stated by the stream")
             text = f"Sideband in use: {side} ({why}{', flipped by you' if self.engine.flip_z else ''})"
         self.sideband_label.setText(text)

@@ -126,7 +126,7 @@ def test_flip_z_uses_the_other_sideband_and_says_so(widget, qtbot):
     w.smooth_check.setChecked(False)
     w.start_demo()
     qtbot.waitUntil(lambda: w.results >= 2, timeout=15000)
-    assert w.last.sideband == "+1" and "Sideband in use: +1" in w.sideband_label.text()
+    assert w.last.sideband == "+1" and "Sideband in use: +1 (default, not stated" in w.sideband_label.text()
     assert "flipped" not in w.sideband_label.text()
     w.flip_check.setChecked(True)
     qtbot.waitUntil(lambda: w.last.sideband == "-1", timeout=10000)
