@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from plugins.holography.optics import preset  # noqa: E402
+from plugins.holography.optics import Optics, preset  # noqa: E402
 from plugins.holography.physics import Scene, camera, draw_session, session_sideband  # noqa: E402
 from plugins.holography.sideband import specimen_sideband  # noqa: E402
 
@@ -44,7 +44,7 @@ def indep_sim(n: int, size: int, seed: int):
         rng = np.random.default_rng([seed, 77, i])
         scope = draw_microscope(rng, size)
         fr = render_frame(scope, rng, float(rng.uniform(-40e-6, 40e-6)))
-        yield fr.kind, fr.hologram, scope.background(rng), scope.optics(), scope.sideband
+        yield fr.kind, fr.hologram, scope.background(rng), Optics.from_dict(scope.optics_attrs()), scope.sideband
 
 
 def main() -> int:
