@@ -1,5 +1,7 @@
-"""`vitascope ecg simulate | render | screen | deid`: bad input raises BadInput (exit 2, one line on stderr);
-`screen --json` prints only JSON: [{"file", "label", "probabilities", "model"}]."""
+"""`vitascope ecg simulate | render | screen | deid`: bad input raises BadInput (exit 2, one line on stderr).
+`screen` goes on past unreadable or refused inputs (one stderr line each, exit 1; exit 2 when none could be
+screened); `--json` prints only JSON: [{"file", "label", "probabilities", "model", "uncertain", "reasons",
+"ood_score", "scope", "second_opinion", "disagreement", "measurements"}]."""
 
 from __future__ import annotations
 
@@ -8,10 +10,11 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from app.core.errors import BadInput
 
-from .types import CLASSES
+from .types import CLASSES, ScreenResult
 
 
 def add_cli(subparsers: argparse._SubParsersAction) -> None:
@@ -120,31 +123,64 @@ def _expand(inputs: list[str]) -> list[Path]:
     return files
 
 
+def _message(path: str, message: str) -> str:
+    """One line naming the file once (reader messages already start with the path)."""
+    message = " ".join(str(message).split())
+    return message if message.startswith(path) else f"{path}: {message}"
+
+
+def result_row(r: ScreenResult) -> dict[str, Any]:
+    """The JSON form of one screening result."""
+    return {"file": r.source, "label": r.label, "probabilities": {k: round(v, 6) for k, v in r.probabilities.items()},
+            "model": r.model_id, "uncertain": r.uncertain, "reasons": list(r.reasons),
+            "ood_score": None if r.ood_score is None else round(r.ood_score, 3), "scope": r.scope,
+            "second_opinion": r.second_opinion.to_json() if r.second_opinion is not None else None,
+            "disagreement": r.disagreement,
+            "measurements": {k: round(float(v), 3) for k, v in r.measurements.items()
+                             if isinstance(v, (int, float))}}
+
+
+def result_line(r: ScreenResult) -> str:
+    top = ", ".join(f"{k} {v:.2f}" for k, v in sorted(r.probabilities.items(), key=lambda kv: -kv[1])[:2])
+    line = f"{r.source}: {r.label}  ({top})"
+    if r.scope != "12-lead":
+        line += f"  [{r.scope}]"
+    if r.measurements:
+        line += "  " + " ".join(f"{k} {v:.0f}" for k, v in r.measurements.items() if k in ("HR", "QRS", "QTc"))
+    if r.second_opinion is not None and r.second_opinion.label:
+        line += f"  | criteria: {r.second_opinion.label}"
+    if r.uncertain:
+        line += "  UNCERTAIN: " + "; ".join(r.reasons or ["review"])
+    return line
+
+
 def screen_cmd(args: argparse.Namespace) -> int:
+    if args.batch < 1:
+        raise BadInput(f"--batch must be at least 1, got {args.batch}")
     engine = _engine(args.model)
     files = _expand(args.inputs)
+    if not files:
+        raise BadInput(f"no ECG files found in {', '.join(args.inputs)}")
     t0 = time.perf_counter()
-    results, errors = engine.screen_paths(files, batch=max(1, args.batch))
+    results, errors = engine.screen_paths(files, batch=args.batch)
     seconds = time.perf_counter() - t0
-    for path, message in errors:
-        sys.stderr.write(f"vitascope: skipped {path}: {message}\n")
     if not results:
-        raise BadInput("nothing could be read" + (f" ({len(errors)} unreadable)" if errors else ""))
-    rows = [{"file": r.source, "label": r.label, "probabilities": {k: round(v, 6) for k, v in r.probabilities.items()},
-             "model": r.model_id} for r in results]
+        if len(errors) == 1:
+            raise BadInput(_message(*errors[0]))
+        first = _message(*errors[0]) if errors else "nothing to screen"
+        raise BadInput(f"none of the {len(errors)} inputs could be screened (first: {first})")
+    for path, message in errors:
+        sys.stderr.write(f"vitascope: skipped {_message(path, message)}\n")
     if args.json:
-        json.dump(rows, sys.stdout)
+        json.dump([result_row(r) for r in results], sys.stdout)
         sys.stdout.write("\n")
-        return 0
-    for r in results:
-        top = ", ".join(f"{k} {v:.2f}" for k, v in sorted(r.probabilities.items(), key=lambda kv: -kv[1])[:2])
-        extra = ""
-        if r.measurements:
-            extra = "  " + " ".join(f"{k} {v:.0f}" for k, v in r.measurements.items() if k in ("HR", "QRS", "QTc"))
-        print(f"{r.source}: {r.label}  ({top}){extra}")
-    print(f"# {len(results)} ECGs screened by {results[0].model_id} in {seconds:.2f} s "
-          f"({len(results) / max(seconds, 1e-9):.1f}/s), {len(errors)} unreadable")
-    return 0
+    else:
+        for r in results:
+            print(result_line(r))
+        n_unc = sum(r.uncertain for r in results)
+        print(f"# {len(results)} ECGs screened by {results[0].model_id} in {seconds:.2f} s "
+              f"({len(results) / max(seconds, 1e-9):.1f}/s), {n_unc} uncertain, {len(errors)} unreadable or refused")
+    return 1 if errors else 0
 
 
 def deid_cmd(args: argparse.Namespace) -> int:

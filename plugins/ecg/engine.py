@@ -245,7 +245,7 @@ class EcgEngine:
         else:
             label = max(p, key=p.get)
             uncertain = False
-        if p and label in p and p[label] < min_conf:
+        if gate is None and p[label] < min_conf:  # waveforms: the fusion already judged the model's answer
             uncertain = True
             reasons.append(f"low confidence: {p[label]:.2f} < {min_conf:.2f}")
         if score is not None and stats is not None and score > stats.threshold:
