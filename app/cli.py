@@ -38,6 +38,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _gui_cmd(args: argparse.Namespace) -> int:
+    if args.screenshot is not None:
+        from app.core.validate import check_output_file
+
+        check_output_file(args.screenshot, "--screenshot")
     from app.gui.app import run_gui
 
     return run_gui(smoke=args.smoke, screenshot=args.screenshot, smoke_seconds=args.seconds)

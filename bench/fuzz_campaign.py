@@ -9,6 +9,7 @@ import argparse
 import os
 import sys
 import tempfile
+import textwrap
 import time
 from collections import Counter
 from pathlib import Path
@@ -18,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.fuzz.corpus import all_cases  # noqa: E402
 from tests.fuzz.fixtures import build_fixtures  # noqa: E402
-from tests.fuzz.known import owner_of  # noqa: E402
+from tests.fuzz.known import describe, owner_of  # noqa: E402
 from tests.fuzz.runner import OUTCOMES, classify, run_case  # noqa: E402
 
 
@@ -32,12 +33,28 @@ def table(rows: Counter, kinds: list[str]) -> str:
     return "\n".join(lines)
 
 
+def known_source(failures: list, tmp: str) -> str:
+    """The plug-in-owned failures as Python source for tests/fuzz/known.py: (reason, case ids) groups."""
+    groups: dict[str, list[str]] = {}
+    for case, result, o in failures:
+        if owner_of(case):
+            groups.setdefault(describe(result, o.err_lines, tmp), []).append(case.id)
+    out = ["_GROUPS: list[tuple[str, tuple[str, ...]]] = ["]
+    for reason, ids in groups.items():
+        chunks = textwrap.wrap(reason, 100, drop_whitespace=False)
+        out.append("    (" + "\n     ".join(repr(c) for c in chunks) + ",")
+        out.extend("     " + line for line in textwrap.wrap("(" + ", ".join(repr(i) for i in ids) + ",)),", 110))
+    out.append("]")
+    return "\n".join(out) + "\n"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--long", action="store_true", help="also the fuzz_long cases")
     ap.add_argument("--failures", action="store_true", help="list every case that broke its promise")
     ap.add_argument("--only", default="", help="only cases whose id starts with this")
     ap.add_argument("--slowest", type=int, default=0, help="list the N slowest cases")
+    ap.add_argument("--known", default="", help="write the plug-in-owned failures as a KNOWN dict to this file")
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     cases = [c for c in all_cases(args.long) if c.id.startswith(args.only)]
@@ -68,6 +85,8 @@ def main() -> int:
             first = (o.err_lines or [""])[-1][:160]
             print(f"{result:11s} {case.id:45s} owner={owner_of(case) or 'app':11s} exit={o.code} "
                   f"lines={len(o.err_lines)} {first}" + (f" stray={o.stray[:2]}" if o.stray else ""))
+    if args.known:
+        Path(args.known).write_text(known_source(failures, tmp), encoding="utf-8")
     return 0
 
 

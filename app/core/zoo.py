@@ -17,7 +17,8 @@ import numpy as np
 
 from . import paths, runtime
 from .card import CARD_FILE, GOLDEN_FILE, MODEL_FILE, ModelCard, TensorSpec, read_card, sha256_file
-from .errors import ModelError
+from .errors import BadInput, ModelError
+from .validate import finite_float32
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,13 @@ class ModelHandle:
             raise ModelError(f"{self.card.id}: expects {len(self.card.inputs)} input(s), got {len(arrays)}")
         feeds = {}
         for spec, arr in zip(self.card.inputs, arrays, strict=True):
-            a = np.asarray(arr, dtype=np.dtype(spec.dtype))
+            raw = np.asarray(arr)
+            if np.dtype(spec.dtype).kind == "f" and raw.dtype.kind in "fc":  # 1e300 would become inf in float32
+                try:
+                    raw = finite_float32(raw, f"{self.card.id}: input {spec.name!r}")
+                except BadInput as e:
+                    raise ModelError(str(e)) from None
+            a = np.asarray(raw, dtype=np.dtype(spec.dtype))
             check_shape(self.card.id, spec, a.shape)
             if a.dtype.kind == "f" and not np.isfinite(a).all():
                 raise ModelError(f"{self.card.id}: input {spec.name!r} holds NaN or infinite values")

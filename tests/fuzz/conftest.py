@@ -3,15 +3,12 @@ counts table printed at the end of the session (cases by kind: ok / traceback / 
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from tests.fuzz.fixtures import build_fixtures
-from tests.fuzz.runner import OUTCOMES
-
-RESULTS: Counter = Counter()  # (kind, outcome) -> cases, filled by test_fuzz_cli
+from tests.fuzz.runner import OUTCOMES, RESULTS
 
 
 @pytest.fixture(scope="session")
@@ -20,12 +17,13 @@ def fuzz_fixtures(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without `-m fuzz_long` the long cases are deselected, so the default run stays fast (and quiet)."""
     if "fuzz_long" in (config.getoption("markexpr", "") or ""):
         return
-    skip = pytest.mark.skip(reason="long fuzz case: run with -m fuzz_long")
-    for item in items:
-        if "fuzz_long" in item.keywords:
-            item.add_marker(skip)
+    long = [item for item in items if "fuzz_long" in item.keywords]
+    if long:
+        config.hook.pytest_deselected(items=long)
+        items[:] = [item for item in items if "fuzz_long" not in item.keywords]
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:

@@ -1,5 +1,5 @@
 """The valid inputs fuzz cases start from, built once per campaign with the app itself: a small HDF5 hologram
-stack and one frame of it as PNG, a WFDB ECG record and its printout, an RGB PNG, a demo model folder, a tiny recipe."""
+stack and one frame of it as PNG, a WFDB ECG record and its printout, an RGB PNG, a demo and a holography model folder, a tiny recipe."""
 
 from __future__ import annotations
 
@@ -37,6 +37,9 @@ def build_fixtures(folder: Path) -> Path:
                     ignore=shutil.ignore_patterns("recipe.toml", "*.pt"))
     card = (model / "card.toml").read_text(encoding="utf-8")
     (model / "card.toml").write_text(card.replace('id = "demo-shapes-vit"', 'id = "demo-fuzz"', 1), encoding="utf-8")
+    shutil.copytree(REPO / "models" / "holo-autofocus-tvit", folder / "holo-model",
+                    ignore=shutil.ignore_patterns("*.toml", "*.pt"))
+    shutil.copy2(REPO / "models" / "holo-autofocus-tvit" / "card.toml", folder / "holo-model" / "card.toml")
     spec = tiny_spec(str(folder / "run"))
     (folder / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
     (folder / "recipe.toml").write_text(toml_dumps(spec), encoding="utf-8")

@@ -13,6 +13,7 @@ import sys
 import tempfile
 import tomllib
 import warnings
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from tests.fuzz.corpus import CARD_MUTATIONS, Case
 
 REPO = Path(__file__).resolve().parents[2]
 OUTCOMES = ("ok", "traceback", "multi-line", "wrong exit", "stray write", "hang")
+RESULTS: Counter = Counter()  # (kind, outcome) -> cases of this session, for the counts table
 
 
 @dataclass

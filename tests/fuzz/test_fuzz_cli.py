@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fuzz.conftest import RESULTS
 from tests.fuzz.corpus import all_cases
 from tests.fuzz.known import KNOWN, owner_of
-from tests.fuzz.runner import classify, run_case
+from tests.fuzz.runner import RESULTS, classify, run_case
 
 ALL = all_cases(long=True)
 

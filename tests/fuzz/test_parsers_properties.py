@@ -17,7 +17,7 @@ from app.core.errors import BadInput, JobError, ModelError
 from app.core.jobs import JobSpec
 from app.core.validate import MAX_DEPTH, finite_float32, load_json, load_toml, nesting_depth
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
                            lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner,
                                                                                         max_size=4), max_leaves=20)
