@@ -199,7 +199,7 @@ class MainWindow(QMainWindow):
             file_menu, "&New model…", self.open_wizard, QKeySequence.StandardKey.New,
             "Train or compress a model from your data (runs in a worker process)")
         file_menu.addSeparator()
-        self.quit_action = self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit,
+        self.quit_action = self._action(file_menu, "&Quit", self.close, "Ctrl+Q",
                                         "Close Vitascope (running jobs are cancelled)")
 
         view = bar.addMenu("&View")
@@ -351,7 +351,12 @@ class MainWindow(QMainWindow):
         super().showEvent(event)
         if not self._fitted_once:
             self._fitted_once = True
-            QTimer.singleShot(0, lambda: keep_on_screen(self))  # once the window manager has added its frame
+            for ms in (0, 300, 1000):  # again once the window manager has added its frame (it may take a while)
+                QTimer.singleShot(ms, self._keep_on_screen)
+
+    def _keep_on_screen(self) -> None:
+        if not self._shut_down and self.isVisible():
+            keep_on_screen(self)
 
     def _tab_changed(self, index: int) -> None:
         self._follow_tab(index)
