@@ -163,6 +163,13 @@ class EcgEngine:
         self._ood = stats
         return stats
 
+    def ood_scores(self, inputs: Sequence[EcgInput]) -> np.ndarray | None:
+        """The OOD score of each input's image without any gating (for measuring the score itself); None when the
+        model ships no features or statistics."""
+        outs = self.model.run(self.preprocess(inputs))
+        stats = self._ood_stats() if len(outs) > 1 else None
+        return None if stats is None else stats.score(outs[1])
+
     def screen(self, inp: EcgInput, explain: bool = True) -> ScreenResult:
         """Screen one input; with `explain`, add the attention-rollout heatmap (h, w) of the model input. Raises
         a VitascopeError (one line) for an input that is refused (not an ECG, unreadable waveform)."""
