@@ -104,6 +104,12 @@ def test_wizard_end_to_end(qtbot, env, tmp_path):
     assert after and min(after) <= stopped + 10  # continued where it stopped, did not start over
     assert run.model_dir is not None and (run.model_dir / "model.onnx").is_file()
     assert run.isComplete()
+    # the run's own speed, measured after warm-up as the jobs panel does, is the next estimate's basis
+    from app.gui.wizard.speed_memory import recall
+
+    remembered = recall("demo.shapes")
+    assert run.train_seconds_per_step is not None and remembered is not None and remembered.source == "run"
+    assert remembered.seconds_per_step == run.train_seconds_per_step
 
     # evaluate: new model vs the shipped demo model on held-out data
     wiz.go("evaluate")

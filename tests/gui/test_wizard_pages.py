@@ -160,12 +160,55 @@ def test_closing_the_main_window_during_a_run_asks_then_cancels(make_window, qtb
     asked = []
 
     def answer(*args, **kw):
-        asked.append(args[1])
+        asked.append(args[1:3])
         return QMessageBox.StandardButton.Yes
 
     monkeypatch.setattr(QMessageBox, "question", answer)
     win.close()
-    assert asked == ["Jobs are running"]
+    assert [title for title, _ in asked] == ["Jobs are running"]
+    text = asked[0][1]  # what it promises about the checkpoint ...
+    assert "keeps its checkpoint" in text and f"vitascope train {tmp_path / 'run' / 'recipe.toml'} --resume" in text
     job = wiz.run_page.job
     assert not job.running  # cancelled and joined
-    assert (tmp_path / "run" / "ckpt_last.pt").is_file()
+    assert (tmp_path / "run" / "ckpt_last.pt").is_file()  # ... is true
+
+
+def test_measured_speed_feeds_the_estimate_and_is_remembered(qtbot, wizard, tmp_path):
+    """Measure speed runs a few real steps in a worker; the speed (timed after warm-up, like the jobs panel's ETA)
+    replaces the rough history basis, and the next wizard for the task starts from it."""
+    pytest.importorskip("torch")
+    from app.core.wizard_spec import STARTUP_S
+    from app.gui.wizard.speed_memory import recall
+
+    w = wizard()
+    w.task_page.select("demo.shapes")
+    w.spec.data.n_train, w.spec.data.n_val, w.spec.data.image_size = 64, 16, 32
+    w.spec.start.overrides = {"depth": 1, "width": 32, "heads": 2}
+    w.go("data")
+    qtbot.waitUntil(w.data_page.isComplete, timeout=20_000)
+    w.go("recipe")
+    page = w.recipe_page
+    page.batch.setValue(16)
+    page.threads.setValue(1)
+    page.out_dir.setText(str(tmp_path / "out"))
+    assert "rough" in page.eta.text() and "Measure speed" in page.eta.text()
+    page.measure_speed()
+    qtbot.waitUntil(lambda: page.measure.isEnabled(), timeout=120_000)
+    sps = w.spec.recipe.seconds_per_step
+    assert sps > 0 and "measured on this computer" in page.eta.text(), page.eta.text()
+    seconds, _ = w.spec.estimate()
+    assert seconds == pytest.approx(STARTUP_S + w.spec.effective_steps() * sps, rel=1e-6)
+    m = recall("demo.shapes")
+    assert m is not None and m.seconds_per_step == sps and m.source == "measurement"
+
+    again = wizard()
+    again.task_page.select("demo.shapes")
+    again.spec.data.n_train, again.spec.data.n_val, again.spec.data.image_size = 64, 16, 32
+    again.spec.start.overrides = {"depth": 1, "width": 32, "heads": 2}
+    again.go("data")
+    qtbot.waitUntil(again.data_page.isComplete, timeout=20_000)
+    again.go("recipe")
+    again.recipe_page.threads.setValue(1)
+    again.recipe_page.batch.setValue(16)
+    assert again.spec.recipe.seconds_per_step == sps
+    assert "measured on this computer (a speed measurement" in again.recipe_page.eta.text()

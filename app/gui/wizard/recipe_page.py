@@ -1,12 +1,14 @@
 """Wizard page 4: the recipe — train / fine-tune, distillation, depth reparameterization, quantization, a time
-budget and an estimate of the time to finish (measured on a few steps in a worker, or from the shipped model's
-training history)."""
+budget and an estimate of the time to finish: from the speed measured on this computer (a few steps in a worker, or
+the last run of the task, both timed after warm-up like the jobs panel's ETA), else — roughly — from the shipped
+model's training history."""
 
 from __future__ import annotations
 
 import copy
 import shutil
 import tempfile
+import time
 from typing import Any
 
 from PySide6.QtWidgets import (
@@ -27,8 +29,10 @@ from PySide6.QtWidgets import (
 from app.core.jobs import ProgressEvent
 from app.core.wizard_spec import fmt_seconds, step_cost
 
+from ..speed import SpeedMeter
 from .common import MUTED_STYLE, message_label, show_problems
 from .pages import WizardPage
+from .speed_memory import Measured, recall, remember
 
 MODES = (("train", "Train from scratch"), ("finetune", "Fine-tune the zoo model"),
          ("none", "No training: compress the zoo model"))
@@ -37,7 +41,10 @@ DISTILL = (("kd", "KD (soft targets)"), ("nkd", "NKD (normalized KD)"), ("uskd",
 QUANT = (("", "none (fp32)"), ("int8", "int8 (deployed, ONNX QDQ)"), ("w6a6-repq", "W6A6 RepQ (evaluated)"),
          ("w4a4-repq", "W4A4 RepQ (evaluated)"), ("w6a6-sulq", "W6A6 SULQ (evaluated)"),
          ("w4a4-sulq", "W4A4 SULQ (evaluated)"))
-MEASURE_STEPS = 8
+MEASURE_STEPS = 16
+MEASURE_WARMUP = 4  # steps timed but not counted: imports, allocation and caches make them slow
+ROUGH = ("rough: from the shipped model's training on another computer, it can be several times off here — "
+         "<b>Measure speed</b> times this computer")
 
 
 class RecipePage(WizardPage):
@@ -47,6 +54,8 @@ class RecipePage(WizardPage):
         self.setSubTitle("How to train and compress, and where the results go. The estimate updates as you edit.")
         self._loading = False
         self.measure_job: Any = None
+        self.basis = ""  # where a measured speed came from (shown with the estimate)
+        self._measured_here = False
 
         self.mode = QComboBox()
         for key, text in MODES:
@@ -173,6 +182,21 @@ class RecipePage(WizardPage):
         self._loading = False
         self._changed()
 
+    def _recall_speed(self) -> None:
+        """Without a measurement on this page, use the speed last measured for this task on this computer with
+        the same number of threads (and stop using it when the threads change)."""
+        spec = self.wiz.spec
+        r = spec.recipe
+        if self._measured_here or spec.task is None:
+            return
+        m = recall(spec.task.id)
+        if m is not None and m.threads == r.threads:
+            r.seconds_per_step, r.measured_cost = m.seconds_per_step, m.cost
+            self.basis = m.describe()
+        elif self.basis:
+            r.seconds_per_step, r.measured_cost = 0.0, 0.0
+            self.basis = ""
+
     def _changed(self, *_: object) -> None:
         if self._loading:
             return
@@ -188,6 +212,7 @@ class RecipePage(WizardPage):
         r.quant = self.quant.currentData() or ""
         spec.model_id = self.model_id.text().strip()
         spec.out_dir = self.out_dir.text().strip()
+        self._recall_speed()
         trains = spec.trains
         for w in (self.steps, self.batch, self.lr, self.budget, self.measure):
             w.setEnabled(trains)
@@ -200,6 +225,10 @@ class RecipePage(WizardPage):
     def _update_eta(self) -> None:
         spec = self.wiz.spec
         seconds, basis = spec.estimate()
+        if basis == "measured speed" and self.basis:
+            basis = self.basis
+        elif "history" in basis:
+            basis = f"{basis}; {ROUGH}"
         steps = spec.effective_steps()
         cut = f" · the budget allows {steps} of {spec.recipe.steps} steps" if steps < spec.recipe.steps else ""
         self.eta.setText(f"Estimated time to finish: <b>{fmt_seconds(seconds)}</b> ({basis}){cut}")
@@ -234,8 +263,8 @@ class RecipePage(WizardPage):
         else:
             job.params = params
         job.name = "wizard: measure speed"
-        self._times: list[tuple[int, float]] = []
-        self._measured_cost = step_cost(self.wiz.spec.model_config(), self.wiz.spec.recipe.batch_size)
+        self._meter = SpeedMeter(warmup_steps=MEASURE_WARMUP, warmup_s=0.0)
+        self._measured_cost = step_cost(self.wiz.spec.model_config(), self.wiz.spec.recipe.batch_size or 64)
         self.measure.setEnabled(False)
         self.eta.setStyleSheet(MUTED_STYLE)
         self.eta.setText("measuring the speed in a worker process…")
@@ -243,16 +272,22 @@ class RecipePage(WizardPage):
 
     def _measure_event(self, ev: ProgressEvent) -> None:
         if ev.event == "progress" and ev.step is not None:
-            self._times.append((ev.step, ev.time))
+            self._meter.add(ev.step, ev.time)  # the worker's clock: no delivery jitter
         if not ev.terminal:
             return
         self.measure.setEnabled(True)
         self.eta.setStyleSheet("")
-        r = self.wiz.spec.recipe
-        if len(self._times) >= 3:
-            (s0, t0), (s1, t1) = self._times[1], self._times[-1]  # skip the first step (warm-up)
-            r.seconds_per_step = max(1e-4, (t1 - t0) / max(1, s1 - s0))
+        spec = self.wiz.spec
+        r = spec.recipe
+        sps = self._meter.seconds_per_step()
+        if sps is not None:
+            r.seconds_per_step = max(1e-4, sps)
             r.measured_cost = self._measured_cost
+            m = Measured(r.seconds_per_step, self._measured_cost, int(r.threads), "measurement", time.time())
+            self.basis = m.describe()
+            self._measured_here = True
+            if spec.task is not None:
+                remember(spec.task.id, m)
         self._update_eta()
         if ev.event == "failed":
             self.eta.setText(self.eta.text() + f"<br>measurement failed: {ev.message}")

@@ -22,12 +22,13 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.jobs import ProgressEvent
-from app.core.wizard_spec import RECIPE_FILE, check_output_dir
+from app.core.wizard_spec import RECIPE_FILE, check_output_dir, fmt_seconds, step_cost
 
 from ..jobs_panel import format_eta
 from ..jobs_qt import JobRecord
 from .common import ERROR_STYLE, OK_STYLE, message_label
 from .pages import WizardPage
+from .speed_memory import Measured, remember
 
 REDRAW_MS = 200
 IDLE, RUNNING, CANCELLING = "idle", "running", "cancelling"
@@ -51,6 +52,9 @@ class RunPage(WizardPage):
         self.events: list[ProgressEvent] = []
         self.redraws = 0
         self._dirty = False
+        self.train_seconds_per_step: float | None = None  # the jobs panel's measurement of the training stage
+        self._train_total: int | None = None
+        self._promised: float | None = None  # the Recipe page's estimate when the run started
 
         self.status = message_label()
         self.progress = QProgressBar()
@@ -119,6 +123,8 @@ class RunPage(WizardPage):
         if problem:
             self._fail(problem)
             return False
+        self._promised = spec.estimate()[0]
+        self._train_total = None
         if not resume:
             self.loss[0].clear()
             self.loss[1].clear()
@@ -169,6 +175,7 @@ class RunPage(WizardPage):
             self.loss[0].append(float(ev.step))
             self.loss[1].append(float(ev.values["loss"]))
             self._dirty = True
+            self._measure_training(ev)
         elif ev.event == "metric" and ev.step is not None:
             for k, v in ev.values.items():
                 xs, ys = self.metric.setdefault(k, ([], []))
@@ -188,7 +195,26 @@ class RunPage(WizardPage):
         if ev.terminal:
             self._ended(ev)
 
+    def _measure_training(self, ev: ProgressEvent) -> None:
+        """The training stage's speed as the jobs panel measures it (after warm-up): it becomes the estimate's basis
+        for this task on this computer."""
+        if self._train_total is None:
+            self._train_total = ev.total
+        sps = self.record.seconds_per_step() if self.record is not None and ev.total == self._train_total else None
+        if sps is not None:
+            self.train_seconds_per_step = sps
+
+    def _remember_speed(self) -> None:
+        spec = self.wiz.spec
+        sps = self.train_seconds_per_step
+        if sps is None or spec.task is None:
+            return
+        cost = step_cost(spec.model_config(), spec.recipe.batch_size or 64)
+        spec.recipe.seconds_per_step, spec.recipe.measured_cost = sps, cost
+        remember(spec.task.id, Measured(sps, cost, int(spec.recipe.threads), "run", time.time()))
+
     def _ended(self, ev: ProgressEvent) -> None:
+        self._remember_speed()
         self.state = IDLE
         self.outcome = ev.event
         self.timer.stop()
@@ -238,7 +264,12 @@ class RunPage(WizardPage):
         if rec is not None and rec.fraction is not None and self.state != IDLE:
             self.progress.setValue(int(1000 * rec.fraction))
             eta = format_eta(rec.eta_s())
-            self.progress.setFormat(f"step {rec.step}/{rec.total} · %p%" + (f" · {eta}" if eta else ""))
+            self.progress.setFormat(f"step {rec.step}/{rec.total} · %p%" + (f" · {eta}" if eta else
+                                                                             " · measuring speed…"))
+            sps = self.train_seconds_per_step
+            if sps is not None and self._promised:
+                self.progress.setToolTip(f"measured {sps:.3g} s/step after warm-up; the estimate before the start "
+                                         f"was {fmt_seconds(self._promised)} in all")
         if self._dirty:
             self._dirty = False
             self.redraws += 1
