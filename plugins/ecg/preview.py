@@ -49,7 +49,7 @@ class EcgPreview(QGraphicsView):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setBackgroundBrush(self.palette().window())
-        self.setMinimumSize(240, 140)
+        self.setMinimumSize(180, 100)
         self.setAccessibleName("ECG preview")
         self.setAccessibleDescription("Zoom with the wheel or + and -, 0 fits the window, 1 shows actual pixels, "
                                       "drag or arrow keys pan")

@@ -173,6 +173,11 @@ class ResultPanel(QWidget):
         if it.scope == "rhythm-only" and it.label == "normal":
             title = "Normal rhythm"
         self.result_label.setText(f"{escape(title)} ({p:.0%})")
+        top = max(it.probabilities, key=it.probabilities.get) if it.probabilities else it.label
+        if top != it.label:  # the answer is not the network's top class (e.g. gated or overruled by criteria)
+            self.result_label.setText(f"{escape(title)}<br><span style='font-size:small; font-weight:normal'>"
+                                      f"network's top class: {escape(CLASS_TITLES.get(top, top))} "
+                                      f"({it.probabilities[top]:.0%})</span>")
         if it.uncertain:
             reasons = "".join(f"<br>• {escape(r)}" for r in it.reasons) or "<br>• no reason given"
             self.uncertain_label.setText(f"<b>⚠ Uncertain — review before use</b>{reasons}")

@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QObject, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence, QResizeEvent, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFileDialog,
+    QFrame,
     QGridLayout,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -57,7 +57,7 @@ PLUGIN_ID = "ecg"
 NO_MODEL = ("<b>No ECG model is installed.</b> You can open, view and review ECGs, but <i>Screen all</i> is off "
             "until a model is installed (<b>Model zoo → Install…</b>).")
 BANNER_STYLE = ("QLabel { background: rgba(192, 57, 43, 40); border: 1px solid rgba(192, 57, 43, 170); "
-                "border-radius: 4px; padding: 2px; font-weight: bold; }")
+                "border-radius: 4px; padding: 1px; font-weight: bold; }")
 WARN_STYLE = ("QLabel { background: rgba(230, 126, 34, 40); border: 1px solid rgba(230, 126, 34, 160); "
               "border-radius: 4px; padding: 6px; }")
 IMAGE_CACHE = 6  # decoded ECG images kept in memory (~10 MB each at 2213×1572)
@@ -310,20 +310,18 @@ class EcgWidget(QWidget):
         self.zoom_out_button = _tool("−", "Zoom out (−)", self.preview.zoom_by, 1 / 1.25)
         self.zoom_in_button = _tool("+", "Zoom in (+)", self.preview.zoom_by, 1.25)
         self.fit_button = _tool("Fit", "Fit the ECG to the window (0)", self.preview.fit)
-        self.actual_button = _tool("1:1", "One image pixel per screen pixel (1)", self.preview.actual_pixels)
-        self.zoom_label = QLabel("")
-        self.zoom_label.setMinimumWidth(self.zoom_label.fontMetrics().horizontalAdvance("1600 %") + 4)
-        self.preview.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z:.0%}"))
+        self.preview.zoom_changed.connect(lambda z: self.fit_button.setToolTip(
+            f"Fit the ECG to the window (0); now {z:.0%}, 1 shows actual pixels"))
         self.heatmap_check = QCheckBox("Heat map")
         self.heatmap_check.setToolTip("Show where the model looked (attention rollout); not a localisation of disease")
         self.heatmap_check.setAccessibleName("Show the attention heat map")
         self.heatmap_check.toggled.connect(self._heatmap_toggled)
         view_bar = QHBoxLayout()
         view_bar.setSpacing(2)
-        view_bar.addStretch(1)
-        for w in (self.zoom_out_button, self.zoom_in_button, self.fit_button, self.actual_button, self.zoom_label):
+        view_bar.addWidget(self.item_label, 1)
+        for w in (self.zoom_out_button, self.zoom_in_button, self.fit_button):
             view_bar.addWidget(w)
-        view_bar.addSpacing(6)
+        view_bar.addSpacing(4)
         view_bar.addWidget(self.heatmap_check)
 
         # result: the model's answer beside the second opinion
@@ -347,6 +345,7 @@ class EcgWidget(QWidget):
         table_and_details.setChildrenCollapsible(False)
         lv.addWidget(table_and_details, 1)
         lv.addWidget(self.count_label)
+        lv.addWidget(self.status_label)
         left.setMinimumWidth(self.table.decision_width())
 
         # review
@@ -358,8 +357,6 @@ class EcgWidget(QWidget):
         self.comment_edit.setPlaceholderText("Comment (optional)")
         self.comment_edit.setAccessibleName("Comment")
         self.comment_edit.setTabChangesFocus(True)
-        line = self.comment_edit.fontMetrics().lineSpacing()
-        self.comment_edit.setFixedHeight(2 * line + 12)
         self.confirm_button = _button("Confirm (Ctrl+Enter)", "Agree with the model's label (Ctrl+Enter)")
         self.confirm_button.setAccessibleName("Confirm the model's label")
         self.confirm_button.clicked.connect(lambda: self.confirm())
@@ -384,28 +381,15 @@ class EcgWidget(QWidget):
         self.review_status.setAccessibleName("Review status")
         reviewer_label = QLabel("&Reviewer")
         reviewer_label.setBuddy(self.reviewer_edit)
-        review_box = QGroupBox("Review")
-        grid = QGridLayout(review_box)
-        grid.setVerticalSpacing(4)
-        grid.setHorizontalSpacing(4)
-        grid.setContentsMargins(6, 4, 6, 6)
-        grid.addWidget(reviewer_label, 0, 0)
-        grid.addWidget(self.reviewer_edit, 0, 1, 1, 3)
-        grid.addWidget(self.comment_edit, 1, 0, 1, 4)
-        grid.addWidget(self.confirm_button, 2, 0, 1, 2)
-        grid.addWidget(self.uncertain_button, 2, 2, 1, 2)
-        grid.addWidget(self.override_combo, 3, 0, 1, 2)
-        grid.addWidget(self.override_button, 3, 2, 1, 2)
-        grid.addWidget(self.review_status, 4, 0, 1, 4)
-        grid.setColumnStretch(1, 1)
-        grid.setColumnStretch(3, 1)
-        self.review_box = review_box
+        self.review_box = ReviewBox(reviewer_label, self.reviewer_edit, self.comment_edit, self.confirm_button,
+                                    self.uncertain_button, self.override_combo, self.override_button,
+                                    self.review_status)
+        review_box = self.review_box
 
         right = QWidget()
         rv2 = QVBoxLayout(right)
         rv2.setContentsMargins(0, 0, 0, 0)
         rv2.setSpacing(4)
-        rv2.addWidget(self.item_label)
         rv2.addLayout(view_bar)
         rv2.addWidget(self.preview, 1)
         rv2.addWidget(review_box)
@@ -419,11 +403,11 @@ class EcgWidget(QWidget):
 
         layout = QVBoxLayout(self)
         layout.setSpacing(4)
+        layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.banner)
         layout.addWidget(self.message)
         layout.addWidget(self.recover_button)
         layout.addLayout(toolbar)
-        layout.addWidget(self.status_label)
         layout.addWidget(splitter, 1)
 
         # keyboard: the visual order, top to bottom and left to right; the table keeps arrows, Tab leaves it
@@ -1074,3 +1058,61 @@ def _tool(text: str, tip: str, fn: Callable[..., None], *args: Any) -> QToolButt
     b.setAutoRaise(True)
     b.clicked.connect(lambda: fn(*args))
     return b
+
+
+class ReviewBox(QFrame):
+    """Reviewer, comment and the three decisions: two buttons a row when there is room, one a row when narrow
+    (the order, and so the Tab order, is the same either way: Confirm, Uncertain, class, Override)."""
+
+    def __init__(self, reviewer_label: QLabel, reviewer: QWidget, comment: QWidget, confirm: QWidget,
+                 uncertain: QWidget, combo: QWidget, override: QWidget, status: QWidget) -> None:
+        super().__init__()
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setAccessibleName("Review")
+        self._parts = (confirm, uncertain, combo, override)
+        self._status = status
+        self._comment = comment
+        self.grid = QGridLayout(self)
+        self.grid.setVerticalSpacing(3)
+        self.grid.setHorizontalSpacing(4)
+        self.grid.setContentsMargins(6, 4, 6, 4)
+        self.grid.addWidget(reviewer_label, 0, 0)
+        self.grid.addWidget(reviewer, 0, 1, 1, 3)
+        self.grid.addWidget(comment, 1, 0, 1, 4)
+        self.grid.setColumnStretch(1, 1)
+        self.grid.setColumnStretch(3, 1)
+        self._wide: bool | None = None
+        self.set_wide(True)
+
+    def wide_width(self) -> int:
+        a, b, c, d = (w.sizeHint().width() for w in self._parts)
+        m = self.grid.contentsMargins()
+        return max(a + b, c + d) + self.grid.horizontalSpacing() + m.left() + m.right() + 2 * self.frameWidth()
+
+    def set_wide(self, wide: bool) -> None:
+        if wide == self._wide:
+            return
+        self._wide = wide
+        for w in (*self._parts, self._status):
+            self.grid.removeWidget(w)
+        cells = (((2, 0, 1, 2), (2, 2, 1, 2), (3, 0, 1, 2), (3, 2, 1, 2)) if wide else
+                 ((2, 0, 1, 4), (3, 0, 1, 4), (4, 0, 1, 4), (5, 0, 1, 4)))
+        for w, cell in zip(self._parts, cells, strict=True):
+            self.grid.addWidget(w, *cell)
+        self.grid.addWidget(self._status, 6, 0, 1, 4)
+        lines = 2 if wide else 1  # narrow means little room: a one-line comment box (it scrolls)
+        self._comment.setFixedHeight(lines * self._comment.fontMetrics().lineSpacing() + 12)
+
+    @property
+    def wide(self) -> bool:
+        return bool(self._wide)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802
+        """Narrow enough for the one-a-row arrangement (it switches on resize)."""
+        hint = super().minimumSizeHint()
+        narrow = max(w.sizeHint().width() for w in self._parts) + 16 + 2 * self.frameWidth()
+        return QSize(min(hint.width(), narrow), hint.height())
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
+        self.set_wide(self.width() >= self.wide_width())
+        super().resizeEvent(event)

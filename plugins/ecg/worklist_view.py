@@ -38,9 +38,9 @@ HEADER_TIPS = {
 DECISION_TEXT = {"confirm": "Confirmed", "override": "Overridden", "uncertain": "Uncertain"}
 FLAG_COLOUR = QColor(230, 126, 34)
 # width of typical content per column, measured in the table's font; the file column takes what is left
-_SAMPLES = {"label": "Abnormal beat", "p_abnormal": "0.00", "uncertain": "⚠", "decision": "Confirmed",
+_SAMPLES = {"label": "Normal rhythm", "p_abnormal": "0.00", "uncertain": "⚠", "decision": "Confirmed",
             "reviewer": "Dr. Rossi", "patient": "Doe^Jane · 123456", "study_date": "20250101",
-            "status": "screened", "added": "0000", "file": "ecg-00.png"}
+            "status": "screened", "added": "0000", "file": "ecg-0.png"}
 
 
 def label_text(it: Item, short: bool = True) -> str:
@@ -205,12 +205,13 @@ class WorklistTable(QTableView):
         fm = self.fontMetrics()
         hfm = self.horizontalHeader().fontMetrics()
         header = next(h for h, k in COLUMNS if k == key)
-        return max(fm.horizontalAdvance(_SAMPLES[key]) + 10, hfm.horizontalAdvance(header) + 16)
+        return max(fm.horizontalAdvance(_SAMPLES[key]) + 8, hfm.horizontalAdvance(header) + 12)
 
     def decision_width(self) -> int:
         """The narrowest width that shows every decision column (file names elided)."""
         keys = [k for _, k in COLUMNS[:DECISION_COLUMNS]]
-        return sum(self._width(k) for k in keys) + self.verticalScrollBar().sizeHint().width() + 2 * self.frameWidth()
+        return (sum(self._width(k) for k in keys) + self.verticalScrollBar().sizeHint().width()
+                + 2 * self.frameWidth() + 4)
 
     def fit_columns(self) -> None:
         """Decision columns first (at their minimum, then grown to their content), then the other columns while
@@ -235,7 +236,7 @@ class WorklistTable(QTableView):
             if not self.isColumnHidden(i):
                 self.setColumnWidth(i, widths[key])
                 used += widths[key]
-        self.setColumnWidth(0, max(widths["file"], avail - used))
+        self.setColumnWidth(0, max(widths["file"], avail - used - 2))
 
     def _keep_current_in_sight(self) -> None:
         if self.currentIndex().isValid():

@@ -39,6 +39,22 @@ def _text_fits(widget) -> bool:
     return fm.horizontalAdvance(text) + extra <= widget.width()
 
 
+def _in_sight(widget, page) -> bool:
+    """The whole widget lies inside the area that shows the page (the window's scroll area around the tab, if
+    there is one), i.e. nothing of it is behind the area's edge."""
+    from PySide6.QtCore import QPoint, QRect
+    from PySide6.QtWidgets import QAbstractScrollArea
+
+    area, parent = None, page.parentWidget()
+    while parent is not None and area is None:
+        if isinstance(parent, QAbstractScrollArea):
+            area = parent.viewport()
+        parent = parent.parentWidget()
+    frame = area if area is not None else page.window()
+    top_left = widget.mapTo(frame, QPoint(0, 0))
+    return frame.rect().contains(QRect(top_left, widget.size()))
+
+
 def probe(out: Path, sizes: list[tuple[int, int]]) -> None:
     """Open the main window on the ECG tab with screened, flagged and reviewed ECGs; measure it at each size."""
     import time
@@ -75,7 +91,9 @@ def probe(out: Path, sizes: list[tuple[int, int]]) -> None:
     opinion = SecondOpinion("history_of_mi", ["pathological Q waves in II, III, aVF"], ["II", "III", "aVF"],
                             "sinus rhythm 64 bpm", {"HR": 64.0, "QRS": 100.0})
     for i, it in enumerate(items):
-        w.worklist.set_result(it.id, ScreenResult(it.source, CLASSES[i % 4], probs, "m", "0" * 64, uncertain=i == 0,
+        w.worklist.set_result(it.id, ScreenResult(it.source, "normal" if i == 2 else CLASSES[i % 4], probs, "m",
+                                                  "0" * 64, uncertain=i == 0,
+                                                  scope="rhythm-only" if i == 2 else "12-lead",
                                                   reasons=["top class below 0.80"],
                                                   second_opinion=opinion if i == 0 else None,
                                                   disagreement="model: abnormal beat; measurements: old MI"
@@ -105,7 +123,7 @@ def probe(out: Path, sizes: list[tuple[int, int]]) -> None:
             part = getattr(w, name)
             corner = part.mapTo(window, QPoint(part.width(), part.height()))
             parts[name] = {"right": corner.x(), "bottom": corner.y(), "width": part.width(),
-                           "height": part.height()}
+                           "height": part.height(), "in_sight": _in_sight(part, w)}
         report.append({
             "size": [width, height], "window": [window.width(), window.height()],
             "minimum": [window.minimumSizeHint().width(), window.minimumSizeHint().height()],
@@ -115,6 +133,10 @@ def probe(out: Path, sizes: list[tuple[int, int]]) -> None:
             "controls": [c.text() if isinstance(c, QAbstractButton) else c.currentText() for c in controls],
             "clipped": [c.text() if isinstance(c, QAbstractButton) else c.currentText() for c in controls
                         if not _text_fits(c)],
+            "cut_off": [c.text() if isinstance(c, QAbstractButton) else c.currentText() for c in controls
+                        if not _in_sight(c, w)],
+            "page": [w.width(), w.height()], "page_minimum": [w.minimumSizeHint().width(),
+                                                              w.minimumSizeHint().height()],
             "parts": parts, "side_by_side": w.result_panel.side_by_side,
             "uncertain_shown": w.result_panel.uncertain_label.isVisible(),
             "opinion_leads": w.result_panel.opinion_leads.text() if w.result_panel.opinion_leads.isVisible() else "",
@@ -145,7 +167,8 @@ def measured(tmp_path_factory) -> list[dict]:
 @pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
 def test_decision_columns_and_texts_fit(measured, size):
     m = next(r for r in measured if tuple(r["size"]) == size)
-    print(f"\n{size}: window {m['window']} (minimum {m['minimum']}), table viewport {m['viewport']} px, columns "
+    print(f"\n{size}: window {m['window']} (minimum {m['minimum']}), ECG page {m['page']} (minimum "
+          f"{m['page_minimum']}), table viewport {m['viewport']} px, columns "
           + ", ".join(f"{c['key']} {c['width']}" for c in m["columns"] if not c["hidden"]))
     assert m["window"] == list(size)  # nothing forced the window wider or taller
     assert m["hscroll"][0] == 0
@@ -155,8 +178,10 @@ def test_decision_columns_and_texts_fit(measured, size):
     assert m["flag"] == "⚠"
     assert {"Confirm (Ctrl+Enter)", "Override (Ctrl+O)", "Uncertain (Ctrl+U)", "Export"} <= set(m["controls"])
     assert m["clipped"] == []
+    assert m["cut_off"] == []  # no control hidden in part behind the page's edge or a scroll bar
     for name, part in m["parts"].items():
         assert part["right"] <= size[0] and part["bottom"] <= size[1] and part["height"] >= 60, name
+        assert part["in_sight"], name
     assert m["side_by_side"] and m["uncertain_shown"] and m["disagreement_shown"]
     assert "II, III, aVF" in m["opinion_leads"]
 
