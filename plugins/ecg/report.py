@@ -221,6 +221,18 @@ def write_pdf_report(path: str | os.PathLike[str], image: np.ndarray, result: Sc
                 c.setFillColor(colors.Color(0.2, 0.45, 0.75))
                 c.rect(col2 - 55, y, 45 * max(0.0, min(1.0, v)), 7, stroke=0, fill=1)
                 c.setFillColor(colors.black)
+            notes = []
+            if result.uncertain:
+                notes.append("UNCERTAIN - review: " + ("; ".join(result.reasons) or "no reason given"))
+            if result.scope == "rhythm-only":
+                notes.append("Rhythm only: MI not assessed (too few leads).")
+            if result.disagreement:
+                notes.append("Second opinion disagrees: " + result.disagreement)
+            c.setFillColor(colors.Color(0.7, 0.3, 0.0))
+            for line in [w for n in notes for w in _wrap(_latin(n), 62)][:6]:
+                y -= 11
+                c.drawString(margin, y, line)
+            c.setFillColor(colors.black)
         # column 2: measurements
         y = top
         c.setFont("Helvetica-Bold", 10.5)
@@ -234,6 +246,18 @@ def write_pdf_report(path: str | os.PathLike[str], image: np.ndarray, result: Sc
         for m in names:
             c.drawString(col2, y, _fmt_measure(m, float(meas[m])))
             y -= 12
+        op = result.second_opinion if result is not None else None
+        if op is not None:
+            y -= 4
+            c.setFont("Helvetica-Bold", 9.5)
+            title = CLASS_TITLES.get(op.label or "", op.label or "not assessed")
+            c.drawString(col2, y, _latin(f"Second opinion (measurements): {title}"))
+            c.setFont("Helvetica", 8.5)
+            lines = ([f"Rhythm: {op.rhythm}"] if op.rhythm else []) + list(op.findings) + (
+                [f"Driving leads: {', '.join(op.leads)}"] if op.leads else [])
+            for line in [w for n in lines for w in _wrap(_latin(n), 58)][:6]:
+                y -= 11
+                c.drawString(col2, y, line)
         # column 3: review
         y = top
         c.setFont("Helvetica-Bold", 10.5)

@@ -1,6 +1,6 @@
 """The worklist keeps the model's uncertain flag, reasons, OOD score, scope, second opinion and disagreement, and a
 worklist written by the previous schema (a database committed as made by that code) opens, migrates in place and
-keeps its items, decisions and an intact, still append-only audit chain."""
+keeps its items, decisions and an intact, still append-only audit chain. The PDF report prints the new fields."""
 
 from __future__ import annotations
 
@@ -131,3 +131,22 @@ def test_a_failed_migration_leaves_the_old_database_as_it_was(tmp_path):
     assert con.execute("PRAGMA table_info(items)").fetchall() == before
     assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "1"
     con.close()
+
+
+def test_the_pdf_report_prints_the_flag_and_the_second_opinion(tmp_path):
+    from plugins.ecg.report import write_pdf_report
+
+    wl = Worklist(tmp_path / "w.sqlite")
+    wl.add_files(_files(tmp_path / "in", 1))
+    item = wl.items()[0]
+    wl.set_result(item.id, _uncertain_result())
+    image = np.full((300, 500, 3), 255, np.uint8)
+    data = write_pdf_report(tmp_path / "r.pdf", image, wl.get(item.id).result()).read_bytes()
+    text = data.decode("latin-1").replace("\\(", "(").replace("\\)", ")")
+    for s in ("UNCERTAIN - review: top class below 0.6", "Second opinion disagrees: model: acute MI",
+              "Second opinion (measurements): History of MI", "Rhythm: sinus rhythm 64 bpm",
+              "Driving leads: II, III, aVF", "no ST elevation"):
+        assert s in text, s
+    plain = ScreenResult("x", "normal", dict(PROBS), "m", "0" * 64, scope="rhythm-only")
+    text = write_pdf_report(tmp_path / "p.pdf", image, plain).read_bytes().decode("latin-1")
+    assert "Rhythm only: MI not assessed" in text and "UNCERTAIN" not in text and "Second opinion" not in text
