@@ -46,6 +46,7 @@ class ZooBrowser(QWidget):
         self.list = QListWidget()
         self.list.setAccessibleName("Installed models")
         self.list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # elide, never scroll sideways
         self.list.currentRowChanged.connect(self._show)
         self.card = QTextBrowser()
         self.card.setAccessibleName("Model card")
@@ -95,12 +96,13 @@ class ZooBrowser(QWidget):
         self.list.blockSignals(True)
         self.list.clear()
         for e in self.entries:
-            if e.card is not None:
-                text = f"{e.id}  ·  {e.card.task}  ·  v{e.card.version}"
+            if e.card is not None:  # the task only when models of several tasks are listed
+                text = f"{e.id}  ·  " + ("" if shown and len(shown) == 1 else f"{e.card.task}  ·  ") + \
+                    f"v{e.card.version}"
             else:
                 text = f"{e.id}  ·  broken"
             item = QListWidgetItem(("" if e.card else "⚠ ") + text)
-            item.setToolTip(text)
+            item.setToolTip(f"{e.id}  ·  {e.card.task}  ·  v{e.card.version}" if e.card is not None else text)
             if e.card is None:
                 item.setForeground(QBrush(QColor("#c0392b")))
                 item.setToolTip(e.error or "")

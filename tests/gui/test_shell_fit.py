@@ -131,7 +131,7 @@ def _issues(window: Any, root: Any) -> list[str]:
     return out
 
 
-def probe(out_path: str, screenshot: str | None = None, wait_s: float = 1.5) -> int:
+def probe(out_path: str, screenshot: str | None = None, wait_s: float = 1.5, tab_shots: str | None = None) -> int:
     """Open the window as a first-time user would, visit every tab, write what does not fit as JSON."""
     import time
 
@@ -166,6 +166,8 @@ def probe(out_path: str, screenshot: str | None = None, wait_s: float = 1.5) -> 
         wait(wait_s)
         page = window.tabs.widget(i)
         result["tabs"][tab.id] = _issues(window, page)
+        if tab_shots:
+            window.grab().save(str(Path(tab_shots) / f"tab-{tab.id}.png"))
         result["zoo"][tab.id] = [e.id for e in window.zoo_browser.entries]
         for where in (window.zoo_dock, window.jobs_dock, window.statusBar(), window.menuBar(), window.tabs.tabBar()):
             shell.update(_issues(window, where))
@@ -260,5 +262,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--probe", required=True)
     parser.add_argument("--screenshot")
+    parser.add_argument("--tab-shots", help="folder for one screenshot per tab")
     args = parser.parse_args()
-    raise SystemExit(probe(args.probe, args.screenshot))
+    raise SystemExit(probe(args.probe, args.screenshot, tab_shots=args.tab_shots))
