@@ -43,7 +43,8 @@ def known_source(failures: list, tmp: str) -> str:
     for reason, ids in groups.items():
         chunks = textwrap.wrap(reason, 100, drop_whitespace=False)
         out.append("    (" + "\n     ".join(repr(c) for c in chunks) + ",")
-        out.extend("     " + line for line in textwrap.wrap("(" + ", ".join(repr(i) for i in ids) + ",)),", 110))
+        out.extend("     " + line for line in textwrap.wrap("(" + ", ".join(repr(i) for i in ids) + ",)),", 110,
+                                                            break_on_hyphens=False, break_long_words=False))
     out.append("]")
     return "\n".join(out) + "\n"
 

@@ -1,5 +1,6 @@
 """The valid inputs fuzz cases start from, built once per campaign with the app itself: a small HDF5 hologram
-stack and one frame of it as PNG, a WFDB ECG record and its printout, an RGB PNG, a demo and a holography model folder, a tiny recipe."""
+stack and one frame of it as PNG, a WFDB ECG record and its printout, an RGB PNG, a demo and a holography model
+folder, a tiny recipe."""
 
 from __future__ import annotations
 
