@@ -36,8 +36,7 @@ def plugin_entries() -> frozenset[str]:
             for plugin in plugins:
                 found.update(getattr(plugin.info, "entries", ()))
             for task in available_tasks(plugins):  # declared train tasks, or the built-in plug-ins' table
-                if task.data_entry:
-                    found.add(task.data_entry)
+                found.update(e for e in (task.data_entry, getattr(task, "folder_entry", "")) if e)
                 held = task.heldout.get("entry") if isinstance(task.heldout, dict) else None
                 if isinstance(held, str):
                     found.add(held)

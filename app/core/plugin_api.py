@@ -41,6 +41,9 @@ class TrainTask:
     recipe: str = ""
     metric: str = "accuracy"  # the headline metric on the Evaluate page
     description: str = ""
+    # reads the user's labelled folder with the plug-in's own preprocessing (seed=, path=, val_fraction=) →
+    # (x_train, y_train, x_val, y_val); "" = the app's generic RGB folder reader
+    folder_entry: str = ""
 
 
 @dataclass(frozen=True)

@@ -220,6 +220,8 @@ class WizardSpec:
         entry = "app.core.wizard_data:folder_dataset" if d.source == "folder" else "app.core.wizard_data:hdf5_dataset"
         params: dict[str, Any] = {"path": str(Path(d.path).expanduser().resolve()),
                                   "val_fraction": float(d.val_fraction)}
+        if d.source == "folder" and self._task().folder_entry:  # the plug-in reads its own kind of images
+            return {"entry": self._task().folder_entry, "seed": int(d.seed), "params": params}
         if d.source == "folder" or d.image_size:
             params["size"] = self.image_size()
         return {"entry": entry, "seed": int(d.seed), "params": params}

@@ -26,8 +26,10 @@ class EcgPlugin:
                           default_seed=7, recipe="models/ecg-screen-vit/teacher.toml", metric="accuracy",
                           heldout={"seed": 20261122, "params": {"split": "heldout", "n_per_class": 500,
                                                                 "n_val_per_class": 50, "size": [256, 352]}},
+                          folder_entry="plugins.ecg.labelled:folder_dataset",
                           description="Normal / abnormal heartbeat / acute MI / history of MI from ECG printouts "
-                                      "(synthetic 12-lead ECGs rendered as clean, scanned and photographed pages)."),))
+                                      "(synthetic 12-lead ECGs rendered as clean, scanned and photographed pages, "
+                                      "or your own labelled ECG images: one sub-folder per class)."),))
 
     def create_engine(self, host: Host) -> Any:
         from .engine import EcgEngine

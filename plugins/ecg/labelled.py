@@ -81,3 +81,13 @@ def labelled_data(seed: int = 0, path: str = "", size: tuple[int, int] | list[in
     """Job data entry `plugins.ecg.labelled:labelled_data`: {x (N, 1, H, W) float32, y, folds, files, sha256}."""
     d = load_labelled(path, (int(size[0]), int(size[1])), k=k, seed=seed)
     return {"x": d.inputs(), "y": d.y, "folds": d.folds, "files": d.files, "sha256": d.sha256}
+
+
+def folder_dataset(seed: int = 0, path: str = "", val_fraction: float = 0.2,
+                   size: tuple[int, int] | list[int] = DEFAULT_SIZE) -> tuple[np.ndarray, ...]:
+    """Wizard data entry for "your own labelled ECG images": (x_train, y_train, x_val, y_val) in the model's input
+    format, validation = the fold(s) of the leakage-free fold assignment nearest `val_fraction` (at least one)."""
+    k = max(2, int(round(1.0 / max(val_fraction, 1e-3))))
+    d = load_labelled(path, (int(size[0]), int(size[1])), k=k, seed=seed)
+    val = d.folds == 0
+    return d.inputs(np.nonzero(~val)[0]), d.y[~val], d.inputs(np.nonzero(val)[0]), d.y[val]
