@@ -27,9 +27,9 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
 
 
 def classify_cmd(args: argparse.Namespace) -> int:
-    """Classify every readable image; each unreadable one gets one stderr line (its message names the file) and
-    the exit code is 2 when any failed, after the others' results. A --model that cannot be used is an error
-    before any image is read, never replaced by another model."""
+    """Classify every readable image; each unreadable one gets one stderr line (its message names the file).
+    Exit 0 when all were classified, 1 when some failed (after the others' results), 2 when none could be (as
+    `ecg screen`). A --model that cannot be used is an error before any image is read, never replaced."""
     if args.model is not None and not args.model.strip():
         raise BadInput("--model: empty; give a model id or a model folder")
     engine = DemoEngine(HeadlessHost(), args.model)
@@ -47,10 +47,10 @@ def classify_cmd(args: argparse.Namespace) -> int:
             print(f"vitascope: {e}", file=sys.stderr)
             continue
         rows.append({"file": path, "label": r.label, "probabilities": r.probabilities, "model": r.model})
-    if args.json and rows:
+    if args.json and rows:  # nothing at all on stdout when no image could be read
         json.dump(rows, sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:
         for row in rows:
             print(f"{row['file']}\t{row['label']}\t{row['probabilities'][row['label']]:.3f}")
-    return 2 if failed else 0
+    return 0 if not failed else 1 if rows else 2

@@ -410,10 +410,11 @@ def _readers() -> list[Case]:
         cases.append(Case(f"read-ecg-screen-{cname}", "readers", ("ecg", "screen", f"{W}/x.png"),
                           files=(("x.png", data),)))
     # batches: one good file and one bad: the good one is reported, the bad one listed, exit 2
+    # (exit 1: some inputs failed; one stderr line for the bad one)
     cases.append(Case("read-ecg-screen-batch-mixed", "readers", ("ecg", "screen", f"{F}/ecg.png", f"{W}/bad.png"),
-                      files=(("bad.png", png_image(1, 1)),)))
+                      files=(("bad.png", png_image(1, 1)),), expect=1))
     cases.append(Case("read-demo-batch-mixed", "readers", ("demo", "classify", f"{F}/ok.png", f"{W}/bad.png"),
-                      files=(("bad.png", b"not a png"),)))
+                      files=(("bad.png", b"not a png"),), expect=1))
     return cases
 
 

@@ -215,7 +215,7 @@ def classify(case: Case, o: Outcome) -> str:
         return "traceback"
     if o.code != case.expect and o.code not in case.also_ok:
         return "wrong exit"
-    if o.code == 2 and len(o.err_lines) != 1:
+    if (o.code == 2 or (o.code == 1 == case.expect and case.kind != "bit-flips")) and len(o.err_lines) != 1:
         return "multi-line"
     chatter = [ln for ln in o.err_lines if "warning" in ln.lower() or "error" in ln.lower()]
     if o.code == 0 and case.kind != "bit-flips" and chatter:
