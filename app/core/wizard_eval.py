@@ -12,6 +12,7 @@ import numpy as np
 
 from . import runtime
 from .card import MODEL_FILE, read_card
+from .entries import check_entry
 from .errors import BadInput
 from .plugin_api import TrainTask
 
@@ -63,6 +64,8 @@ def heldout_data(task: TrainTask, job_params: dict[str, Any], size: int | None =
         where = f"{entry} seed={seed} (validation split, not held-out)"
     if size and task.image_size_param and entry == task.data_entry:
         params[task.image_size_param] = int(size)
+    if entry != task.data_entry:  # named by the job's params, not by the task's plug-in: only registered entries
+        check_entry(entry, "held-out data entry", BadInput)
     _, _, x, y = _call_entry(entry, seed, params)
     if len(x) == 0:
         raise BadInput(f"held-out data from {entry} is empty")

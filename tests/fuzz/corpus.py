@@ -23,6 +23,7 @@ class Case:
     outputs: tuple[str, ...] = ()  # names under {W} the command may create
     expect: int = 2
     also_ok: tuple[int, ...] = ()  # other exit codes that keep the promise (e.g. a negative seed may be accepted)
+    not_words: tuple[str, ...] = ()  # words the refusal must not use (it must say what is actually wrong)
     child: bool = False  # run as a child process (inputs that could block the test process)
     long: bool = False  # only in the fuzz_long campaign
 
@@ -238,6 +239,62 @@ CARD_MUTATIONS: list[tuple[str, Any]] = [
 ]
 
 
+def _replace(f: Any, name: str, data: Any = None, **kw: Any) -> None:
+    del f[name]
+    f.create_dataset(name, data=data, **kw)
+
+
+def _declared_only(f: Any) -> None:  # 10^6 frames of 4096^2 declared (32 TB), none stored (KBs on disk)
+    del f["holograms"]
+    f.create_dataset("holograms", shape=(10 ** 6, 4096, 4096), dtype="uint16", chunks=(1, 256, 256))
+    _replace(f, "z_m", np_full((10 ** 6,), 1e-5))
+    del f["background"]
+
+
+def _dangling(f: Any) -> None:
+    import h5py
+
+    del f["holograms"]
+    f["holograms"] = h5py.SoftLink("/nowhere")
+
+
+H5_MUTATIONS: list[tuple[str, Any]] = [  # applied to a copy of the fixture stack with h5py
+    ("wl-complex", lambda f: f.attrs.__setitem__("wavelength_m", 6.66e-7 + 1e-7j)),
+    ("wl-array", lambda f: f.attrs.__setitem__("wavelength_m", [6.66e-7, 5e-7])),
+    ("wl-string", lambda f: f.attrs.__setitem__("wavelength_m", "abc")),
+    ("wl-zero", lambda f: f.attrs.__setitem__("wavelength_m", 0.0)),
+    ("wl-nan", lambda f: f.attrs.__setitem__("wavelength_m", float("nan"))),
+    ("px-tiny", lambda f: f.attrs.__setitem__("pixel_size_m", 1e-30)),
+    ("px-string", lambda f: f.attrs.__setitem__("pixel_size_m", "x")),
+    ("na-big", lambda f: f.attrs.__setitem__("na", 5.0)),
+    ("mode-bogus", lambda f: f.attrs.__setitem__("mode", "sideways")),
+    ("zr-scalar", lambda f: f.attrs.__setitem__("z_range_m", 1e-5)),
+    ("zr-three", lambda f: f.attrs.__setitem__("z_range_m", [1e-5, 2e-5, 3e-5])),
+    ("carrier-1", lambda f: f.attrs.__setitem__("carrier", [0.1])),
+    ("holo-dangling", _dangling),
+    ("holo-declared-1e6", _declared_only),
+    ("holo-complex", lambda f: _replace(f, "holograms", np_full((2, 64, 64), 1 + 1j))),
+    ("holo-1d", lambda f: _replace(f, "holograms", np_full((64,), 1.0))),
+    ("holo-1e300", lambda f: _replace(f, "holograms", np_ramp((2, 64, 64), 1e299, 1e300))),
+    ("holo-nan", lambda f: _replace(f, "holograms", np_full((2, 64, 64), float("nan")))),
+    ("holo-empty", lambda f: _replace(f, "holograms", np_full((0, 64, 64), 1.0))),
+    ("zm-string", lambda f: _replace(f, "z_m", "deep")),
+    ("zm-short", lambda f: _replace(f, "z_m", np_full((1,), 1e-5))),
+]
+
+
+def np_ramp(shape: tuple[int, ...], lo: float, hi: float) -> Any:
+    import numpy as np
+
+    return np.linspace(lo, hi, int(np.prod(shape))).reshape(shape)
+
+
+def np_full(shape: tuple[int, ...], value: Any) -> Any:
+    import numpy as np
+
+    return np.full(shape, value)
+
+
 # the corpus ------------------------------------------------------------------------------------------------
 HOSTILE_NUMBERS = ("nan", "inf", "-inf", "0", "-1", "1e400", "abc", "", "0x10", "1e-30", "-1.5e-5", "1e30")
 HOSTILE_INTS = ("0", "-1", "-100", "nan", "1e3", "abc", "", "2.5", "0x10")
@@ -378,7 +435,8 @@ def _readers() -> list[Case]:
         ):
             fifo = cname.startswith("fifo")  # a FIFO blocks a reader that opens it: a child process, with a timeout
             cases.append(Case(f"read-{tname}-{cname}", "readers", (*cmd, arg, *extra), files=files,
-                              outputs=("r.h5",), child=fifo, long=fifo and tname != "demo"))
+                              outputs=("r.h5",), child=fifo, long=fifo and tname != "demo",
+                              not_words=("unsupported",) if cname == "fifo-h5" and tname.startswith("holo") else ()))
     # ECG records
     hea_ok = "rec 12 500 5000\n" + "".join(f"rec.dat 16 200 16 0 0 0 0 {lead}\n" for lead in (
         "I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"))
@@ -440,6 +498,19 @@ def _sidecars() -> list[Case]:
         cases.append(Case(f"side-raw-{name}", "sidecars", ("holo", "autofocus", f"{W}/h.png", "--method", "sweep"),
                           files=(("h.png", ("copy", "{F}/holo.png")), ("h.png.json", raw)), child=name == "fifo",
                           long=name == "fifo"))
+    return cases
+
+
+def _hdf5() -> list[Case]:
+    cases = []
+    for name, _ in H5_MUTATIONS:
+        files = (("s.h5", ("h5", name)),)
+        intact = ("corrupt",) if name in ("holo-dangling", "zm-string", "wl-string") else ()  # an intact file
+        cases.append(Case(f"h5-autofocus-{name}", "readers", ("holo", "autofocus", f"{W}/s.h5", "--method", "sweep"),
+                          files=files, not_words=intact))
+        cases.append(Case(f"h5-reconstruct-{name}", "readers",
+                          ("holo", "reconstruct", f"{W}/s.h5", "--z", "1e-5", "--out", f"{W}/r.h5"), files=files,
+                          outputs=("r.h5",), not_words=intact))
     return cases
 
 
@@ -628,8 +699,8 @@ def _bit_flips(n_default: int = 40, n_long: int = 400) -> list[Case]:
 
 
 def all_cases(long: bool = False) -> list[Case]:
-    cases = _controls() + _options() + _readers() + _sidecars() + _cards() + _security() + _specs_and_recipes() \
-        + _outputs() + _bit_flips()
+    cases = (_controls() + _options() + _readers() + _hdf5() + _sidecars() + _cards() + _security()
+             + _specs_and_recipes() + _outputs() + _bit_flips())
     ids = [c.id for c in cases]
     assert len(ids) == len(set(ids)), sorted({i for i in ids if ids.count(i) > 1})
     cases = [_sampled(c) for c in cases]

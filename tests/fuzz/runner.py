@@ -20,7 +20,7 @@ from pathlib import Path
 from tests.fuzz.corpus import CARD_MUTATIONS, Case
 
 REPO = Path(__file__).resolve().parents[2]
-OUTCOMES = ("ok", "traceback", "multi-line", "wrong exit", "stray write", "hang")
+OUTCOMES = ("ok", "traceback", "multi-line", "wrong exit", "wrong words", "stray write", "hang")
 RESULTS: Counter = Counter()  # (kind, outcome) -> cases of this session, for the counts table
 
 
@@ -76,6 +76,14 @@ def materialize(case: Case, work: Path, fixtures: Path) -> None:
                 for _ in range(rng.choice((1, 2, 8, 64))):
                     data[rng.randrange(len(data))] = rng.randrange(256)
             p.write_bytes(bytes(data))
+        elif content[0] == "h5":
+            import h5py
+
+            from tests.fuzz.corpus import H5_MUTATIONS
+
+            shutil.copy2(fixtures / "ok.h5", p)
+            with h5py.File(p, "r+") as f:
+                dict(H5_MUTATIONS)[content[1]](f)
         elif content[0] == "card":
             import tomli_w
 
@@ -220,6 +228,8 @@ def classify(case: Case, o: Outcome) -> str:
     chatter = [ln for ln in o.err_lines if "warning" in ln.lower() or "error" in ln.lower()]
     if o.code == 0 and case.kind != "bit-flips" and chatter:
         return "multi-line"
+    if o.code == 2 and any(w.lower() in o.stderr.lower() for w in case.not_words):
+        return "wrong words"
     if o.stray:
         return "stray write"
     return "ok"
