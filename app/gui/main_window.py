@@ -321,7 +321,7 @@ class MainWindow(QMainWindow):
         else:
             self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.jobs_dock)
             self.resizeDocks([self.zoo_dock], [min(420, area.width() // 4)], Qt.Orientation.Horizontal)
-            self.resizeDocks([self.jobs_dock], [max(170, area.height() // 5)], Qt.Orientation.Vertical)
+            self.resizeDocks([self.jobs_dock], [max(140, area.height() // 7)], Qt.Orientation.Vertical)  # ~5 rows
 
     def reset_layout(self) -> None:
         self.setWindowState(self.windowState() & ~Qt.WindowState.WindowMaximized)
