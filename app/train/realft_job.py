@@ -126,7 +126,8 @@ def run(job: JobSpec, on_event: EventFn, cancel: CancelToken) -> str:
             flagged.append(oof_scores[folds == f] > in_q[f] * float(np.mean(others)))
         report["oof_flagged"] = float(np.mean(np.concatenate(flagged)))
         report["oof_refused"] = float(np.mean(np.concatenate(
-            [oof_scores[folds == f] > 2 * in_q[f] * float(np.mean(ratio)) for f in range(k)])))
+            [oof_scores[folds == f] > float(p.get("refuse_margin", 2.0)) * in_q[f] * float(np.mean(ratio))
+             for f in range(k)])))
         report["oof_scores"] = np.round(oof_scores, 3).tolist()
         report["oof_logits"] = np.round(oof_logits, 4).tolist()
         report["folds_of"] = folds.tolist()
@@ -140,12 +141,43 @@ def run(job: JobSpec, on_event: EventFn, cancel: CancelToken) -> str:
                          "threshold": round(stats.threshold, 3), "refuse": round(refuse, 3),
                          "quantile": q, "cv_ratio": round(float(np.mean(ratio)), 4) if ratio else None}
     report["seconds"] = time.perf_counter() - t_start
+    report["refuse_margin"] = float(p.get("refuse_margin", 2.0))
     (out / "realft-report.json").write_text(json.dumps(report, indent=1))
-    _export(ft, out, dict(p.get("card") or {}), card_extra, x[:2])
+    card = dict(p.get("card") or {})
+    labels = list(card.get("labels") or [])
+    card["metrics"] = [*report_metrics(report, labels, str(card.pop("real_dataset", "real labelled images"))),
+                       *list(card.get("metrics") or [])]
+    _export(ft, out, card, card_extra, x[:2])
     on_event(ProgressEvent("finished", step=total, total=total,
                            values={"accuracy_cv": report.get("cv", {}).get("accuracy", float("nan")),
                                    "seconds": report["seconds"]}))
     return "finished"
+
+
+def report_metrics(report: dict[str, Any], labels: list[str], dataset: str) -> list[dict[str, Any]]:
+    """The card's [[metrics]] of a real-image fine-tune: k-fold CV and fixed-split (fold 0) accuracy, macro-F1,
+    per-class recall, and the out-of-fold ECE before and after temperature scaling."""
+    out: list[dict[str, Any]] = []
+    for key, what in (("cv", f"{report['folds']}-fold CV by image, out-of-fold"), ("fold0", "fixed split: fold 0")):
+        part = report.get(key)
+        if not part:
+            continue
+        n = int(np.sum(part["confusion"]))
+        for name in ("accuracy", "macro_f1"):
+            out.append({"name": f"{name}_real_{key}", "value": round(float(part[name]), 4), "n": n,
+                        "dataset": f"{dataset} ({what})"})
+        for lab, r in zip(labels, part["recall"], strict=False):
+            out.append({"name": f"recall_real_{key}_{lab}", "value": round(float(r), 4),
+                        "dataset": f"{dataset} ({what})"})
+    for name in ("ece_before", "ece_after"):
+        if name in report:
+            out.append({"name": f"{name}_real_cv", "value": round(float(report[name]), 4),
+                        "dataset": f"{dataset} (out-of-fold logits, 15 bins)"})
+    for name in ("oof_flagged", "oof_refused"):
+        if name in report:
+            out.append({"name": f"ood_{name}_real_cv", "value": round(float(report[name]), 4),
+                        "dataset": f"{dataset} (out-of-fold: share of real ECGs flagged / refused as unlike training)"})
+    return out
 
 
 def _with_replay(feats: np.ndarray, labels: np.ndarray, ft: FineTuned, replay: tuple[np.ndarray, np.ndarray] | None
