@@ -43,7 +43,7 @@ QUANT = (("", "none (fp32)"), ("int8", "int8 (deployed, ONNX QDQ)"), ("w6a6-repq
          ("w4a4-sulq", "W4A4 SULQ (evaluated)"))
 MEASURE_STEPS = 16
 MEASURE_WARMUP = 4  # steps timed but not counted: imports, allocation and caches make them slow
-ROUGH = ("rough: from the shipped model's training on another computer, it can be several times off here — "
+ROUGH = ("rough: the shipped model's training history, from another computer; it can be several times off here. "
          "<b>Measure speed</b> times this computer")
 
 
@@ -225,13 +225,15 @@ class RecipePage(WizardPage):
     def _update_eta(self) -> None:
         spec = self.wiz.spec
         seconds, basis = spec.estimate()
+        rough = "history" in basis
         if basis == "measured speed" and self.basis:
             basis = self.basis
-        elif "history" in basis:
-            basis = f"{basis}; {ROUGH}"
         steps = spec.effective_steps()
         cut = f" · the budget allows {steps} of {spec.recipe.steps} steps" if steps < spec.recipe.steps else ""
-        self.eta.setText(f"Estimated time to finish: <b>{fmt_seconds(seconds)}</b> ({basis}){cut}")
+        if rough:
+            self.eta.setText(f"Estimated time to finish: <b>about {fmt_seconds(seconds)}</b> — {ROUGH}{cut}")
+        else:
+            self.eta.setText(f"Estimated time to finish: <b>{fmt_seconds(seconds)}</b> ({basis}){cut}")
         if spec.recipe.time_budget_s and seconds and seconds > spec.recipe.time_budget_s:
             self.eta.setText(self.eta.text() + " — over the time budget")
 
