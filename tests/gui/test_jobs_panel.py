@@ -120,7 +120,7 @@ def _warm_then_steady(token, emit):
 
 def test_eta_is_measured_after_warm_up_against_a_known_step_time(qtbot):
     model, panel = _panel(qtbot)
-    model.run_thread_job("known speed", _warm_then_steady)
+    handle = model.run_thread_job("known speed", _warm_then_steady)
     rec = model.records[0]
     qtbot.waitUntil(lambda: (rec.step or 0) >= 120, timeout=20_000)
     sps = rec.seconds_per_step()
@@ -131,6 +131,8 @@ def test_eta_is_measured_after_warm_up_against_a_known_step_time(qtbot):
     # the old rate-since-the-first-event would have been (1.2 s + steps × 0.02) / steps: far higher
     naive = (1.2 + (rec.step - 1) * 0.02) / (rec.step - 1)
     assert naive > 1.3 * sps
+    handle.cancel()  # never leave a job emitting into a panel that is about to be deleted
+    assert handle.wait(5)
 
 
 def _stale(token, emit):
