@@ -41,9 +41,27 @@ _GROUPS: list[tuple[str, tuple[str, ...]]] = [
      'flip-holo-png-393',)),
     ('hang: hang',
      ('read-ecg-screen-fifo-h5',)),
-    ('wrong exit: skipped /cases/read-ecg-screen-batch-mixed/bad.png: 1x1 px is too small to hold a '
-     'readable ECG (need',
-     ('read-ecg-screen-batch-mixed',)),
+    ('wrong words: /cases/read-holo-af-fifo-h5/f.h5: unsupported input type .h5; use HDF5, TIFF, PNG, an '
+     'image folder o',
+     ('read-holo-af-fifo-h5',)),
+    ('wrong words: /cases/read-holo-rec-fifo-h5/f.h5: unsupported input type .h5; use HDF5, TIFF, PNG, an '
+     'image folder ',
+     ('read-holo-rec-fifo-h5',)),
+    ('wrong words: /cases/h5-autofocus-holo-dangling/s.h5: corrupt or truncated HDF5 file (KeyError)',
+     ('h5-autofocus-holo-dangling',)),
+    ('wrong words: /cases/h5-reconstruct-holo-dangling/s.h5: corrupt or truncated HDF5 file (KeyError)',
+     ('h5-reconstruct-holo-dangling',)),
+    ('wrong exit: internal error in `holo` (MemoryError: Unable to allocate 30.5 TiB for an array with '
+     'shape (1000000,',
+     ('h5-autofocus-holo-declared-1e6', 'h5-reconstruct-holo-declared-1e6',)),
+    ("wrong exit:   spec *= st['mask']",
+     ('h5-autofocus-holo-1e300',)),
+    ('wrong exit:   return sfft.rfft2(np.asarray(x, np.float32), workers=self.threads)',
+     ('h5-reconstruct-holo-1e300',)),
+    ('wrong words: /cases/h5-autofocus-zm-string/s.h5: corrupt or truncated HDF5 file (ValueError)',
+     ('h5-autofocus-zm-string',)),
+    ('wrong words: /cases/h5-reconstruct-zm-string/s.h5: corrupt or truncated HDF5 file (ValueError)',
+     ('h5-reconstruct-zm-string',)),
     ('wrong exit: internal error in `holo` (TypeError: expected str, bytes or os.PathLike object, not '
      'int); run with -',
      ('side-bg-int',)),
