@@ -74,13 +74,35 @@ def logits_and_features(model: nn.Module, x: np.ndarray, batch: int = 32) -> tup
     return np.concatenate(lo), np.concatenate(fe)
 
 
+def _freeze_stem(model: nn.Module, stages: int) -> list[nn.Module]:
+    """Turn off gradients of the first `stages` conv-BN-ReLU(-pool) stages of the patch-embedding stem; return them."""
+    stem = getattr(model, "patch_embed", None)
+    if stages <= 0 or not isinstance(stem, nn.Sequential):
+        return []
+    boundary = nn.MaxPool2d if any(isinstance(m, nn.MaxPool2d) for m in stem) else nn.ReLU  # a stage's last layer
+    mods: list[nn.Module] = []
+    seen = 0
+    for m in stem:
+        if seen >= stages:
+            break
+        mods.append(m)
+        seen += isinstance(m, boundary)
+    for m in mods:
+        for q in m.parameters():
+            q.requires_grad_(False)
+    return mods
+
+
 def finetune_classifier(ft: FineTuned, x: np.ndarray, y: np.ndarray, steps: int, *, lr: float = 5e-4,
                         batch_size: int = 16, seed: int = 0, label_smoothing: float = 0.1,
                         replay: tuple[np.ndarray, np.ndarray] | None = None, replay_fraction: float = 0.25,
-                        warmup: int = 20, on_step: Callable[[int, float], None] | None = None,
+                        warmup: int = 20, freeze_stem_stages: int = 0,
+                        on_step: Callable[[int, float], None] | None = None,
                         cancel: CancelToken | None = None) -> FineTuned:
     """AdamW with a cosine schedule on class-balanced, jittered batches of (x, y); a `replay_fraction` of every batch
-    comes from `replay` (the data the model was trained on). Raises Cancelled (nothing written) when cancelled."""
+    comes from `replay` (the data the model was trained on). `freeze_stem_stages` keeps the first stages of a conv
+    stem fixed (edge and stroke detectors that transfer; their full-resolution backward is most of a step's cost).
+    Raises Cancelled (nothing written) when cancelled."""
     if len(x) == 0 or len(x) != len(y):
         raise BadInput(f"fine-tuning needs labelled images: got {len(x)} images and {len(y)} labels")
     y = np.asarray(y, np.int64)
@@ -97,8 +119,12 @@ def finetune_classifier(ft: FineTuned, x: np.ndarray, y: np.ndarray, steps: int,
     xt = torch.from_numpy(np.ascontiguousarray(x, np.float32))
     yt = torch.from_numpy(y)
     model = ft.model
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.05)
+    frozen = _freeze_stem(model, freeze_stem_stages)
+    opt = torch.optim.AdamW([q for q in model.parameters() if q.requires_grad], lr=lr, weight_decay=0.05,
+                            foreach=True)
     model.train()
+    for m in frozen:
+        m.eval()  # frozen batch-norm statistics stay as trained
     t0 = time.perf_counter()
     for step in range(steps):
         if cancel is not None and cancel.cancelled:
@@ -118,6 +144,8 @@ def finetune_classifier(ft: FineTuned, x: np.ndarray, y: np.ndarray, steps: int,
         opt.step()
         if on_step:
             on_step(step + 1, float(loss.detach()))
+    for q in model.parameters():
+        q.requires_grad_(True)
     model.eval()
     ft.seconds += time.perf_counter() - t0
     ft.steps += steps

@@ -28,7 +28,7 @@ from .loop import EventFn, resolve_entry
 OOD_FILE = "ood.npz"
 PARAMS = {"init": "str", "real": "dict", "replay": "dict", "steps": "int", "batch_size": "int", "lr": "float",
           "folds": "int", "replay_fraction": "float", "threads": "int", "card": "dict", "labels": "list",
-          "ood_quantile": "float", "refuse_margin": "float", "cv": "bool"}
+          "ood_quantile": "float", "refuse_margin": "float", "cv": "bool", "freeze_stem_stages": "int"}
 
 
 def _metrics(y: np.ndarray, pred: np.ndarray, k: int) -> dict[str, Any]:
@@ -74,7 +74,7 @@ def run(job: JobSpec, on_event: EventFn, cancel: CancelToken) -> str:
         ft = load(p["init"], threads=threads)
         return finetune_classifier(ft, x[idx], y[idx], steps, lr=lr, batch_size=bs, seed=seed, replay=replay,
                                    replay_fraction=float(p.get("replay_fraction", 0.25)), on_step=step_event,
-                                   cancel=cancel)
+                                   freeze_stem_stages=int(p.get("freeze_stem_stages", 0)), cancel=cancel)
 
     oof_logits = np.zeros((len(y), 0))
     oof_scores = np.zeros(len(y))
