@@ -68,6 +68,7 @@ class JobsPanel(QWidget):
         self._items: dict[int, QTreeWidgetItem] = {}
         self._bars: dict[int, QProgressBar] = {}
         self._cancel: dict[int, QPushButton] = {}
+        self._retired: list[QWidget] = []
         model.added.connect(self._add)
         model.changed.connect(self._update)
         for rec in model.records:
@@ -89,10 +90,14 @@ class JobsPanel(QWidget):
         item.setExpanded(True)
         return item
 
+    @staticmethod
+    def _shown(group: QTreeWidgetItem) -> list[QTreeWidgetItem]:
+        return [group.child(i) for i in range(group.childCount()) if not group.child(i).isHidden()]
+
     def _count(self) -> None:
         for group, title in ((self.running_group, "Running"), (self.finished_group, "Finished")):
-            group.setText(0, f"{title} ({group.childCount()})")
-        self.clear_button.setEnabled(self.finished_group.childCount() > 0)
+            group.setText(0, f"{title} ({len(self._shown(group))})")
+        self.clear_button.setEnabled(bool(self._shown(self.finished_group)))
 
     def _add(self, rec: JobRecord) -> None:
         item = QTreeWidgetItem([rec.name, "", "", "", ""])
@@ -119,22 +124,30 @@ class JobsPanel(QWidget):
         self.tree.setItemWidget(item, 4, cancel)
         self._bars[rec.id], self._cancel[rec.id] = bar, cancel
 
-    def _move_to_finished(self, rec: JobRecord, item: QTreeWidgetItem) -> None:
-        """An ended job goes to the top of the finished group; its bar and Cancel button go away."""
-        self.tree.removeItemWidget(item, 2)
-        self.tree.removeItemWidget(item, 4)
-        self._bars.pop(rec.id, None)
-        self._cancel.pop(rec.id, None)
-        self.running_group.removeChild(item)
-        self.finished_group.insertChild(0, item)
+    def _move_to_finished(self, rec: JobRecord, item: QTreeWidgetItem) -> QTreeWidgetItem:
+        """An ended job gets a row at the top of the finished group, without bar and Cancel button. Its running
+        row is hidden, not removed: removing a row whose index widgets Python also holds crashed PySide."""
+        item.setHidden(True)
+        for widget in (self._bars.pop(rec.id, None), self._cancel.pop(rec.id, None)):
+            if widget is not None:
+                widget.setEnabled(False)
+                self._retired.append(widget)
+        done = QTreeWidgetItem([rec.name, "", "", "", ""])
+        done.setToolTip(0, item.toolTip(0))
+        done.setData(0, Qt.ItemDataRole.UserRole, rec.id)
+        self.finished_group.insertChild(0, done)
+        self._items[rec.id] = done
+        if self.tree.currentItem() is item:
+            self.tree.setCurrentItem(done)
         self._count()
+        return done
 
     def _update(self, rec: JobRecord) -> None:
         item = self._items.get(rec.id)
         if item is None:
             return
         if not rec.active and item.parent() is self.running_group:
-            self._move_to_finished(rec, item)
+            item = self._move_to_finished(rec, item)
         item.setText(1, rec.state)
         colour = _STATE_COLOURS.get(rec.state)
         item.setForeground(1, QBrush(QColor(colour)) if colour else self.tree.palette().text())
@@ -182,8 +195,6 @@ class JobsPanel(QWidget):
     def clear_finished(self) -> None:
         for rec in self.model.clear_finished():
             item = self._items.pop(rec.id, None)
-            self._bars.pop(rec.id, None)
-            self._cancel.pop(rec.id, None)
             if item is not None and item.parent() is not None:
                 item.parent().removeChild(item)
         self._count()
@@ -194,8 +205,8 @@ class JobsPanel(QWidget):
         by_id = {r.id: r for r in self.model.records}
         out = []
         for group in (self.running_group, self.finished_group):
-            for i in range(group.childCount()):
-                rec = by_id.get(group.child(i).data(0, Qt.ItemDataRole.UserRole))
+            for child in self._shown(group):
+                rec = by_id.get(child.data(0, Qt.ItemDataRole.UserRole))
                 if rec is not None:
                     out.append(rec)
         return out
