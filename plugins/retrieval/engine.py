@@ -272,3 +272,6 @@ class RetrievalEngine:
     def set_model(self, model: str | None) -> None:
         self.model = model
         self._embedder = None
+
+    def close(self) -> None:
+        self._embedder = None

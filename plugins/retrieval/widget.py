@@ -1,0 +1,448 @@
+"""The retrieval widget: index folders (progress, cancel), query by file, drag-and-drop, paste or "find similar",
+ranked thumbnail grid with scores, similarity threshold, folder filter, re-ID borders from folder labels,
+near-duplicate groups and CSV export.
+
+Main-window convention: `start_demo()` is called in smoke mode, `shutdown()` on close."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QSize, Qt, QUrl
+from PySide6.QtGui import (
+    QColor,
+    QDesktopServices,
+    QGuiApplication,
+    QIcon,
+    QImage,
+    QKeySequence,
+    QPainter,
+    QPen,
+    QPixmap,
+    QShortcut,
+)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMenu,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.collection import Collection
+from app.core.errors import VitascopeError
+from app.core.jobs import ProgressEvent
+from app.core.plugin_api import Host
+
+from .embedders import BASELINES
+from .engine import Hit, RetrievalEngine, duplicate_groups, index_folders, read_rgb, search
+
+log = logging.getLogger(__name__)
+PLUGIN_ID = "retrieval"
+THUMB = 112
+_PID_RE = re.compile(r"^(-?\d+)_c\d")
+
+
+def _pixmap(img: np.ndarray, size: int, border: QColor | None = None) -> QPixmap:
+    h, w = img.shape[:2]
+    qimg = QImage(np.ascontiguousarray(img).data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+    pm = QPixmap.fromImage(qimg).scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
+                                        Qt.TransformationMode.SmoothTransformation)
+    if border is not None:
+        p = QPainter(pm)
+        p.setPen(QPen(border, 6))
+        p.drawRect(pm.rect().adjusted(3, 3, -3, -3))
+        p.end()
+    return pm
+
+
+class QueryLabel(QLabel):
+    """The query image; accepts dropped image files."""
+
+    def __init__(self, on_file) -> None:
+        super().__init__("Drop an image here,\npaste (Ctrl+V) or\nchoose a file")
+        self.on_file = on_file
+        self.setAcceptDrops(True)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setMinimumSize(180, 180)
+        self.setStyleSheet("QLabel { border: 2px dashed palette(mid); }")
+
+    def dragEnterEvent(self, e) -> None:  # noqa: N802 (Qt override)
+        if e.mimeData().hasUrls():
+            e.acceptProposedAction()
+
+    def dropEvent(self, e) -> None:  # noqa: N802 (Qt override)
+        urls = [u.toLocalFile() for u in e.mimeData().urls() if u.isLocalFile()]
+        if urls:
+            self.on_file(urls[0])
+
+
+class RetrievalWidget(QWidget):
+    def __init__(self, host: Host, engine: RetrievalEngine, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.host = host
+        self.engine = engine
+        self.db = Path(host.data_dir(PLUGIN_ID)) / "collection.vdb"
+        self.folders: list[str] = [str(f) for f in host.settings(PLUGIN_ID).get("folders", [])]
+        self.job = None
+        self.query_img: np.ndarray | None = None
+        self.query_name = ""
+        self.hits: list[Hit] = []
+        self._build()
+        self.refresh_models()
+        host.on_models_changed(self.refresh_models)
+        self._refresh_folders()
+
+    # layout ------------------------------------------------------------------------------------------------
+    def _build(self) -> None:
+        top = QHBoxLayout()
+        self.model_box = QComboBox()
+        self.model_box.setToolTip("Embedding model (installed retrieval models, then classical baselines)")
+        self.model_box.currentTextChanged.connect(self._model_changed)
+        self.add_btn = QPushButton("Add folder…")
+        self.add_btn.clicked.connect(self._add_folder)
+        self.index_btn = QPushButton("Index")
+        self.index_btn.clicked.connect(self.start_index)
+        self.cancel_btn = QPushButton("Cancel")
+        self.cancel_btn.clicked.connect(self.cancel_index)
+        self.cancel_btn.setEnabled(False)
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(220)
+        self.status = QLabel("")
+        for w in (QLabel("Model:"), self.model_box, self.add_btn, self.index_btn, self.cancel_btn, self.progress):
+            top.addWidget(w)
+        top.addWidget(self.status, 1)
+
+        left = QVBoxLayout()
+        self.folder_list = QListWidget()
+        self.folder_list.setMaximumHeight(110)
+        left.addWidget(QLabel("Indexed folders"))
+        left.addWidget(self.folder_list)
+        self.query_label = QueryLabel(self.query_file)
+        left.addWidget(self.query_label)
+        self.query_caption = QLabel("")
+        self.query_caption.setWordWrap(True)
+        left.addWidget(self.query_caption)
+        row = QHBoxLayout()
+        self.file_btn = QPushButton("Query file…")
+        self.file_btn.clicked.connect(self._choose_query)
+        self.paste_btn = QPushButton("Paste")
+        self.paste_btn.clicked.connect(self.paste)
+        row.addWidget(self.file_btn)
+        row.addWidget(self.paste_btn)
+        left.addLayout(row)
+        self.k_spin = QSpinBox()
+        self.k_spin.setRange(1, 500)
+        self.k_spin.setValue(24)
+        self.k_spin.setPrefix("top ")
+        self.thr = QDoubleSpinBox()
+        self.thr.setRange(-1.0, 1.0)
+        self.thr.setSingleStep(0.05)
+        self.thr.setDecimals(2)
+        self.thr.setValue(0.0)
+        self.thr.setPrefix("score ≥ ")
+        self.thr.valueChanged.connect(self._show_hits)
+        self.k_spin.valueChanged.connect(self.rerun)
+        self.folder_filter = QComboBox()
+        self.folder_filter.currentTextChanged.connect(self.rerun)
+        self.reid = QCheckBox("Re-ID borders (label: pid or folder)")
+        self.reid.toggled.connect(self._show_hits)
+        for w in (self.k_spin, self.thr, QLabel("Folder filter:"), self.folder_filter, self.reid):
+            left.addWidget(w)
+        row2 = QHBoxLayout()
+        self.dup_btn = QPushButton("Near-duplicates")
+        self.dup_btn.clicked.connect(self.show_duplicates)
+        self.csv_btn = QPushButton("Export CSV…")
+        self.csv_btn.clicked.connect(self._export_csv)
+        row2.addWidget(self.dup_btn)
+        row2.addWidget(self.csv_btn)
+        left.addLayout(row2)
+        left.addStretch(1)
+        left_w = QWidget()
+        left_w.setLayout(left)
+        left_w.setMaximumWidth(300)
+
+        self.grid = QListWidget()
+        self.grid.setViewMode(QListWidget.ViewMode.IconMode)
+        self.grid.setIconSize(QSize(THUMB, THUMB))
+        self.grid.setGridSize(QSize(THUMB + 24, THUMB + 44))
+        self.grid.setResizeMode(QListWidget.ResizeMode.Adjust)
+        self.grid.setMovement(QListWidget.Movement.Static)
+        self.grid.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.grid.setWordWrap(True)
+        self.grid.itemDoubleClicked.connect(lambda it: self.query_file(it.data(Qt.ItemDataRole.UserRole)))
+        self.grid.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.grid.customContextMenuRequested.connect(self._menu)
+
+        split = QSplitter()
+        split.addWidget(left_w)
+        split.addWidget(self.grid)
+        split.setStretchFactor(1, 1)
+        lay = QVBoxLayout(self)
+        lay.addLayout(top)
+        lay.addWidget(split, 1)
+        QShortcut(QKeySequence.StandardKey.Paste, self, activated=self.paste)
+
+    # models and folders ------------------------------------------------------------------------------------
+    def refresh_models(self) -> None:
+        current = self.model_box.currentText()
+        self.model_box.blockSignals(True)
+        self.model_box.clear()
+        self.model_box.addItems(self.engine.available_models() + list(BASELINES))
+        saved = self.host.settings(PLUGIN_ID).get("model")
+        for want in (current, saved):
+            if want and self.model_box.findText(want) >= 0:
+                self.model_box.setCurrentText(want)
+                break
+        self.model_box.blockSignals(False)
+        self.engine.set_model(self.model_box.currentText() or None)
+
+    def _model_changed(self, name: str) -> None:
+        self.engine.set_model(name or None)
+        self.host.save_settings(PLUGIN_ID, {**self.host.settings(PLUGIN_ID), "model": name})
+        self.status.setText("Model changed: press Index to embed the folders with it.")
+
+    def _refresh_folders(self) -> None:
+        self.folder_list.clear()
+        self.folder_list.addItems(self.folders)
+        self.folder_filter.blockSignals(True)
+        self.folder_filter.clear()
+        self.folder_filter.addItems(["(all folders)"] + self.folders)
+        self.folder_filter.blockSignals(False)
+
+    def _add_folder(self) -> None:
+        d = QFileDialog.getExistingDirectory(self, "Folder of images to index")
+        if d:
+            self.add_folder(d)
+
+    def add_folder(self, folder: str) -> None:
+        if folder not in self.folders:
+            self.folders.append(folder)
+            self.host.save_settings(PLUGIN_ID, {**self.host.settings(PLUGIN_ID), "folders": self.folders})
+            self._refresh_folders()
+
+    # indexing ----------------------------------------------------------------------------------------------
+    def start_index(self) -> None:
+        if not self.folders or self.job is not None:
+            if not self.folders:
+                self.status.setText("Add a folder first.")
+            return
+        try:
+            embedder = self.engine.embedder()
+        except VitascopeError as e:
+            self.status.setText(str(e))
+            return
+        folders, db = list(self.folders), self.db
+
+        def work(token, emit):
+            def progress(stage: str, done: int, total: int) -> None:
+                emit(ProgressEvent("progress", step=done, total=total, message=stage))
+            return index_folders(folders, db, embedder, progress=progress, cancelled=lambda: token.cancelled)
+
+        self.index_btn.setEnabled(False)
+        self.cancel_btn.setEnabled(True)
+        self.status.setText("Indexing…")
+        self.job = self.host.run_job("index images", work, on_result=self._indexed, on_event=self._progress,
+                                     on_error=self._index_failed)
+
+    def cancel_index(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self.status.setText("Cancelling… (what is embedded so far is kept)")
+
+    def _progress(self, ev: ProgressEvent) -> None:
+        if ev.event == "cancelled":
+            self._indexed(None)
+            return
+        if ev.total:
+            self.progress.setMaximum(int(ev.total))
+            self.progress.setValue(int(ev.step or 0))
+            self.progress.setFormat(f"{ev.message}: %v/%m")
+
+    def _indexed(self, rep: Any) -> None:
+        self.job = None
+        self.index_btn.setEnabled(True)
+        self.cancel_btn.setEnabled(False)
+        if rep is None:  # cancelled
+            self.status.setText("Indexing cancelled; press Index to continue where it stopped.")
+            return
+        text = rep.summary()
+        if rep.unreadable:
+            text += f" — unreadable: {', '.join(Path(p).name for p, _ in rep.unreadable[:5])}"
+            text += "…" if len(rep.unreadable) > 5 else ""
+        self.status.setText(text)
+        self.status.setToolTip("\n".join(f"{p}: {r}" for p, r in rep.unreadable))
+        self.rerun()
+
+    def _index_failed(self, msg: str) -> None:
+        self.job = None
+        self.index_btn.setEnabled(True)
+        self.cancel_btn.setEnabled(False)
+        self.status.setText(msg if "ancel" not in msg else "Indexing cancelled; press Index to resume.")
+
+    # querying ----------------------------------------------------------------------------------------------
+    def _choose_query(self) -> None:
+        f, _ = QFileDialog.getOpenFileName(self, "Query image", "", "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp)")
+        if f:
+            self.query_file(f)
+
+    def query_file(self, path: str) -> None:
+        try:
+            img = read_rgb(path)
+        except VitascopeError as e:
+            self.status.setText(str(e))
+            return
+        self.query_image(img, str(path))
+
+    def paste(self) -> None:
+        cb = QGuiApplication.clipboard()
+        md = cb.mimeData()
+        if md is not None and md.hasUrls() and md.urls()[0].isLocalFile():
+            self.query_file(md.urls()[0].toLocalFile())
+            return
+        qimg = cb.image()
+        if qimg.isNull():
+            self.status.setText("The clipboard holds no image.")
+            return
+        qimg = qimg.convertToFormat(QImage.Format.Format_RGB888)
+        w, h, bpl = qimg.width(), qimg.height(), qimg.bytesPerLine()
+        arr = np.frombuffer(qimg.constBits(), np.uint8, count=bpl * h).reshape(h, bpl)[:, :3 * w]
+        self.query_image(arr.reshape(h, w, 3).copy(), "(pasted image)")
+
+    def query_image(self, img: np.ndarray, name: str) -> None:
+        self.query_img, self.query_name = img, name
+        self.query_label.setPixmap(_pixmap(img, 176))
+        self.query_caption.setText(Path(name).name if name.startswith("/") else name)
+        self.rerun()
+
+    def rerun(self) -> None:
+        if self.query_img is None or not self.db.is_file():
+            return
+        folder = self.folder_filter.currentText()
+        try:
+            self.hits = search(self.db, self.query_img, self.engine.embedder(), k=self.k_spin.value(),
+                               folder=None if folder.startswith("(") or not folder else folder)
+        except VitascopeError as e:
+            self.status.setText(str(e))
+            self.hits = []
+        self._show_hits()
+
+    def _label(self, path: str) -> str:
+        """Identity for the re-ID borders: the Market-1501 pid of the file name, else the folder name."""
+        m = _PID_RE.match(Path(path).name)
+        return m.group(1) if m else Path(path).parent.name
+
+    def _show_hits(self) -> None:
+        self.grid.clear()
+        thr = self.thr.value()
+        shown = [h for h in self.hits if h.score >= thr]
+        q_label = self._label(self.query_name) if self.query_name.startswith("/") else None
+        with Collection(self.db, readonly=True) as col:
+            for h in shown:
+                border = None
+                if self.reid.isChecked() and q_label is not None:
+                    border = QColor("#2e9d3a") if self._label(h.file) == q_label else QColor("#d23b2f")
+                thumb = col.thumbnail(h.id, 128) if h.id >= 0 else None
+                try:
+                    img = read_rgb(thumb or h.file)
+                except VitascopeError:
+                    continue
+                item = QListWidgetItem(QIcon(_pixmap(img, THUMB, border)), f"{h.score:.3f}\n{Path(h.file).name}")
+                item.setData(Qt.ItemDataRole.UserRole, h.file)
+                item.setToolTip(f"{h.file}\ncosine similarity {h.score:.4f}")
+                self.grid.addItem(item)
+        hidden = len(self.hits) - len(shown)
+        self.status.setText(f"{len(shown)} results" + (f" ({hidden} below the threshold hidden)" if hidden else "")
+                            + f" — model {self.engine.embedder().model_id}")
+
+    def _menu(self, pos) -> None:
+        item = self.grid.itemAt(pos)
+        if item is None:
+            return
+        path = item.data(Qt.ItemDataRole.UserRole)
+        m = QMenu(self)
+        m.addAction("Find similar", lambda: self.query_file(path))
+        m.addAction("Copy path", lambda: QGuiApplication.clipboard().setText(path))
+        m.addAction("Open", lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(path)))
+        m.exec(self.grid.mapToGlobal(pos))
+
+    def export_csv(self, path: str | Path) -> int:
+        rows = [h for h in self.hits if h.score >= self.thr.value()]
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(["rank", "file", "score", "query", "model"])
+            for i, h in enumerate(rows, 1):
+                w.writerow([i, h.file, f"{h.score:.6f}", self.query_name, self.engine.embedder().model_id])
+        return len(rows)
+
+    def _export_csv(self) -> None:
+        f, _ = QFileDialog.getSaveFileName(self, "Export ranked list", "results.csv", "CSV (*.csv)")
+        if f:
+            n = self.export_csv(f)
+            self.status.setText(f"{n} rows written to {f}")
+
+    def show_duplicates(self) -> None:
+        """Groups of indexed images with similarity ≥ the threshold, shown one group after another."""
+        from app.core.vector_index import load_index
+
+        if not self.db.is_file():
+            return
+        try:
+            index = load_index(self.db)
+        except VitascopeError as e:
+            self.status.setText(str(e))
+            return
+        if not hasattr(index, "vectors"):
+            self.status.setText("Near-duplicate groups need the exact index (collections up to its size limit).")
+            return
+        thr = max(self.thr.value(), 0.5)
+        groups = duplicate_groups(index.vectors(), thr)
+        ids = index.ids()
+        with Collection(self.db, readonly=True) as col:
+            self.hits = [Hit(p, float(gi), int(ids[j])) for gi, g in enumerate(groups[:50])
+                         for j, p in zip(g, col.paths(ids[g].tolist()), strict=True)]
+        self.grid.clear()
+        with Collection(self.db, readonly=True) as col:
+            for h in self.hits:
+                thumb = col.thumbnail(h.id, 128)
+                if thumb is None:
+                    continue
+                item = QListWidgetItem(QIcon(_pixmap(read_rgb(thumb), THUMB)),
+                                       f"group {int(h.score) + 1}\n{Path(h.file).name}")
+                item.setData(Qt.ItemDataRole.UserRole, h.file)
+                self.grid.addItem(item)
+        self.status.setText(f"{len(groups)} near-duplicate groups at similarity ≥ {thr:.2f}")
+
+    # app conventions ---------------------------------------------------------------------------------------
+    def start_demo(self) -> None:
+        """Smoke mode: a small synthetic re-ID set is written, indexed and queried."""
+        from .synthetic import write_market_layout
+
+        root = Path(self.host.data_dir(PLUGIN_ID)) / "demo-reid"
+        if not (root / "query").is_dir():
+            write_market_layout(root, n_ids=16, seed=4242, views=5)
+        self.add_folder(str(root / "bounding_box_test"))
+        embedder = self.engine.embedder()
+        index_folders([root / "bounding_box_test"], self.db, embedder)
+        self.reid.setChecked(True)
+        self.query_file(str(sorted((root / "query").iterdir())[0]))
+
+    def shutdown(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
