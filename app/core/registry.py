@@ -16,6 +16,8 @@ BUILTIN = {
     "holography": "plugins.holography:plugin",
     "ecg": "plugins.ecg:plugin",
     "demo": "plugins.demo:plugin",
+    "textsearch": "plugins.textsearch:plugin",
+    "retrieval": "plugins.retrieval:plugin",
 }
 
 

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 
 from app.core.errors import BadInput
+from app.core.io.images import IMAGE_SUFFIXES, MAX_PIXELS
 
+__all__ = ["IMAGE_SUFFIXES", "MAX_PIXELS", "load_rgb", "preprocess", "resize_crop", "to_tensor"]
 MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float64)
 STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float64)
-MAX_PIXELS = 50_000_000
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
 def load_rgb(path: str | Path):

@@ -1,0 +1,71 @@
+"""Qt-free engine of the text-search plug-in: the chosen CLIP model, a catalogue in the plug-in's data folder,
+indexing as a cancellable job with progress, and text / image / combined searches with a score threshold."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from app.core.errors import BadInput
+from app.core.jobs import CancelToken, ProgressEvent
+from app.core.plugin_api import Host, JobHandle
+
+from .index import IndexReport, SearchIndex, index_folders
+from .model import ClipModel, model_folders, resolve_model
+from .query import parse_query, query_vector, split_query
+
+PLUGIN_ID = "textsearch"
+
+
+class TextSearchEngine:
+    def __init__(self, host: Host, db: str | Path | None = None) -> None:
+        self.host = host
+        self.db = Path(db) if db else host.data_dir(PLUGIN_ID) / "images.vdb"
+        self._model: ClipModel | None = None
+        self._search: SearchIndex | None = None
+
+    def demo_source(self) -> None:
+        return None
+
+    def close(self) -> None:
+        self._model = None
+        self._search = None
+
+    # models --------------------------------------------------------------------------------------------------
+    def available_models(self) -> list[Path]:
+        return model_folders()
+
+    def model(self, spec: str | Path | None = None) -> ClipModel:
+        if self._model is None or (spec is not None and Path(resolve_model(spec)) != self._model.folder):
+            self._model = ClipModel(resolve_model(spec))
+            self._search = None
+        return self._model
+
+    # indexing -------------------------------------------------------------------------------------------------
+    def index(self, folders: list[str | Path], cancel: CancelToken | None = None,
+              progress: Callable[[str, int, int], None] | None = None) -> IndexReport:
+        rep = index_folders(self.db, folders, self.model(), progress=progress,
+                            cancelled=(lambda: cancel.cancelled) if cancel else None)
+        self._search = None
+        return rep
+
+    def index_job(self, folders: list[str | Path], on_result: Callable[[Any], None] | None = None,
+                  on_event: Callable[[ProgressEvent], None] | None = None,
+                  on_error: Callable[[str], None] | None = None) -> JobHandle:
+        def run(token: CancelToken, emit: Callable[[ProgressEvent], None]) -> IndexReport:
+            return self.index(folders, token, lambda stage, d, t: emit(ProgressEvent(
+                "progress", step=d, total=t, message=f"{stage} {d}/{t}")))
+
+        return self.host.run_job("Index images for text search", run, on_result, on_event, on_error)
+
+    # search ---------------------------------------------------------------------------------------------------
+    def search(self, query: str, k: int = 24, threshold: float | None = None) -> list[dict]:
+        """A query line as rclip writes it ('2:red car + photo.jpg - night'); results [{"file", "score"}]."""
+        tokens = split_query(query)
+        if not tokens:
+            raise BadInput("type a query")
+        model = self.model()
+        if self._search is None:
+            self._search = SearchIndex(self.db, model.id)
+        return self._search.search(query_vector(model, parse_query(tokens)), k=k, threshold=threshold)
