@@ -215,10 +215,13 @@ class GraphIndex:
         if k == 0:
             return np.zeros((q.shape[0], 0), np.int64), np.zeros((q.shape[0], 0), np.float32)
         m = self._index.search(q, k)
-        keys = np.asarray(m.keys, dtype=np.int64).reshape(q.shape[0], -1)[:, :k]
-        dist = np.asarray(m.distances, dtype=np.float32).reshape(q.shape[0], -1)[:, :k]
-        counts = np.asarray(m.counts).reshape(-1)
-        valid = np.arange(keys.shape[1])[None, :] < counts[:, None]
+        keys = np.full((q.shape[0], k), -1, np.int64)
+        dist = np.full((q.shape[0], k), 2.0, np.float32)
+        counts = np.asarray(getattr(m, "counts", [len(np.atleast_1d(m.keys))])).reshape(-1)
+        mk = np.asarray(m.keys, dtype=np.int64).reshape(q.shape[0], -1)
+        md = np.asarray(m.distances, dtype=np.float32).reshape(q.shape[0], -1)
+        keys[:, :mk.shape[1]], dist[:, :md.shape[1]] = mk[:, :k], md[:, :k]
+        valid = np.arange(k)[None, :] < np.minimum(counts, k)[:, None]
         keys = np.where(valid, keys, -1)
         return keys, np.where(valid, 1.0 - dist, -np.inf).astype(np.float32)
 
