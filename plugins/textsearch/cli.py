@@ -1,6 +1,7 @@
 """`vitascope clip convert | index | search | eval`: bad input raises BadInput (exit 2, one line on stderr).
 `search --json` prints {"model", "results": [{"file", "score"}]}; `eval --json` prints {"model", "images",
-"captions", "t2i": {"1","5","10"}, "i2t": {...}} with recalls in percent."""
+"captions", "t2i": {"1","5","10"}, "i2t": {...}} with recalls in percent; `classify --json` prints {"model", "labels",
+"results": [{"file", "label", "score"}]} plus "top1", "top5" (percent) and "confusion" when sub-folders are labels."""
 
 from __future__ import annotations
 
@@ -54,6 +55,14 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--model", default=None)
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=eval_cmd)
+
+    z = sub.add_parser("classify", help="zero-shot: sort a folder's images into typed labels (80 prompt templates)")
+    z.add_argument("folder")
+    z.add_argument("--labels", default=None, help="comma-separated labels (default: the sub-folder names, and then "
+                                                   "accuracy and a confusion matrix are reported)")
+    z.add_argument("--model", default=None)
+    z.add_argument("--json", action="store_true")
+    z.set_defaults(func=classify_cmd)
 
 
 def convert_cmd(args: argparse.Namespace) -> int:
@@ -141,3 +150,53 @@ def eval_cmd(args: argparse.Namespace) -> int:
               + "; ".join(f"{d} R@1/5/10 " + "/".join(f"{res[d][k]:.1f}" for k in ("1", "5", "10"))
                           for d in ("t2i", "i2t")) + " (%)")
     return 0
+
+
+def classify_cmd(args: argparse.Namespace) -> int:
+    from app.core.collection import iter_image_files
+
+    from .zeroshot import class_vectors, classify, confusion
+
+    root = Path(args.folder)
+    if not root.is_dir():
+        raise BadInput(f"{root}: no such folder")
+    truth: list[int] | None = None
+    if args.labels:
+        labels = [x.strip() for x in args.labels.split(",") if x.strip()]
+        files = list(iter_image_files(root))
+    else:
+        subs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        if len(subs) < 2:
+            raise BadInput(f"{root}: give --labels, or one sub-folder per label (found {len(subs)})")
+        labels = [p.name.replace("_", " ") for p in subs]
+        pairs = [(f, i) for i, p in enumerate(subs) for f in iter_image_files(p)]
+        files, truth = [f for f, _ in pairs], [i for _, i in pairs]
+    if not files:
+        raise BadInput(f"{root}: no images")
+    model = _load_model(args.model)
+    classes = class_vectors(model, labels)
+    skipped: list[tuple[str, str]] = []
+    keep, emb = model.encode_files(files, on_error=lambda f, e: skipped.append((f, e)))
+    for f, e in skipped:
+        sys.stderr.write(f"vitascope: {f}: skipped ({e})\n")
+    if not keep:
+        raise BadInput(f"{root}: none of the images could be read")
+    pred, prob = classify(emb, classes)
+    res: dict = {"model": model.id, "labels": labels,
+                 "results": [{"file": str(files[i]), "label": labels[int(c)], "score": round(float(prob[j, c]), 4)}
+                             for j, (i, c) in enumerate(zip(keep, pred, strict=True))]}
+    if truth is not None:
+        t = [truth[i] for i in keep]
+        top5 = (-prob).argsort(axis=1)[:, :5]
+        res["top1"] = round(100.0 * float(sum(int(a == b) for a, b in zip(t, pred, strict=True))) / len(t), 2)
+        res["top5"] = round(100.0 * float(sum(int(a in row) for a, row in zip(t, top5, strict=True))) / len(t), 2)
+        res["confusion"] = confusion(t, pred, len(labels)).tolist()
+    if args.json:
+        print(json.dumps(res))
+    else:
+        for r in res["results"]:
+            print(f"{r['label']}\t{r['score']:.3f}\t{r['file']}")
+        if truth is not None:
+            print(f"{model.id}: top-1 {res['top1']:.1f} %, top-5 {res['top5']:.1f} % over {len(keep)} images, "
+                  f"{len(labels)} labels")
+    return 0 if not skipped else 1

@@ -180,3 +180,27 @@ def test_query_grammar():
         parse_query(["-", "night"])
     assert split_query("a t-shirt - night") == ["a t-shirt", "-", "night"]
     assert parse_query(["0.5:dog"])[0].weight == 0.5
+
+
+def test_zero_shot_classify_folder_of_labels(model_dir, photos, tmp_path, capsys):
+    from plugins.textsearch.zeroshot import TEMPLATES, class_vectors
+
+    labelled = tmp_path / "labelled"
+    for name in ("red", "blue", "green"):
+        (labelled / f"{name}_thing").mkdir(parents=True)
+        src = next(photos.rglob(f"{name}.png"))
+        for i in range(2):
+            shutil.copy(src, labelled / f"{name}_thing" / f"{i}.png")
+    code, out, _ = run(capsys, "clip", "classify", str(labelled), "--model", str(model_dir), "--json")
+    res = json.loads(out)
+    assert code == 0 and res["labels"] == ["blue thing", "green thing", "red thing"] and len(res["results"]) == 6
+    conf = np.array(res["confusion"])
+    assert conf.sum() == 6 and res["top1"] == pytest.approx(100 * np.trace(conf) / 6, abs=0.01)
+    assert res["top5"] == 100.0
+    # the class vectors are the re-normalised mean of the 80 templates' unit embeddings
+    m = ClipModel(model_dir)
+    assert len(TEMPLATES) == 80 and all(t.count("{}") == 1 for t in TEMPLATES)
+    want = m.encode_texts([t.format("red thing") for t in TEMPLATES]).mean(0)
+    np.testing.assert_allclose(class_vectors(m, ["red thing", "blue"])[0], want / np.linalg.norm(want), atol=1e-5)
+    code, _, err = run(capsys, "clip", "classify", str(photos / "sub"), "--model", str(model_dir))
+    assert code == 2 and "sub-folder" in err
