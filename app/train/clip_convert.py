@@ -173,19 +173,26 @@ def parity(tower: torch.nn.Module, path: Path, input_name: str, x: torch.Tensor)
     return float(np.abs(want - got).max())
 
 
-def image_latency(path: Path, size: int, runs: int = 20) -> dict[str, Any]:
-    """Median/p90 ms of the image encoder in onnxruntime, batch 1, 2 threads."""
+def image_latency(path: Path, size: int, runs: int = 20, text_path: Path | None = None,
+                  context: int = 77) -> dict[str, Any]:
+    """Median/p90 ms of the image encoder (and the text encoder, given) in onnxruntime, batch 1, 2 threads."""
     import statistics
 
     import onnxruntime as ort
 
     from app.core.runtime import create_session, time_runs
 
-    sess = create_session(path, threads=2, warmup=False)
-    x = np.random.default_rng(0).standard_normal((1, 3, size, size)).astype(np.float32)
-    t = sorted(time_runs(sess, {"image": x}, runs, 3))
-    return {"image_ms": round(statistics.median(t), 3), "image_p90_ms": round(t[int(0.9 * (len(t) - 1))], 3),
-            "batch": 1, "threads": 2, "runtime": f"onnxruntime {ort.__version__} CPUExecutionProvider"}
+    def timed(p: Path, feed: dict[str, np.ndarray]) -> list[float]:
+        return sorted(time_runs(create_session(p, threads=2, warmup=False), feed, runs, 3))
+
+    t = timed(path, {"image": np.random.default_rng(0).standard_normal((1, 3, size, size)).astype(np.float32)})
+    out = {"image_ms": round(statistics.median(t), 3), "image_p90_ms": round(t[int(0.9 * (len(t) - 1))], 3)}
+    if text_path is not None:
+        ids = np.zeros((1, context), np.int64)
+        ids[0, :6] = [49406, 320, 1929, 539, 320, 49407]
+        t = timed(text_path, {"tokens": ids})
+        out.update({"text_ms": round(statistics.median(t), 3), "text_p90_ms": round(t[int(0.9 * (len(t) - 1))], 3)})
+    return {**out, "batch": 1, "threads": 2, "runtime": f"onnxruntime {ort.__version__} CPUExecutionProvider"}
 
 
 def write_folder(model: CLIP, out: str | Path, model_id: str, source: dict[str, Any], license: str = "",
@@ -233,7 +240,8 @@ def write_folder(model: CLIP, out: str | Path, model_id: str, source: dict[str, 
             tokenizer={"kind": "clip-bpe", "file": VOCAB_FILE, "sot": 49406, "eot": 49407,
                        "context": cfg.context_length, "lower": True},
             metrics={"parity_image_max_abs": err_img, "parity_text_max_abs": err_txt},
-            latency=image_latency(tmp / clipcard.IMAGE_FILE, cfg.image_size, latency_runs) if latency_runs else {},
+            latency=image_latency(tmp / clipcard.IMAGE_FILE, cfg.image_size, latency_runs, tmp / clipcard.TEXT_FILE,
+                                  cfg.context_length) if latency_runs else {},
             provenance=source)
         clipcard.write_card(tmp, card)
         if out.exists():
