@@ -148,10 +148,10 @@ def train(model: CLIP, images: torch.Tensor, tokens: torch.Tensor, pairs: torch.
         opt.step()
         with torch.no_grad():
             model.logit_scale.clamp_(0, math.log(100.0))
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         done = step + 1
         if log is not None and (step % 20 == 0 or step == steps - 1):
-            log(step, float(loss))
+            log(step, losses[-1])
         if time_limit is not None and time.perf_counter() - t0 > time_limit:
             break
     model.eval()
