@@ -21,7 +21,7 @@ def test_builds_with_the_demo_tab(make_window):
 
     w = make_window()
     ids = [t.id for t in w.plugin_tabs]
-    assert set(ids) == {"holography", "ecg", "demo"}
+    assert {"holography", "ecg", "demo"} <= set(ids) and ids[-1] == "demo"  # the demo last
     demo = ids.index("demo")
     assert w.tabs.tabText(demo) == "Demo: shapes"
     assert isinstance(w.plugin_tabs[demo].widget, DemoWidget)
@@ -36,7 +36,7 @@ def test_broken_plugin_is_listed_and_the_app_still_runs(make_window, qtbot):
     qtbot.waitUntil(lambda: w.problems_dialog is not None and w.problems_dialog.isVisible(), timeout=3000)
     assert not w.problems_dialog.isModal()
     assert ("broken", "no.such.module:plugin", "ModuleNotFoundError: No module named 'no'") in w.problems_dialog.rows()
-    assert {t.id for t in w.plugin_tabs} == {"holography", "ecg", "demo"}
+    assert {"holography", "ecg", "demo"} <= {t.id for t in w.plugin_tabs}
     assert all(t.error is None for t in w.plugin_tabs)
 
 
