@@ -21,21 +21,25 @@ class NotAnEcgImage(BadInput):
 
 
 def _gray(image: np.ndarray) -> np.ndarray:
+    """uint8 max-channel gray, the model's own view of the page (coloured grids fade); 16-bit input scaled down."""
     img = np.asarray(image)
+    if img.dtype != np.uint8:
+        hi = float(img.max()) if img.size else 0.0
+        img = (img.astype(np.float32) * (255.0 / hi if hi > 255 else 1.0)).clip(0, 255).astype(np.uint8)
     if img.ndim == 3:
-        img = img[..., :3].max(axis=2)  # same max-channel gray as the model's input: coloured grids fade
-    return img.astype(np.float32)
+        img = np.maximum(np.maximum(img[..., 0], img[..., 1]), img[..., 2]) if img.shape[2] >= 3 else img[..., 0]
+    return img
 
 
-def _neighbour_corr(g: np.ndarray) -> float:
-    """Mean correlation of each pixel with its right neighbour, on a centre crop (≤ 1024²) at full resolution:
-    fine detail of a scan (1-px traces, grid) keeps it high; white or salt-and-pepper noise drives it to ~0."""
+def _neighbour_corr(g: np.ndarray, half: int = 256) -> float:
+    """Correlation of each pixel with its right neighbour on a centre crop (≤ 512²) at full resolution: fine detail
+    of a scan (1-px traces, grid) keeps it high; white or salt-and-pepper noise drives it to ~0."""
     h, w = g.shape
-    c = g[max(0, h // 2 - 512):h // 2 + 512, max(0, w // 2 - 512):w // 2 + 512]
-    a, b = c[:, :-1].ravel(), c[:, 1:].ravel()
+    c = g[max(0, h // 2 - half):h // 2 + half, max(0, w // 2 - half):w // 2 + half].astype(np.float32)
+    a, b = c[:, :-1], c[:, 1:]
     a = a - a.mean()
     b = b - b.mean()
-    den = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    den = float(np.sqrt(float((a * a).sum()) * float((b * b).sum())))
     return float((a * b).sum() / den) if den > 0 else 0.0
 
 
@@ -47,7 +51,7 @@ def check_ecg_image(image: np.ndarray, source: str = "image") -> None:
         raise NotAnEcgImage(f"{source}: {shape} px is too small to hold a readable ECG "
                             f"(need at least {MIN_SHORT_SIDE} px on the short side)")
     g = _gray(img)
-    if float(g.std()) < MIN_CONTRAST:
+    if float(cv2.meanStdDev(g)[1][0, 0]) < MIN_CONTRAST:
         raise NotAnEcgImage(f"{source}: the image is blank (almost one uniform colour), not an ECG page")
     if _neighbour_corr(g) < MIN_NEIGHBOUR_CORR:
         raise NotAnEcgImage(f"{source}: the image is noise (no spatial structure), not an ECG page")
@@ -61,6 +65,5 @@ def paper_fraction(gray: np.ndarray) -> float:
     """Share of the image whose local background (a 21 px median at 352 px width, so traces and grid lines vanish)
     is light: ECG printouts are mostly paper; photographs of other things mostly are not."""
     h, w = gray.shape
-    small = cv2.resize(np.clip(gray, 0, 255).astype(np.uint8), (352, max(1, round(352 * h / w))),
-                       interpolation=cv2.INTER_AREA)
+    small = cv2.resize(gray, (352, max(1, round(352 * h / w))), interpolation=cv2.INTER_AREA)
     return float(np.mean(cv2.medianBlur(small, 21) > PAPER_LEVEL))
