@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtCore import QSize, Qt, QUrl
+from PySide6.QtGui import QDesktopServices, QGuiApplication, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -61,16 +62,26 @@ class TextSearchWidget(QWidget):
         self.query.setPlaceholderText('a dog on a beach   ·   "2:red car" + photo.jpg - night')
         self.threshold = QDoubleSpinBox()
         self.threshold.setRange(-1.0, 1.0)
-        self.threshold.setSingleStep(0.01)
-        self.threshold.setDecimals(2)
+        self.threshold.setSingleStep(0.005)
+        self.threshold.setDecimals(3)
         self.threshold.setValue(-1.0)
         self.threshold.setPrefix("min score ")
         self.threshold.setToolTip("hide results whose cosine score is below this")
         self.search_btn = QPushButton("Search")
+        self.image_btn = QPushButton("Add image…")
+        self.image_btn.setToolTip("add an example image to the query (+ image); edit the line to weight or negate it")
         row = QHBoxLayout()
         row.addWidget(self.query, 1)
+        row.addWidget(self.image_btn)
         row.addWidget(self.threshold)
         row.addWidget(self.search_btn)
+        self.copy_btn = QPushButton("Copy paths")
+        self.export_btn = QPushButton("Export CSV…")
+        actions = QHBoxLayout()
+        actions.addWidget(QLabel("Double-click a result to open it."))
+        actions.addStretch(1)
+        actions.addWidget(self.copy_btn)
+        actions.addWidget(self.export_btn)
 
         self.results = QListWidget()
         self.results.setViewMode(QListWidget.ViewMode.IconMode)
@@ -85,13 +96,19 @@ class TextSearchWidget(QWidget):
         lay.addLayout(top)
         lay.addLayout(row)
         lay.addWidget(self.results, 1)
+        lay.addLayout(actions)
         lay.addWidget(self.status)
+        self._last: list[dict] = []
 
         self.index_btn.clicked.connect(self._choose_folder)
         self.cancel_btn.clicked.connect(self._cancel)
         self.search_btn.clicked.connect(self.run_search)
         self.query.returnPressed.connect(self.run_search)
         self.model_box.currentIndexChanged.connect(self._model_changed)
+        self.image_btn.clicked.connect(self._add_image)
+        self.results.itemDoubleClicked.connect(self._open)
+        self.copy_btn.clicked.connect(self.copy_paths)
+        self.export_btn.clicked.connect(self._export)
 
     # actions --------------------------------------------------------------------------------------------------
     def _model_changed(self) -> None:
@@ -154,7 +171,35 @@ class TextSearchWidget(QWidget):
             return
         self.show_results(results)
 
+    def _add_image(self) -> None:
+        f, _ = QFileDialog.getOpenFileName(self, "Example image", "", "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff)")
+        if f:
+            text = self.query.text().strip()
+            self.query.setText(f"{text} + {f}" if text else f)
+
+    def _open(self, item: QListWidgetItem) -> None:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(item.toolTip()))
+
+    def copy_paths(self) -> None:
+        QGuiApplication.clipboard().setText("\n".join(r["file"] for r in self._last))
+
+    def _export(self) -> None:
+        f, _ = QFileDialog.getSaveFileName(self, "Export results", "results.csv", "CSV (*.csv)")
+        if f:
+            self.export_csv(f)
+
+    def export_csv(self, path: str) -> None:
+        try:
+            with open(path, "w", newline="", encoding="utf-8") as fh:
+                w = csv.writer(fh)
+                w.writerow(["rank", "file", "score", "query"])
+                for i, r in enumerate(self._last, 1):
+                    w.writerow([i, r["file"], f"{r['score']:.6f}", self.query.text()])
+        except OSError as e:
+            self.status.setText(f"{path}: cannot write ({e.strerror or e})")
+
     def show_results(self, results: list[dict]) -> None:
+        self._last = list(results)
         self.results.clear()
         for r in results:
             item = QListWidgetItem(f"{r['score']:.3f}  {Path(r['file']).name}")
