@@ -59,6 +59,15 @@ class TextSearchEngine:
 
         return self.host.run_job("Index images for text search", run, on_result, on_event, on_error)
 
+    def indexed_roots(self) -> list[str]:
+        """The folders the catalogue holds (empty before the first index)."""
+        if not self.db.is_file():
+            return []
+        from app.core.collection import Collection
+
+        with Collection(self.db, readonly=True) as col:
+            return col.roots()
+
     # search ---------------------------------------------------------------------------------------------------
     def search(self, query: str, k: int = 24, threshold: float | None = None) -> list[dict]:
         """A query line as rclip writes it ('2:red car + photo.jpg - night'); results [{"file", "score"}]."""

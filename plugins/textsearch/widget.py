@@ -112,12 +112,18 @@ class TextSearchWidget(QWidget):
 
     # actions --------------------------------------------------------------------------------------------------
     def _model_changed(self) -> None:
+        """One index per model: switching re-embeds the indexed folders with the new model in the background."""
         folder = self.model_box.currentData()
-        if folder:
-            try:
-                self.engine.model(folder)
-            except VitascopeError as e:
-                self.status.setText(str(e))
+        if not folder:
+            return
+        try:
+            self.engine.model(folder)
+            roots = self.engine.indexed_roots()
+        except VitascopeError as e:
+            self.status.setText(str(e))
+            return
+        if roots and self._job is None:
+            self.start_index(roots)
 
     def _choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Folder of images to index")

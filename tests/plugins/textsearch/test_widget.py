@@ -18,6 +18,10 @@ pytest.importorskip("pytestqt")
 def page(model_dir, tmp_path, monkeypatch, qtbot):
     home = tmp_path / "home"
     shutil.copytree(model_dir, home / "models" / "tiny-clip")
+    other = home / "models" / "tiny-clip-b"
+    shutil.copytree(model_dir, other)
+    card = other / "clip_card.toml"
+    card.write_text(card.read_text().replace('id = "tiny-clip"', 'id = "tiny-clip-b"', 1))
     monkeypatch.setenv("VITASCOPE_HOME", str(home))
     from plugins.textsearch import plugin
 
@@ -53,3 +57,20 @@ def test_index_search_threshold_export(page, photos, tmp_path, qtbot):
     page.query.setText("+")
     page.run_search()
     assert "operator" in page.status.text() or "no terms" in page.status.text()
+
+
+def test_switching_model_reembeds_in_background(page, photos, qtbot):
+    from plugins.textsearch.index import index_base
+
+    assert [page.model_box.itemText(i) for i in range(page.model_box.count())] == ["tiny-clip", "tiny-clip-b"]
+    page.start_index([str(photos)])
+    qtbot.waitUntil(lambda: page._job is None, timeout=60_000)
+    assert not index_base(page.engine.db, "tiny-clip-b").with_name(
+        index_base(page.engine.db, "tiny-clip-b").name + ".index.json").exists()
+    page.model_box.setCurrentIndex(1)
+    assert page._job is not None  # re-embedding started by the switch
+    qtbot.waitUntil(lambda: page._job is None, timeout=60_000)
+    assert "6 images indexed with tiny-clip-b" in page.status.text()
+    page.query.setText("a red square")
+    page.run_search()
+    assert page.results.count() == 6
