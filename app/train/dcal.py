@@ -24,7 +24,7 @@ class DcalConfig:
     glca: bool = True  # False: the SA-only twin
     pwca: bool = True
     top_r: float = 0.3  # fraction of patch tokens GLCA queries (re-ID setting)
-    drop_path: float = 0.0
+    stem: str = "patch"  # "patch": one strided conv; "conv": stride-2 3x3 conv-BN-GELU layers (locality prior)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -90,6 +90,20 @@ class Block(nn.Module):
         return x + self.mlp(self.norm2(x)), attn
 
 
+def conv_stem(width: int, patch: int) -> nn.Sequential:
+    """log2(patch) stride-2 3x3 conv-BN-GELU layers ending at `width` channels: one token per patch."""
+    n = int(round(math.log2(patch)))
+    if 2 ** n != patch:
+        raise ValueError(f"conv stem needs a power-of-two patch, got {patch}")
+    chans = [3] + [max(16, width >> (n - 1 - i)) for i in range(n)]
+    layers: list[nn.Module] = []
+    for i in range(n):
+        layers += [nn.Conv2d(chans[i], chans[i + 1], 3, 2, 1, bias=False), nn.BatchNorm2d(chans[i + 1])]
+        if i < n - 1:
+            layers.append(nn.GELU())
+    return nn.Sequential(*layers)
+
+
 def attention_rollout(attns: list[torch.Tensor]) -> torch.Tensor:
     """Ŝ = S̄_L ⋯ S̄_1 with S̄ = 0.5·S + 0.5·I (heads averaged): (B, N, N); each row sums to 1."""
     roll = None
@@ -120,7 +134,7 @@ class DcalViT(nn.Module):
         super().__init__()
         self.cfg = cfg
         d = cfg.width
-        self.patch_embed = nn.Conv2d(3, d, cfg.patch, cfg.patch)
+        self.patch_embed = conv_stem(d, cfg.patch) if cfg.stem == "conv" else nn.Conv2d(3, d, cfg.patch, cfg.patch)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, d))
         self.pos_embed = nn.Parameter(torch.randn(1, cfg.tokens + 1, d) * 0.02)
         self.blocks = nn.ModuleList(Block(d, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.depth))

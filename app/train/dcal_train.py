@@ -32,9 +32,16 @@ def load_data(data: dict[str, Any], img_size: int, base: Path) -> tuple[np.ndarr
     offset = 0
     syn = data.get("synthetic")
     if syn:
-        module, _, fn = str(syn.get("entry", "plugins.retrieval.synthetic:make_split")).partition(":")
-        make = getattr(importlib.import_module(module), fn)
-        x, y, _ = make(int(syn["n_ids"]), int(syn["views"]), int(syn["seed"]), img_size)
+        cache = Path(syn["cache"]) if syn.get("cache") else None
+        if cache is not None and cache.is_file():
+            with np.load(cache) as z:
+                x, y = z["x"], z["y"]
+        else:
+            module, _, fn = str(syn.get("entry", "plugins.retrieval.synthetic:make_split")).partition(":")
+            make = getattr(importlib.import_module(module), fn)
+            x, y, _ = make(int(syn["n_ids"]), int(syn["views"]), int(syn["seed"]), img_size)
+            if cache is not None:
+                np.savez(cache, x=x, y=y)
         xs.append(x)
         ys.append(y)
         real.append(np.zeros(len(y), bool))

@@ -101,7 +101,7 @@ def render_object(ident: Identity, s: int = 128) -> tuple[np.ndarray, np.ndarray
     a, b = 0.42 * s, 0.26 * s
     for slot, shape, colour in ident.marks:
         u, v = MARK_SLOTS[slot]
-        _draw_mark(img, MARK_SHAPES[shape], (int(c + u * a), int(c + v * b)), max(2, s // 22), MARK_COLOURS[colour])
+        _draw_mark(img, MARK_SHAPES[shape], (int(c + u * a), int(c + v * b)), max(2, s // 18), MARK_COLOURS[colour])
     return img, mask
 
 
@@ -123,7 +123,7 @@ def _background(rng: np.random.Generator, s: int) -> np.ndarray:
 def camera_params(camera: int) -> dict[str, float]:
     """What distinguishes the fixed cameras of the re-ID protocol (each view adds its own jitter)."""
     return [{"gain": 1.0, "cast_r": 1.0, "cast_b": 1.0, "blur": 0.3, "scale": 1.0},
-            {"gain": 0.75, "cast_r": 1.15, "cast_b": 0.85, "blur": 0.9, "scale": 0.85},
+            {"gain": 0.75, "cast_r": 1.15, "cast_b": 0.85, "blur": 0.7, "scale": 0.85},
             {"gain": 1.2, "cast_r": 0.85, "cast_b": 1.15, "blur": 0.5, "scale": 0.95}][camera % N_CAMERAS]
 
 
@@ -147,7 +147,7 @@ def render_view(ident: Identity, rng: np.random.Generator, camera: int = 0, size
     gain = cam["gain"] * rng.uniform(0.85, 1.15)
     img = img * gain * np.array([cam["cast_r"], 1.0, cam["cast_b"]], np.float32) * rng.uniform(0.92, 1.08, 3)
     img = cv2.resize(np.clip(img, 0, 255), (size, size), interpolation=cv2.INTER_AREA)
-    sigma = cam["blur"] + rng.uniform(0, 0.5)
+    sigma = cam["blur"] + rng.uniform(0, 0.4)
     img = cv2.GaussianBlur(img, (0, 0), sigma)
     img = img + rng.normal(0, 3, img.shape)
     return np.clip(img, 0, 255).astype(np.uint8)
