@@ -24,6 +24,7 @@ class TextSearchEngine:
         self.db = Path(db) if db else host.data_dir(PLUGIN_ID) / "images.vdb"
         self._model: ClipModel | None = None
         self._search: SearchIndex | None = None
+        self.last_terms: list = []
 
     def demo_source(self) -> None:
         return None
@@ -77,4 +78,7 @@ class TextSearchEngine:
         model = self.model()
         if self._search is None:
             self._search = SearchIndex(self.db, model.id)
-        return self._search.search(query_vector(model, parse_query(tokens)), k=k, threshold=threshold)
+        terms = parse_query(tokens)
+        results = self._search.search(query_vector(model, terms), k=k, threshold=threshold)
+        self.last_terms = terms
+        return results

@@ -215,8 +215,11 @@ class TextSearchWidget(QWidget):
                                                                  Qt.TransformationMode.SmoothTransformation))))
             item.setToolTip(r["file"])
             self.results.addItem(item)
-        self.status.setText(f"{len(results)} results" + (f", best score {results[0]['score']:.3f}"
-                                                          if results else ""))
+        query = "".join((" − " if t.weight < 0 else (" + " if i else "")) + t.__class__(t.kind, t.value,
+                                                                                       abs(t.weight)).label()
+                        for i, t in enumerate(self.engine.last_terms))
+        self.status.setText(f"{len(results)} results for {query}" + (f"; best score {results[0]['score']:.3f}"
+                                                                      if results else ""))
 
     def shutdown(self) -> None:
         if self._job is not None:
