@@ -49,3 +49,16 @@ def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int 
         if m.any():
             ece += m.mean() * abs(hit[m].mean() - conf[m].mean())
     return float(ece)
+
+
+def crossfit_ece(logits: np.ndarray, labels: np.ndarray, folds: np.ndarray, bins: int = 15) -> float:
+    """ECE of temperature scaling measured honestly: for each fold, T is fitted on the other folds' logits and the
+    fold's calibrated probabilities are pooled; the ECE of the pooled set is returned."""
+    logits = np.asarray(logits, np.float64)
+    labels = np.asarray(labels, np.int64)
+    folds = np.asarray(folds)
+    probs = np.zeros_like(logits)
+    for f in np.unique(folds):
+        m = folds == f
+        probs[m] = softmax(logits[m], fit_temperature(logits[~m], labels[~m]))
+    return expected_calibration_error(probs, labels, bins)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from app.core.calibration import expected_calibration_error, fit_temperature, softmax
+from app.core.calibration import crossfit_ece, expected_calibration_error, fit_temperature, softmax
 from app.core.card import read_card, sha256_file, write_card
 from app.core.errors import JobError
 from app.core.jobs import CancelToken, JobSpec, ProgressEvent
@@ -118,6 +118,7 @@ def run(job: JobSpec, on_event: EventFn, cancel: CancelToken) -> str:
         report["ece_before"] = expected_calibration_error(softmax(oof_logits), y)
         report["ece_after"] = expected_calibration_error(softmax(oof_logits, temperature), y)
         report["temperature"] = temperature
+        report["ece_after_crossfit"] = crossfit_ece(oof_logits, y, folds)
         # how often a real ECG the model did not train on is flagged: each fold's threshold is set as the shipped
         # one is (its in-sample quantile times the out-of/in-sample ratio), the ratio taken from the other folds
         flagged = []
@@ -147,6 +148,10 @@ def run(job: JobSpec, on_event: EventFn, cancel: CancelToken) -> str:
     labels = list(card.get("labels") or [])
     card["metrics"] = [*report_metrics(report, labels, str(card.pop("real_dataset", "real labelled images"))),
                        *list(card.get("metrics") or [])]
+    card["provenance"] = {**dict(card.get("provenance") or {}), "training_seconds": round(report["seconds"], 1),
+                          "torch": str(torch.__version__), "threads": threads, "steps_per_fold": steps,
+                          "folds": k, "batch_size": bs, "lr": lr,
+                          "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     _export(ft, out, card, card_extra, x[:2])
     on_event(ProgressEvent("finished", step=total, total=total,
                            values={"accuracy_cv": report.get("cv", {}).get("accuracy", float("nan")),
@@ -169,7 +174,7 @@ def report_metrics(report: dict[str, Any], labels: list[str], dataset: str) -> l
         for lab, r in zip(labels, part["recall"], strict=False):
             out.append({"name": f"recall_real_{key}_{lab}", "value": round(float(r), 4),
                         "dataset": f"{dataset} ({what})"})
-    for name in ("ece_before", "ece_after"):
+    for name in ("ece_before", "ece_after", "ece_after_crossfit"):
         if name in report:
             out.append({"name": f"{name}_real_cv", "value": round(float(report[name]), 4),
                         "dataset": f"{dataset} (out-of-fold logits, 15 bins)"})

@@ -82,3 +82,12 @@ def test_near_duplicates_share_a_group_and_never_straddle_folds():
         assert counts.max() - counts.min() <= 2
     again = stratified_group_folds(labels, groups, [f"h{i}" for i in range(31)], k=5, seed=0)
     np.testing.assert_array_equal(folds, again)
+
+
+def test_crossfit_ece_is_small_when_one_temperature_fits_every_fold():
+    from app.core.calibration import crossfit_ece
+
+    z, y = _overconfident(n=3000)
+    folds = np.arange(len(y)) % 5
+    assert crossfit_ece(z, y, folds) < 0.04
+    assert crossfit_ece(z, y, folds) >= expected_calibration_error(softmax(z, fit_temperature(z, y)), y) - 0.01
