@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -60,6 +61,10 @@ def simulate_cmd(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix in (".hea", ".dat"):
         out = out.with_suffix("")
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", out.name or ""):
+        raise BadInput(f"--out {args.out!r}: a WFDB record name may hold only letters, digits, '-' and '_'")
+    if out.exists() and out.is_dir():
+        raise BadInput(f"{out}: is a folder; give a record path such as {out}/rec")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         wfdb.wrsamp(out.name, fs=float(rec.fs), units=["mV"] * len(rec.leads), sig_name=list(rec.leads),
@@ -77,16 +82,18 @@ def render_cmd(args: argparse.Namespace) -> int:
     from .readers import read_inputs
     from .render import render
 
+    out = Path(args.out)
+    ext = out.suffix.lower()
+    if ext not in (".png", ".jpg", ".jpeg"):
+        raise BadInput(f"{out}: the output must be a .png or .jpg image, got {ext or 'no suffix'}")
     items = [i for i in read_inputs(args.record) if i.record is not None]
     if not items:
         raise BadInput(f"{args.record}: holds no waveform to render (an image is already rendered)")
     rec = items[0].record
     image = render(rec, layout=args.layout, style=args.style, dpi=args.dpi, seed=args.seed, grid=args.grid)
-    out = Path(args.out)
-    ext = out.suffix.lower() or ".png"
     ok, buf = cv2.imencode(ext, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     if not ok:
-        raise BadInput(f"{out}: unsupported image type {ext!r} (use .png or .jpg)")
+        raise BadInput(f"{out}: the image could not be encoded as {ext}")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(buf.tobytes())
@@ -102,6 +109,8 @@ def _engine(model: str | None):
 
     from .engine import TASK, EcgEngine
 
+    if model is not None and not model.strip():
+        raise BadInput("--model is empty: give an installed model id or a model folder")
     host = HeadlessHost()
     engine = EcgEngine(host, None if model and Path(model).is_dir() else model)
     if model and Path(model).is_dir():

@@ -255,6 +255,46 @@ def read_dicom(path: str | Path, render_dpi: float = 100, layout: str = "3x4+II"
 
 # --- WFDB ------------------------------------------------------------------------------------------------------
 
+BYTES_PER_SAMPLE = {"8": 1.0, "16": 2.0, "24": 3.0, "32": 4.0, "61": 2.0, "80": 1.0, "160": 2.0, "212": 1.5,
+                    "310": 4 / 3, "311": 4 / 3}
+
+
+def _check_data_size(p: Path, base: Path, hdr: Any) -> None:
+    """A single-file, uncompressed record whose .dat is not exactly what the header declares is refused: a header
+    for the wrong file, or a file cut or padded, would otherwise be read as a different ECG without a word."""
+    files = {str(f) for f in (hdr.file_name or [])}
+    fmts = {str(f) for f in (hdr.fmt or [])}
+    if len(files) != 1 or len(fmts) != 1 or any(hdr.byte_offset or []) or next(iter(fmts)) not in BYTES_PER_SAMPLE:
+        return
+    dat = base.parent / next(iter(files))
+    if not dat.is_file():
+        raise EcgReadError(f"{p}: the data file {dat.name} named by the header is missing")
+    want = int(np.ceil(int(hdr.n_sig) * int(hdr.sig_len) * BYTES_PER_SAMPLE[next(iter(fmts))]))
+    have = dat.stat().st_size
+    if have != want:
+        raise EcgReadError(f"{p}: {dat.name} holds {have} bytes but the header declares {want} "
+                           f"({hdr.n_sig} signals x {hdr.sig_len} samples, format {next(iter(fmts))})")
+
+
+def _check_fs_field(p: Path, base: Path) -> None:
+    """wfdb reads an unparsable or negative sampling frequency ("rec 12 -500 5000") as its 250 Hz default: check
+    the header's own field so a wrong header is refused instead of read at the wrong rate."""
+    try:
+        lines = base.with_suffix(".hea").read_text(errors="replace").splitlines()
+    except OSError as e:
+        raise EcgReadError(f"{p}: cannot read the header ({e.strerror or e})") from None
+    record = next((ln.split() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")), [])
+    if len(record) < 3:
+        return  # no frequency field: WFDB's documented default (250 Hz) applies
+    token = record[2].split("/")[0]
+    try:
+        fs = float(token)
+    except ValueError:
+        raise EcgReadError(f"{p}: WFDB header sampling frequency {record[2]!r} is not a number") from None
+    if not np.isfinite(fs) or fs <= 0:
+        raise EcgReadError(f"{p}: WFDB header gives sampling frequency {token} Hz; it must be positive")
+
+
 def read_wfdb(path: str | Path, render_dpi: float = 100, record_s: float | None = 60.0) -> EcgInput:
     """A WFDB record (by its .hea, .dat, .atr... path); the record holds at most `record_s` seconds (None: all),
     the image shows the first 10 s (rhythm strips when there are fewer than 12 standard leads)."""
@@ -270,8 +310,12 @@ def read_wfdb(path: str | Path, render_dpi: float = 100, record_s: float | None 
         hdr = wfdb.rdheader(str(base))
         fs = float(hdr.fs)
         sig_len = int(hdr.sig_len or 0)
-        if fs <= 0 or sig_len <= 1 or not hdr.n_sig:
+        if not np.isfinite(fs) or fs <= 0:
+            raise EcgReadError(f"{p}: WFDB header gives sampling frequency {hdr.fs} Hz; it must be positive")
+        if sig_len <= 1 or not hdr.n_sig:
             raise EcgReadError(f"{p}: WFDB header describes no samples (fs={hdr.fs}, length={hdr.sig_len})")
+        _check_data_size(p, base, hdr)
+        _check_fs_field(p, base)
         want = sig_len if record_s is None else min(sig_len, max(2, int(round(record_s * fs))))
         rec = wfdb.rdrecord(str(base), sampto=want, physical=True)
     except EcgReadError:
@@ -321,6 +365,8 @@ def read_inputs(path: str | Path, *, render_dpi: float = 100, layout: str = "3x4
     p = Path(path)
     if not p.exists():
         raise EcgReadError(f"{p}: no such file or folder")
+    if not p.is_dir() and not p.is_file():
+        raise EcgReadError(f"{p}: not a regular file (a pipe or device cannot be screened)")
     if p.is_dir():
         out: list[EcgInput] = []
         for f in iter_folder(p):
