@@ -112,6 +112,8 @@ def search_cmd(args: argparse.Namespace) -> int:
 
     if args.k <= 0:
         raise BadInput(f"--k must be positive, got {args.k}")
+    if args.threshold is not None and not -1.0 <= args.threshold <= 1.0:
+        raise BadInput(f"--threshold is a cosine score in [-1, 1], got {args.threshold}")
     if not Path(args.db).is_file():
         raise BadInput(f"{args.db}: no such catalogue (run `vitascope clip index` first)")
     if args.text is not None:

@@ -108,6 +108,7 @@ def test_unreadable_image_is_skipped_with_a_line(model_dir, photos, tmp_path, ca
     (["clip", "search", "--db", "{tmp}/none.vdb", "--text", "x"], "no such catalogue"),
     (["clip", "search", "--db", "{db}", "--text", "x", "--k", "0"], "--k must be positive"),
     (["clip", "search", "--db", "{db}", "--query", "a", "+"], "ends with an operator"),
+    (["clip", "search", "--db", "{db}", "--text", "x", "--threshold", "nan"], "--threshold"),
     (["clip", "search", "--db", "{db}", "--query", "a", "-", "a"], "cancel out"),
     (["clip", "search", "--db", "{db}", "--image", "{tmp}/none.png"], "no such file"),
     (["clip", "index", "{tmp}/nofolder", "--db", "{db}", "--model", "{model}"], "no such folder"),
