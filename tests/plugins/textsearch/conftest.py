@@ -24,9 +24,7 @@ def model_dir(tmp_path_factory):
     return out
 
 
-@pytest.fixture
-def photos(tmp_path):
-    folder = tmp_path / "photos"
+def write_photos(folder):
     (folder / "sub").mkdir(parents=True)
     rng = np.random.default_rng(3)
     for i, (name, rgb) in enumerate(COLOURS.items()):
@@ -34,5 +32,21 @@ def photos(tmp_path):
         img[20:50, 30 + 5 * i:70 + 5 * i] = 255 - img[20:50, 30 + 5 * i:70 + 5 * i]
         Image.fromarray(img).save(folder / ("sub" if i % 2 else "") / f"{name}.png")
     return folder
+
+
+@pytest.fixture
+def photos(tmp_path):
+    return write_photos(tmp_path / "photos")
+
+
+@pytest.fixture(scope="module")
+def indexed(model_dir, tmp_path_factory):
+    """(photos folder, catalogue) indexed once with the tiny model; tests must not change either."""
+    from app.cli import main
+
+    root = tmp_path_factory.mktemp("indexed")
+    folder = write_photos(root / "photos")
+    assert main(["clip", "index", str(folder), "--db", str(root / "p.vdb"), "--model", str(model_dir)]) == 0
+    return folder, root / "p.vdb"
 
 

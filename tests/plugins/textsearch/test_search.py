@@ -53,9 +53,8 @@ def test_index_search_and_incremental_update(model_dir, photos, tmp_path, capsys
     assert any(f.endswith("red_copy.png") for f in files)
 
 
-def test_text_query_scores_are_the_model_cosines(model_dir, photos, tmp_path, capsys):
-    db = str(tmp_path / "p.vdb")
-    assert run(capsys, "clip", "index", str(photos), "--db", db, "--model", str(model_dir))[0] == 0
+def test_text_query_scores_are_the_model_cosines(model_dir, indexed, capsys):
+    db = str(indexed[1])
     code, out, _ = run(capsys, "clip", "search", "--db", db, "--text", "a red square", "--k", "6", "--json")
     got = {r["file"]: r["score"] for r in json.loads(out)["results"]}
     m = ClipModel(model_dir)
@@ -64,9 +63,8 @@ def test_text_query_scores_are_the_model_cosines(model_dir, photos, tmp_path, ca
         assert s == pytest.approx(float(m.encode_images(preprocess(f, m.size))[0] @ q), abs=1e-4)
 
 
-def test_combined_query_is_weighted_sum_minus_negatives(model_dir, photos, tmp_path, capsys):
-    db = str(tmp_path / "p.vdb")
-    assert run(capsys, "clip", "index", str(photos), "--db", db, "--model", str(model_dir))[0] == 0
+def test_combined_query_is_weighted_sum_minus_negatives(model_dir, indexed, capsys):
+    photos, db = indexed[0], str(indexed[1])
     img = str(photos / "blue.png")
     code, out, _ = run(capsys, "clip", "search", "--db", db, "--query", "2:red car", "+", img, "-", "night",
                        "--k", "6", "--json")
@@ -83,9 +81,8 @@ def test_combined_query_is_weighted_sum_minus_negatives(model_dir, photos, tmp_p
         [("text", "red car", 2.0), ("image", img, 1.0), ("text", "night", -1.0)]
 
 
-def test_threshold_and_k(model_dir, photos, tmp_path, capsys):
-    db = str(tmp_path / "p.vdb")
-    run(capsys, "clip", "index", str(photos), "--db", db, "--model", str(model_dir))
+def test_threshold_and_k(model_dir, indexed, capsys):
+    db = str(indexed[1])
     _, out, _ = run(capsys, "clip", "search", "--db", db, "--text", "dog", "--k", "6", "--json")
     scores = [r["score"] for r in json.loads(out)["results"]]
     cut = (scores[1] + scores[2]) / 2
@@ -115,9 +112,8 @@ def test_unreadable_image_is_skipped_with_a_line(model_dir, photos, tmp_path, ca
     (["clip", "index", "{photos}", "--db", "{db}", "--model", "{tmp}/nomodel"], "no such CLIP model"),
     (["clip", "eval", "--captions", "{tmp}/caps.json", "--images", "{photos}", "--model", "{model}"], "row 0"),
 ])
-def test_bad_input_exits_2_with_one_line(argv, message, model_dir, photos, tmp_path, capsys):
-    db = tmp_path / "p.vdb"
-    run(capsys, "clip", "index", str(photos), "--db", str(db), "--model", str(model_dir))
+def test_bad_input_exits_2_with_one_line(argv, message, model_dir, indexed, tmp_path, capsys):
+    photos, db = indexed
     (tmp_path / "caps.json").write_text(json.dumps([{"image": "red.png"}]))
     fill = {"tmp": str(tmp_path), "db": str(db), "model": str(model_dir), "photos": str(photos)}
     code, _, err = run(capsys, *[a.format(**fill) for a in argv])
