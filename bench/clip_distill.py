@@ -80,6 +80,8 @@ def main() -> None:
     ap.add_argument("--time-limit", type=float, default=None, help="seconds per run (a safety stop)")
     ap.add_argument("--out", default=None)
     ap.add_argument("--export", default=None, help="write the teacher and student model folders here")
+    ap.add_argument("--teacher", default=None, help="load a trained teacher state dict instead of training one")
+    ap.add_argument("--save-teacher", default=None, help="save the trained teacher's state dict here")
     args = ap.parse_args()
     torch.manual_seed(0)
     t0 = time.perf_counter()
@@ -104,8 +106,15 @@ def main() -> None:
                             "train_images": int(images.shape[0]), "train_captions": int(tokens.shape[0]),
                             "coco_train_images": n_c, "scenes": args.scenes}}
     teacher = CLIP(TEACHER)
-    res["teacher_train"] = train(teacher, images, tokens, pairs, args.teacher_steps, args.batch, 1e-3, "clip",
-                                 flip=flip, log=log("teacher"), time_limit=args.time_limit)
+    if args.teacher:
+        teacher.load_state_dict(torch.load(args.teacher, weights_only=True))
+        teacher.eval()
+        res["teacher_train"] = {"loaded": args.teacher}
+    else:
+        res["teacher_train"] = train(teacher, images, tokens, pairs, args.teacher_steps, args.batch, 1e-3, "clip",
+                                     flip=flip, log=log("teacher"), time_limit=args.time_limit)
+    if args.save_teacher:
+        torch.save(teacher.state_dict(), args.save_teacher)
     res["teacher"] = {"coco_val": evaluate(teacher, val_c), "scenes_val": evaluate(teacher, val_s),
                       "params": params(teacher)}
     print("teacher", res["teacher"], flush=True)
