@@ -77,7 +77,8 @@ def main() -> None:
     ap.add_argument("--student-steps", type=int, default=300)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--scenes", type=int, default=4000)
-    ap.add_argument("--time-limit", type=float, default=None, help="seconds per run (a safety stop)")
+    ap.add_argument("--time-limit", type=float, default=None, help="seconds for the teacher (a safety stop)")
+    ap.add_argument("--student-time-limit", type=float, default=None, help="seconds per student (a safety stop)")
     ap.add_argument("--out", default=None)
     ap.add_argument("--export", default=None, help="write the teacher and student model folders here")
     ap.add_argument("--teacher", default=None, help="load a trained teacher state dict instead of training one")
@@ -125,7 +126,7 @@ def main() -> None:
         s = inherit(teacher, STUDENT) if name == "affinity_inherit" else CLIP(STUDENT)
         run = train(s, images, tokens, pairs, args.student_steps, args.batch, 1e-3 if mode != "affinity" else 5e-4,
                     mode, teacher_img=t_img, teacher_txt=t_txt, seed=1, flip=flip, log=log(name),
-                    time_limit=args.time_limit)
+                    time_limit=args.student_time_limit)
         res[name] = {"train": run, "coco_val": evaluate(s, val_c), "scenes_val": evaluate(s, val_s),
                      "params": params(s)}
         students[name] = s
