@@ -4,19 +4,29 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from app.core.errors import BadInput, VitascopeError
+from app.core.validate import check_output_file
+
+from .optics import Z_LIMIT_M
 
 log = logging.getLogger(__name__)
 DEFAULT_PRESET = "dhm-offaxis-10x"
+MAX_SIZE = 4096  # frame side of simulate/bench, pixels
+MAX_FRAMES = 100_000  # frames of simulate/bench
+MAX_SEED = 2 ** 32 - 1
+Z_PLAUSIBLE_FACTOR = 10  # --z beyond this many times the optics' z range is refused as a unit mistake
+_NOTES: list[str] = []  # notes of the running command, printed on stderr only when it succeeds
 
 
 # shared options ----------------------------------------------------------------------------------------------
@@ -55,20 +65,55 @@ def _optics_overrides(args: argparse.Namespace) -> dict[str, Any] | None:
 
 
 def _read(args: argparse.Namespace) -> Any:
-    """The input stack (HoloStack), every frame validated (rank, NaN, blank, saturated)."""
+    """The input stack (HoloStack), every frame validated (rank, NaN, blank, saturated); frames of a stack too
+    large for memory are read lazily and validated as they are read (`_frame`), the first one here."""
+    from .checks import check_frame
+    from .hdf5 import LazyFrames
     from .readers import read_input
-    from .reconstruct import check_frame
 
+    if getattr(args, "model", None) is not None and not args.model.strip():
+        raise BadInput("--model: empty; give an installed model id (see `vitascope models list`) or a model folder")
     stack = read_input(args.input, _optics_overrides(args), args.background)
     if stack.holograms.ndim != 3:
         raise BadInput(f"{args.input}: expected 2-D frames, got shape {stack.holograms.shape}")
-    for i, frame in enumerate(stack.holograms):
+    lazy = isinstance(stack.holograms, LazyFrames)
+    for i, frame in enumerate(stack.holograms[:1] if lazy else stack.holograms):
         check_frame(frame, f"{args.input}: frame {i}")
     return stack
 
 
+def _frame(args: argparse.Namespace, stack: Any, i: int) -> np.ndarray:
+    """Frame i of the input, validated (again: cheap for frames in memory, the first check for lazy ones)."""
+    from .checks import check_frame
+
+    return check_frame(stack.holograms[i], f"{args.input}: frame {i}")
+
+
 def _note(text: str) -> None:
-    sys.stderr.write(f"vitascope: note: {text}\n")
+    """A note for stderr, printed when the command succeeds (a refusal is its one error line, nothing else)."""
+    _NOTES.append(text)
+
+
+def _notes_on_success(cmd: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    @functools.wraps(cmd)
+    def run(args: argparse.Namespace) -> int:
+        _NOTES.clear()
+        try:
+            code = cmd(args)
+        except BaseException:
+            _NOTES.clear()
+            raise
+        for text in _NOTES if code == 0 else ():
+            sys.stderr.write(f"vitascope: note: {text}\n")
+        _NOTES.clear()
+        return code
+    return run
+
+
+def _int_option(name: str, value: int, lo: int, hi: int) -> int:
+    if not lo <= value <= hi:
+        raise BadInput(f"{name} must be between {lo} and {hi}, got {value}")
+    return value
 
 
 # commands ----------------------------------------------------------------------------------------------------
@@ -124,14 +169,20 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     b.set_defaults(func=bench_cmd)
 
 
+@_notes_on_success
 def simulate_cmd(args: argparse.Namespace) -> int:
     from .hdf5 import write_stack
     from .objects import TRAIN_KINDS
     from .optics import preset
     from .physics import simulate_stack
 
-    if args.size < 32:
-        raise BadInput(f"simulate: --size must be at least 32, got {args.size}")
+    _int_option("--size", args.size, 32, MAX_SIZE)
+    _int_option("--n", args.n, 1, MAX_FRAMES)
+    _int_option("--seed", args.seed, 0, MAX_SEED)
+    preset(args.preset)
+    check_output_file(args.out)
+    if args.kinds is not None and not args.kinds.strip(", "):
+        raise BadInput("--kinds: empty; give comma-separated object kinds or leave it out for the training kinds")
     kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip()) if args.kinds else TRAIN_KINDS
     t0 = time.perf_counter()
     holos, z, bg, attrs = simulate_stack(args.preset, args.n, args.size, args.seed, args.mode, kinds,
@@ -179,11 +230,13 @@ def _autofocus_model(args: argparse.Namespace, optics: Any, has_background: bool
     return host.open_model(plan.model), plan.model, plan.method, plan.reason
 
 
+@_notes_on_success
 def autofocus_cmd(args: argparse.Namespace) -> int:
+    stack = _read(args)  # first: a bad input is refused before the numerical libraries load
+
     from .autofocus import Autofocus
     from .reconstruct import Reconstructor
 
-    stack = _read(args)
     handle, model_id, method, reason = _autofocus_model(args, stack.optics, stack.background is not None)
     sideband = _sideband(stack, handle.card if handle is not None else _sweep_card(args, stack.optics))
     warnings = []
@@ -194,8 +247,8 @@ def autofocus_cmd(args: argparse.Namespace) -> int:
         _note(NO_BACKGROUND_NOTE)
     af = Autofocus(Reconstructor(stack.optics, stack.background), handle, method=method)
     rows = []
-    for i, frame in enumerate(stack.holograms):
-        r = af.predict(frame)
+    for i in range(len(stack.holograms)):
+        r = af.predict(_frame(args, stack, i))
         rows.append({"index": i, "z_m": float(r.z_m), "method": r.method, "ms": round(float(r.ms), 3)})
     if args.json:
         doc = {"model": model_id, "sideband": sideband, "frames": rows}
@@ -265,22 +318,40 @@ def _parse_z(text: str) -> float | None:
         z = float(text)
     except ValueError:
         raise BadInput(f"--z must be a number of metres or 'auto', got {text!r}") from None
-    if not np.isfinite(z) or abs(z) > 1.0:
-        raise BadInput(f"--z {text} is not a defocus in metres (e.g. 1.5e-5 for 15 µm)")
+    if not np.isfinite(z) or abs(z) > Z_LIMIT_M:
+        raise BadInput(f"--z {text} is not a defocus in metres: give a value within ±{Z_LIMIT_M:g} m "
+                       "(e.g. 1.5e-5 for 15 µm)")
     return z
 
 
+def _check_z(z: float, optics: Any) -> None:
+    """Refuse a --z far outside the optics' defocus range (a unit mistake: metres given as µm or mm)."""
+    lo, hi = optics.z_range_m
+    limit = min(Z_LIMIT_M, Z_PLAUSIBLE_FACTOR * max(abs(lo), abs(hi)))
+    if abs(z) > limit:
+        unit, k = ("µm", 1e6) if limit < 1e-3 else ("mm", 1e3)
+        raise BadInput(f"--z {z:g} m is outside the plausible ±{limit * k:.3g} {unit} for these optics "
+                       f"({Z_PLAUSIBLE_FACTOR}× their z range {lo * k:g} … {hi * k:g} {unit}; widen it with "
+                       "--z-range if it is meant)")
+
+
+@_notes_on_success
 def reconstruct_cmd(args: argparse.Namespace) -> int:
+    z_arg = _parse_z(args.z)
+    out = check_output_file(args.out)
+    suffix = out.suffix.lower()
+    if suffix not in (".h5", ".hdf5", ".tif", ".tiff", ".png"):
+        raise BadInput(f"{out}: output must be .h5, .tif or .png")
+    for path in _png_paths(out) if suffix == ".png" else ():
+        check_output_file(path)
+    stack = _read(args)
+    if z_arg is not None:
+        _check_z(z_arg, stack.optics)
+
     from .focus import sweep_autofocus
     from .reconstruct import Reconstructor
     from .unwrap import unwrap_phase
 
-    z_arg = _parse_z(args.z)
-    out = Path(args.out)
-    suffix = out.suffix.lower()
-    if suffix not in (".h5", ".hdf5", ".tif", ".tiff", ".png"):
-        raise BadInput(f"{out}: output must be .h5, .tif or .png")
-    stack = _read(args)
     n = len(stack.holograms)
     if args.frame is not None and not 0 <= args.frame < n:
         raise BadInput(f"{args.input}: --frame {args.frame} is out of range (0…{n - 1})")
@@ -289,8 +360,9 @@ def reconstruct_cmd(args: argparse.Namespace) -> int:
     rec = Reconstructor(stack.optics, stack.background)
     amps, phases, zs = [], [], []
     for i in idx:
-        z = z_arg if z_arg is not None else sweep_autofocus(stack.holograms[i], rec)[0]
-        r = rec.reconstruct(stack.holograms[i], z)
+        frame = _frame(args, stack, i)
+        z = z_arg if z_arg is not None else sweep_autofocus(frame, rec)[0]
+        r = rec.reconstruct(frame, z)
         ph = unwrap_phase(r.phase) if args.unwrap else r.phase
         amps.append(r.amplitude.astype(np.float32))
         phases.append(ph.astype(np.float32))
@@ -302,14 +374,18 @@ def reconstruct_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
+def _png_paths(out: Path) -> list[Path]:
+    return [out.with_name(f"{out.stem}_amplitude.png"), out.with_name(f"{out.stem}_phase.png")]
+
+
 def _write_reconstruction(out: Path, amp: np.ndarray, phase: np.ndarray, zs: np.ndarray, stack: Any, rec: Any,
                           idx: list[int], unwrapped: bool) -> list[Path]:
     import cv2
     import h5py
 
-    out.parent.mkdir(parents=True, exist_ok=True) if out.parent != Path("") else None
     suffix = out.suffix.lower()
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
         if suffix in (".h5", ".hdf5"):
             with h5py.File(out, "w") as f:
                 f.create_dataset("amplitude", data=amp, chunks=(1,) + amp.shape[1:], compression="gzip")
@@ -331,7 +407,7 @@ def _write_reconstruction(out: Path, amp: np.ndarray, phase: np.ndarray, zs: np.
         a = amp[0] / max(float(np.percentile(amp[0], 99.9)), 1e-12)
         lo, hi = (-np.pi, np.pi) if not unwrapped else (float(phase[0].min()), float(phase[0].max()) + 1e-9)
         p = (phase[0] - lo) / (hi - lo)
-        paths = [out.with_name(f"{out.stem}_amplitude.png"), out.with_name(f"{out.stem}_phase.png")]
+        paths = _png_paths(out)
         for path, img in zip(paths, (a, p), strict=True):
             if not cv2.imwrite(str(path), (np.clip(img, 0, 1) * 65535).astype(np.uint16)):
                 raise OSError("the PNG writer failed")
@@ -348,9 +424,12 @@ def calibrate_cmd(args: argparse.Namespace) -> int:
     return int(run(args) or 0)
 
 
+@_notes_on_success
 def bench_cmd(args: argparse.Namespace) -> int:
     from .throughput import run_bench
 
+    _int_option("--size", args.size, 32, MAX_SIZE)
+    _int_option("--frames", args.frames, 1, MAX_FRAMES)
     res = run_bench(args.size, args.frames, args.method)
     if args.json:
         json.dump(res, sys.stdout)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,12 +13,17 @@ import h5py
 import numpy as np
 
 from app.core.errors import BadInput
+from app.core.io.images import MAX_PIXELS
+from app.core.validate import FLOAT32_MAX
 
+from .memory import available_bytes, gib
 from .optics import Optics
 
 log = logging.getLogger(__name__)
 
 REQUIRED_ATTRS = ("wavelength_m", "pixel_size_m", "mode")
+EAGER_FRACTION = 0.25  # a stack is read whole only when it takes at most this share of the available memory
+MIN_STORED_RATIO = 1e-4  # stored/declared bytes below this: a dataset that declares far more than it holds
 
 
 @dataclass
@@ -96,8 +102,49 @@ def _open(p: Path) -> h5py.File:
 
 
 def _check_values(p: Path, name: str, a: np.ndarray) -> None:
-    if a.dtype.kind == "f" and not np.isfinite(a).all():
+    """NaN/inf, and float64 values beyond float32's range (processing is in float32: they would become inf)."""
+    if a.dtype.kind != "f" or not a.size:
+        return
+    if not np.isfinite(a).all():
         raise BadInput(f"{p}: /{name} holds NaN or infinite values")
+    if a.dtype.itemsize > 4:
+        peak = float(np.max(np.abs(a)))
+        if peak > FLOAT32_MAX:
+            raise BadInput(f"{p}: /{name} holds values up to {peak:.3g}, beyond the float32 range "
+                           f"({FLOAT32_MAX:.3g}) the reconstruction computes in")
+
+
+def _dataset(p: Path, f: h5py.File, name: str, required: bool) -> h5py.Dataset | None:
+    """/name as a dataset, saying what is wrong with a missing entry, a dangling link or a group."""
+    link = f.get(name, getlink=True)
+    if link is None:
+        if required:
+            raise BadInput(f"{p}: missing dataset /{name}")
+        return None
+    if isinstance(link, h5py.SoftLink | h5py.ExternalLink):
+        target = link.path if isinstance(link, h5py.SoftLink) else f"{link.filename}:{link.path}"
+        try:
+            obj = f[name]
+        except (KeyError, OSError):
+            raise BadInput(f"{p}: /{name} is a link to {target}, which does not exist") from None
+    else:
+        obj = f[name]
+    if not isinstance(obj, h5py.Dataset):
+        raise BadInput(f"{p}: /{name} is a group, not a dataset")
+    return obj
+
+
+def _numbers(p: Path, d: h5py.Dataset, what: str) -> np.ndarray:
+    """A small dataset (z_m, background) read as numbers; one line naming the dataset when it holds text etc."""
+    if d.dtype.kind not in "uif":
+        kind = "text" if d.dtype.kind in "SUO" else f"{d.dtype} values"
+        raise BadInput(f"{p}: /{d.name.lstrip('/')} must hold numbers ({what}), got {kind}")
+    return np.asarray(d[()])
+
+
+def _shape_text(shape: tuple[int, ...], dtype: np.dtype) -> str:
+    n, h, w = shape
+    return f"{n} frames of {w}x{h} {dtype}"
 
 
 class StackReader:
@@ -116,11 +163,7 @@ class StackReader:
     def _validate(self, optics: Optics | dict[str, Any] | None) -> None:
         p, f = self.path, self._f
         try:
-            if "holograms" not in f:
-                raise BadInput(f"{p}: missing dataset /holograms")
-            d = f["holograms"]
-            if not isinstance(d, h5py.Dataset):
-                raise BadInput(f"{p}: /holograms is not a dataset")
+            d = _dataset(p, f, "holograms", required=True)
             if d.ndim != 3:
                 raise BadInput(f"{p}: /holograms must be (N,H,W), got rank {d.ndim} shape {d.shape}")
             if d.dtype.kind not in "uif":
@@ -128,16 +171,22 @@ class StackReader:
             n, hh, ww = d.shape
             if n == 0 or hh < 16 or ww < 16:
                 raise BadInput(f"{p}: /holograms shape {d.shape} holds no usable frame")
+            if hh * ww > MAX_PIXELS:
+                raise BadInput(f"{p}: frames of {ww}x{hh} ({hh * ww / 1e6:.0f} megapixels) are larger than the "
+                               f"{MAX_PIXELS / 1e6:.0f}-megapixel limit; refused")
+            self._check_stored(d)
             self.z_m = None
-            if "z_m" in f:
-                z = np.asarray(f["z_m"][()], np.float64).reshape(-1)
+            zd = _dataset(p, f, "z_m", required=False)
+            if zd is not None:
+                z = _numbers(p, zd, "metres").astype(np.float64).reshape(-1)
                 if len(z) != n:
                     raise BadInput(f"{p}: /z_m has {len(z)} values for {n} holograms")
                 _check_values(p, "z_m", z)
                 self.z_m = z
             self.background = None
-            if "background" in f:
-                b = np.asarray(f["background"][()])
+            bd = _dataset(p, f, "background", required=False)
+            if bd is not None:
+                b = _numbers(p, bd, "a hologram without specimen")
                 if b.shape != (hh, ww):
                     raise BadInput(f"{p}: /background {b.shape} does not match frames {(hh, ww)}")
                 _check_values(p, "background", b)
@@ -156,6 +205,22 @@ class StackReader:
         except (OSError, RuntimeError, KeyError, ValueError) as e:
             raise BadInput(f"{p}: corrupt or truncated HDF5 file ({type(e).__name__})") from None
 
+    def _check_stored(self, d: h5py.Dataset) -> None:
+        """Refuse a dataset that declares far more than the file stores (chunks never written read as the fill
+        value: a 10^6-frame declaration in a few KB is not a recording)."""
+        declared = int(np.prod(d.shape, dtype=np.float64) * d.dtype.itemsize)
+        if declared < 64 * 2 ** 20 or d.chunks is None:
+            return
+        stored = int(d.id.get_storage_size())
+        if stored < declared * MIN_STORED_RATIO:
+            raise BadInput(f"{self.path}: /holograms declares {_shape_text(d.shape, d.dtype)} ({gib(declared)}) "
+                           f"but the file stores only {stored / 1e6:.3g} MB of them (empty or cut-short dataset)")
+
+    @property
+    def declared_bytes(self) -> int:
+        """Bytes of the whole /holograms dataset as declared (what reading it at once would allocate)."""
+        return int(np.prod(self._d.shape, dtype=np.float64) * self._d.dtype.itemsize)
+
     def __len__(self) -> int:
         return int(self._d.shape[0])
 
@@ -173,6 +238,12 @@ class StackReader:
         return a
 
     def read_all(self) -> HoloStack:
+        """The whole stack in memory; refused (one line) when it would take more than EAGER_FRACTION of the
+        memory available (use `frames()` to read it frame by frame)."""
+        need, avail = self.declared_bytes, available_bytes()
+        if need > EAGER_FRACTION * avail:
+            raise BadInput(f"{self.path}: /holograms declares {_shape_text(self._d.shape, self._d.dtype)} "
+                           f"({gib(need)}), more than this machine can hold ({gib(avail)} available)")
         try:
             h = np.asarray(self._d[()])
         except (OSError, RuntimeError, ValueError) as e:
@@ -180,6 +251,18 @@ class StackReader:
                            f"{type(e).__name__})") from None
         _check_values(self.path, "holograms", h)
         return HoloStack(h, self.optics, self.z_m, self.background, self.attrs, str(self.path))
+
+    def frames(self) -> LazyFrames:
+        """The frames, read one at a time on access (the file stays open until `close`)."""
+        return LazyFrames(self)
+
+    def load(self) -> HoloStack:
+        """The stack with its frames in memory when they fit comfortably, else read lazily (LazyFrames)."""
+        if self.declared_bytes <= EAGER_FRACTION * available_bytes():
+            return self.read_all()
+        log.info("%s: %s read frame by frame", self.path, _shape_text(self._d.shape, self._d.dtype))
+        return HoloStack(self.frames(), self.optics, self.z_m, self.background, self.attrs,  # type: ignore[arg-type]
+                         str(self.path))
 
     def close(self) -> None:
         try:
@@ -192,6 +275,32 @@ class StackReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class LazyFrames:
+    """Array-like (N,H,W) view of an open StackReader: len, shape, ndim, dtype, iteration, an index or a slice
+    (read on access, each frame validated); enough for the CLI's frame-by-frame loops."""
+
+    def __init__(self, reader: StackReader) -> None:
+        self._r = reader
+        self.shape = (len(reader), *reader.shape)
+        self.dtype = reader._d.dtype
+        self.ndim = 3
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, i: int | slice) -> np.ndarray:
+        if isinstance(i, slice):
+            return np.stack([self._r.frame(k) for k in range(*i.indices(len(self)))])
+        k = int(i)
+        if not -len(self) <= k < len(self):
+            raise IndexError(f"frame {k} of {len(self)}")
+        return self._r.frame(k % len(self))
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for k in range(len(self)):
+            yield self._r.frame(k)
 
 
 def read_stack(path: str | Path, optics: Optics | dict[str, Any] | None = None) -> HoloStack:

@@ -3,8 +3,9 @@ command line and/or a sidecar JSON; `read_input` dispatches on the path (HDF5 to
 
 from __future__ import annotations
 
-import json
 import logging
+import math
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,11 @@ import cv2
 import numpy as np
 
 from app.core.errors import BadInput
-from app.core.io.images import quiet_cv2
+from app.core.io.images import check_image_header, quiet_cv2
+from app.core.quiet import quiet_c_stderr
+from app.core.validate import load_json
 
-from .hdf5 import HoloStack, StackReader
+from .hdf5 import HoloStack, LazyFrames, StackReader
 from .optics import Optics
 
 log = logging.getLogger(__name__)
@@ -38,9 +41,10 @@ def load_sidecar(path: str | Path) -> dict[str, Any]:
     if sc is None:
         return {}
     try:
-        d = json.loads(sc.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        text = sc.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
         raise BadInput(f"{sc}: not a readable JSON sidecar ({type(e).__name__})") from None
+    d = load_json(text, str(sc))
     if not isinstance(d, dict):
         raise BadInput(f"{sc}: sidecar must hold a JSON object")
     d["_sidecar"] = str(sc)
@@ -71,11 +75,27 @@ def to_gray(img: np.ndarray) -> np.ndarray:
     return img
 
 
+def _not_regular(p: Path) -> str | None:
+    """Why `p` (which exists) is neither a regular file nor a folder, e.g. "a named pipe"; None when it is one."""
+    try:
+        mode = p.stat().st_mode
+    except OSError as e:
+        return f"cannot be read ({e.strerror or type(e).__name__})"
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    kind = ("a named pipe" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a special file")
+    return f"not a regular file ({kind})"
+
+
 def _check_file(p: Path, suffixes: set[str]) -> None:
     if not p.exists():
         raise BadInput(f"{p}: no such file")
     if p.is_dir():
         raise BadInput(f"{p}: is a folder, not a file")
+    why = _not_regular(p)
+    if why:
+        raise BadInput(f"{p}: {why}")
     if p.suffix.lower() not in suffixes:
         raise BadInput(f"{p}: unsupported file type {p.suffix or '(none)'}")
     if p.stat().st_size == 0:
@@ -86,16 +106,17 @@ def read_image_frames(path: str | Path) -> np.ndarray:
     """All pages of a TIFF, or the single image of a PNG/JPEG/BMP, as (N,H,W) grayscale in the file's depth."""
     p = Path(path)
     _check_file(p, IMAGE_SUFFIXES)
+    check_image_header(p)  # size from the header: a decompression bomb is refused before it is decoded
     flags = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_GRAYSCALE
-    buf = np.fromfile(p, np.uint8)
     if p.suffix.lower() in TIFF_SUFFIXES:
-        with quiet_cv2():
+        with quiet_cv2(), quiet_c_stderr():
             ok, pages = cv2.imreadmulti(str(p), flags=flags)
         if not ok or not pages:
             raise BadInput(f"{p}: not a readable TIFF (corrupt or truncated)")
         frames = [to_gray(a) for a in pages]
     else:
-        with quiet_cv2():
+        buf = np.fromfile(p, np.uint8)
+        with quiet_cv2(), quiet_c_stderr():
             img = cv2.imdecode(buf, flags)
         if img is None:
             raise BadInput(f"{p}: not a readable image (corrupt or truncated)")
@@ -149,13 +170,48 @@ def read_video(path: str | Path, max_frames: int | None = None) -> tuple[np.ndar
 
 def sidecar_background(path: Path, sidecar: dict[str, Any]) -> np.ndarray | None:
     ref = sidecar.get("background")
-    if not ref:
+    if ref is None:
         return None
+    if not isinstance(ref, str) or not ref.strip():
+        raise BadInput(f"{sidecar.get('_sidecar', path)}: background must be the path of an image, got "
+                       f"{_show(ref)}")
     bp = Path(ref)
     if not bp.is_absolute():
         bp = Path(sidecar.get("_sidecar", path)).parent / bp
     bg = read_image_frames(bp)
     return bg[0] if len(bg) == 1 else bg.mean(0)
+
+
+def _show(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def sidecar_z(sidecar: dict[str, Any], n: int) -> np.ndarray:
+    """The sidecar's z_m: a number (one frame) or a flat list of `n` finite numbers (metres)."""
+    where = sidecar.get("_sidecar", "sidecar")
+    v = sidecar["z_m"]
+    values = v if isinstance(v, list) else [v]
+    if not values or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in values):
+        raise BadInput(f"{where}: z_m must be a number or a flat list of numbers (metres), got {_show(v)}")
+    if not all(math.isfinite(x) for x in values):
+        raise BadInput(f"{where}: z_m holds NaN or infinite values")
+    if len(values) != n:
+        raise BadInput(f"{where}: {len(values)} z values for {n} frames")
+    return np.asarray(values, np.float64)
+
+
+def _read_hdf5(p: Path, optics: Optics | dict[str, Any] | None) -> HoloStack:
+    """The stack, frames in memory or (too large for that) read lazily; the file stays open for lazy frames."""
+    r = StackReader(p, optics)
+    try:
+        stack = r.load()
+    except BaseException:
+        r.close()
+        raise
+    if not isinstance(stack.holograms, LazyFrames):
+        r.close()
+    return stack
 
 
 def read_input(path: str | Path, optics: Optics | dict[str, Any] | None = None,
@@ -164,10 +220,12 @@ def read_input(path: str | Path, optics: Optics | dict[str, Any] | None = None,
     p = Path(path)
     if not p.exists():
         raise BadInput(f"{p}: no such file or folder")
+    why = _not_regular(p)
+    if why:
+        raise BadInput(f"{p}: {why}")
     suffix = p.suffix.lower()
     if p.is_file() and suffix in HDF5_SUFFIXES:
-        with StackReader(p, optics) as r:
-            stack = r.read_all()
+        stack = _read_hdf5(p, optics)
     else:
         sidecar = load_sidecar(p)
         z = None
@@ -182,10 +240,8 @@ def read_input(path: str | Path, optics: Optics | dict[str, Any] | None = None,
                            "folder or a video file")
         if frames.dtype.kind == "f" and not np.isfinite(frames).all():
             raise BadInput(f"{p}: holds NaN or infinite values")
-        if "z_m" in sidecar:
-            z = np.asarray(sidecar["z_m"], np.float64).reshape(-1)
-            if len(z) != len(frames):
-                raise BadInput(f"{sidecar['_sidecar']}: {len(z)} z values for {len(frames)} frames")
+        if sidecar.get("z_m") is not None:
+            z = sidecar_z(sidecar, len(frames))
         stack = HoloStack(frames, resolve_optics(p, optics), z, sidecar_background(p, sidecar),
                           {k: v for k, v in sidecar.items() if not k.startswith("_")}, str(p))
     if background is not None:

@@ -14,32 +14,12 @@ import scipy.fft as sfft
 
 from app.core.errors import BadInput
 
+from .checks import check_frame
 from .fftback import get_fft, tune_async
 from .optics import Optics
 from .propagate import Propagator, band_limits
 
 log = logging.getLogger(__name__)
-
-
-def check_frame(frame: np.ndarray, name: str = "frame") -> np.ndarray:
-    """Validate a raw camera frame (2-D, finite, not blank/saturated); return it as a NumPy array."""
-    a = np.asarray(frame)
-    if a.ndim != 2:
-        raise BadInput(f"{name}: expected a 2-D grayscale hologram, got shape {a.shape}")
-    if a.dtype.kind not in "uif" or a.size == 0:
-        raise BadInput(f"{name}: expected numeric pixels, got dtype {a.dtype}")
-    if min(a.shape) < 16:
-        raise BadInput(f"{name}: frame {a.shape[1]}x{a.shape[0]} is too small")
-    if a.dtype.kind == "f" and not np.isfinite(a).all():
-        raise BadInput(f"{name}: holds NaN or infinite values")
-    lo, hi = a.min(), a.max()
-    if hi == 0 and lo == 0:
-        raise BadInput(f"{name}: all pixels are zero (camera off or shutter closed?)")
-    if lo == hi:
-        raise BadInput(f"{name}: every pixel has the same value {hi} (blank or saturated)")
-    if np.count_nonzero(a == hi) > a.size // 2:
-        raise BadInput(f"{name}: more than half of the pixels are saturated at {hi}")
-    return a
 
 
 @dataclass(frozen=True)

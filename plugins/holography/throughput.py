@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from app.core.errors import ModelError
 from app.core.frames import Frame
 from app.core.host import HeadlessHost
 
@@ -16,6 +17,19 @@ from . import fftback
 from .engine import HoloEngine
 
 log = logging.getLogger(__name__)
+
+
+def _check_model(engine: HoloEngine, method: str) -> None:
+    """A method that needs a model ran without one (it could not be opened, or none is installed for these
+    optics): an error, never a silent sweep timed under the requested method's name."""
+    if method in ("manual", "sweep") or engine.plan.method == method:
+        return
+    failed = dict(engine._failed_models)
+    if failed:
+        mid, why = next(iter(failed.items()))
+        raise ModelError(f"holo bench --method {method}: model {mid} cannot be used ({why})")
+    raise ModelError(f"holo bench --method {method}: no installed autofocus model for the simulated "
+                     f"{engine.preset_name} optics (see `vitascope models list`)")
 
 
 def run_bench(size: int = 512, frames: int = 100, method: str = "vit+refine", distinct: int = 8,
@@ -34,10 +48,15 @@ def run_bench(size: int = 512, frames: int = 100, method: str = "vit+refine", di
         f = sim[i % len(sim)]
         return Frame(i, f.data, meta=dict(f.meta))
 
-    for i in range(3):  # warm-up: carrier detection, plans, FFT backend timing
-        if method == "manual":
-            engine.set_manual_z(sim[i % len(sim)].meta["z_true_m"])
-        engine.process(frame(i))
+    try:
+        for i in range(3):  # warm-up: carrier detection, plans, FFT backend timing
+            if method == "manual":
+                engine.set_manual_z(sim[i % len(sim)].meta["z_true_m"])
+            engine.process(frame(i))
+        _check_model(engine, method)
+    except BaseException:
+        engine.close()
+        raise
     fftback.wait_tuning(60)
     stages: dict[str, list[float]] = {}
     errors = []
