@@ -19,6 +19,7 @@ import numpy as np
 from app.core.card import ModelCard, read_card, sha256_file, write_card
 from app.core.errors import BadInput, ModelError, VitascopeError
 from app.core.jobs import CancelToken, ProgressEvent
+from app.core.validate import check_output_dir
 from app.core.zoo import open_folder
 
 from .autofocus import (
@@ -333,8 +334,11 @@ def calibrate_cmd(args: argparse.Namespace) -> int:
                                                        ev.values["vit_refine_mae_um"], ev.values["refine_bias_um"]))
 
     try:
-        card = calibrate(args.stack, args.out, getattr(args, "model", None),
-                         int(getattr(args, "steps", 300)), int(getattr(args, "seed", 0)), show)
+        steps, seed = int(getattr(args, "steps", 300)), int(getattr(args, "seed", 0))
+        if steps < 1 or seed < 0:
+            raise BadInput(f"--steps must be at least 1 and --seed at least 0, got {steps} and {seed}")
+        check_output_dir(args.out)
+        card = calibrate(args.stack, args.out, getattr(args, "model", None), steps, seed, show)
     except VitascopeError as e:
         sys.stderr.write(f"{e}\n")
         return 2
