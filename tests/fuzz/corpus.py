@@ -17,7 +17,7 @@ W, F = "{W}", "{F}"  # the case's own folder, the shared fixtures folder (valid 
 @dataclass(frozen=True)
 class Case:
     id: str
-    kind: str  # options | readers | sidecars | cards | specs | recipes | outputs | security | controls | bit-flips
+    kind: str  # options readers sidecars cards specs recipes outputs security controls bit-flips commands
     argv: tuple[str, ...]
     files: tuple[tuple[str, Any], ...] = ()  # (name under {W}, bytes | ("fifo",) | ("dir",) | ("symlink", to) ...)
     outputs: tuple[str, ...] = ()  # names under {W} the command may create
@@ -698,9 +698,67 @@ def _bit_flips(n_default: int = 40, n_long: int = 400) -> list[Case]:
     return cases
 
 
+def leaf_commands() -> list[tuple[tuple[str, ...], Any]]:
+    """Every runnable command of the CLI as (argv path, its parser), found by walking the parser tree: commands a
+    plug-in adds later are covered without listing them here."""
+    import argparse
+
+    from app.cli import build_parser
+
+    out = []
+
+    def walk(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subs:
+            out.append((path, parser))
+        for sub in subs:
+            for name, child in sub.choices.items():
+                walk(child, (*path, name))
+
+    walk(build_parser(), ())
+    return out
+
+
+def _introspected() -> list[Case]:
+    """For every command: an unknown option (a usage error, in process); in the long campaign also the command
+    with missing input paths and, for each numeric option, hostile values (child processes: unknown commands may
+    not be safe to run in the test process)."""
+    import argparse
+
+    cases = []
+    for path, parser in leaf_commands():
+        name = "-".join(path)
+        cases.append(Case(f"cmd-{name}-unknown-option", "commands", (*path, "--no-such-option-xyz")))
+        if path == ("gui",):
+            continue
+        base: list[str] = []
+        for a in parser._actions:
+            if isinstance(a, argparse._HelpAction) or a.dest in ("help", "version"):
+                continue
+            if not a.option_strings:  # a positional
+                base += [f"{W}/missing.png"]
+            elif a.required:
+                base += [a.option_strings[0], str(a.choices[0]) if a.choices else
+                         "1" if a.type in (int, float) else f"{W}/out"]
+        for group in parser._mutually_exclusive_groups:
+            if group.required and group._group_actions:
+                a = group._group_actions[0]
+                base += [a.option_strings[0]] + ([] if a.nargs == 0 else [f"{W}/missing.png"])
+        if any("missing.png" in b for b in base):  # a command that reads inputs: all of them missing
+            cases.append(Case(f"cmd-{name}-missing-inputs", "commands", (*path, *base), child=True, long=True,
+                              outputs=("out",)))
+        for a in parser._actions:
+            if a.option_strings and a.type in (int, float) and a.nargs in (None, 1):
+                for i, v in enumerate(("nan", "-1", "abc")):  # "abc" fails in argparse: safe in process
+                    cases.append(Case(f"cmd-{name}{a.option_strings[0]}-{i}", "commands",
+                                      (*path, *base, a.option_strings[0], v), child=v != "abc", long=True,
+                                      outputs=("out", "out.hea", "out.dat"), also_ok=(0,) if v == "-1" else ()))
+    return cases
+
+
 def all_cases(long: bool = False) -> list[Case]:
     cases = (_controls() + _options() + _readers() + _hdf5() + _sidecars() + _cards() + _security()
-             + _specs_and_recipes() + _outputs() + _bit_flips())
+             + _specs_and_recipes() + _outputs() + _bit_flips() + _introspected())
     ids = [c.id for c in cases]
     assert len(ids) == len(set(ids)), sorted({i for i in ids if ids.count(i) > 1})
     cases = [_sampled(c) for c in cases]

@@ -102,16 +102,23 @@ _GROUPS: list[tuple[str, tuple[str, ...]]] = [
      '/io/opencv/modules/imgcodecs/src/loadsave.cpp:1643: e',
      ('out-ecg-render-suffix.txt', 'out-ecg-render-suffix.jpg2',)),
 ]
+_GROUPS += [  # from the introspected command cases (bench/fuzz_campaign.py --long --only cmd-)
+    ("wrong exit: internal error in `holo` (ValueError: expected non-negative integer)",
+     ("cmd-holo-simulate--seed-1",)),
+    ("wrong exit: internal error in `holo` (IndexError: index -1 is out of bounds for axis 0 with size 0)",
+     ("cmd-holo-bench--size-1",)),
+    ("wrong exit: internal error in `holo` (KeyError: 'total')", ("cmd-holo-bench--frames-1",)),
+]
 KNOWN: dict[str, str] = {case_id: reason for reason, ids in _GROUPS for case_id in ids}  # case id -> what is wrong
 
 
 def owner_of(case: Case) -> str | None:
-    """The plug-in that owns the command a case runs (holography, ecg), or None for the app and the demo."""
+    """The plug-in that owns the command a case runs, or None for the app and the demo plug-in."""
     args = [a for a in case.argv if not a.startswith("{")]
     if case.argv[:1] == ("--home",):
         args = list(case.argv[2:])
     head = args[0] if args else ""
-    return {"holo": "holography", "ecg": "ecg"}.get(head)
+    return {"holo": "holography", "ecg": "ecg", "clip": "textsearch", "retrieval": "retrieval"}.get(head)
 
 
 def describe(result: str, stderr_lines: list[str], tmp: str = "") -> str:
