@@ -80,7 +80,7 @@ def test_onnx_export_matches_torch(tmp_path):
     from app.core.zoo import open_folder
     from app.train.dcal_train import export
 
-    m = _model()
+    m = _model(stem="conv")
     card = export(m, tmp_path / "m", {"id": "t-dcal", "provenance": {"note": "test"}})
     assert card.task == "retrieval.embed" and card.outputs[0].shape == ("batch", 64)
     handle = open_folder(tmp_path / "m")
