@@ -59,7 +59,7 @@ def test_verify_ok_and_install(make_window, zoo, add_model, tmp_path, qtbot):
     b.verify_selected()
     qtbot.waitUntil(lambda: "Verified" in b.card_text(), timeout=5000)
     b.install(src)
-    qtbot.waitUntil(lambda: "new-model" in [e.id for e in b.entries], timeout=10000)
+    qtbot.waitUntil(lambda: "new-model" in [e.id for e in b.entries], timeout=30_000)  # a busy machine
     qtbot.waitUntil(lambda: b.selected_id() == "new-model" and "Installed from" in b.card_text(), timeout=3000)
 
 
