@@ -200,7 +200,7 @@ def _export(ft: FineTuned, out: Path, card: dict[str, Any], extra: dict[str, Any
     model_dir = out / "model"
     wrapped = WithFeatures(ft.model).eval()
     ex = torch.from_numpy(np.ascontiguousarray(example, np.float32))
-    fields = {**card, "extra": extra}
+    fields = {**card, "extra": extra, "arch": {"family": type(ft.model).__name__, **ft.config.to_dict()}}
     export_onnx(wrapped, ex, model_dir, fields, output_name=["logits", "features"])
     extra = {**extra, "explain": export_rollout(ft.model, ex, model_dir)}
     (model_dir / OOD_FILE).write_bytes((out / OOD_FILE).read_bytes())

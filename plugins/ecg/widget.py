@@ -43,12 +43,12 @@ from app.core.errors import VitascopeError
 from app.core.jobs import CancelToken, ProgressEvent
 from app.core.plugin_api import Host, JobHandle
 
-from .preview import EcgPreview
 from .report import NOTICE, export_csv, write_pdf_report
-from .result_view import ResultPanel, ResultScroll
 from .review import Item, Worklist, WorklistCorrupt
 from .types import CLASS_TITLES, CLASSES, EcgInput
-from .worklist_view import COLUMNS, DECISION_TEXT, WorklistModel, WorklistTable
+from .widget_preview import EcgPreview
+from .widget_result import ResultPanel, ResultScroll
+from .widget_worklist import COLUMNS, DECISION_TEXT, WorklistModel, WorklistTable
 
 __all__ = ["COLUMNS", "EcgWidget", "WorklistModel"]
 

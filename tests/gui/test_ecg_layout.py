@@ -66,7 +66,7 @@ def probe(out: Path, sizes: list[tuple[int, int]]) -> None:
     from app.core.zoo import Zoo
     from app.gui.main_window import MainWindow
     from plugins.ecg.types import CLASSES, ScreenResult, SecondOpinion
-    from plugins.ecg.worklist_view import COLUMNS, DECISION_COLUMNS
+    from plugins.ecg.widget_worklist import COLUMNS, DECISION_COLUMNS
 
     app = QApplication.instance() or QApplication([])
     window = MainWindow(registry=discover(use_entry_points=False), zoo=Zoo([Path(os.environ["VITASCOPE_HOME"])

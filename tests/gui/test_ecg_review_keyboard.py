@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 from test_ecg_widget import DICOM, FakeEngine, _idle, _pngs, make_widget  # noqa: F401  (a fixture)
 
 from plugins.ecg.types import CLASSES, EcgInput, ScreenResult, SecondOpinion
-from plugins.ecg.worklist_view import COLUMNS
+from plugins.ecg.widget_worklist import COLUMNS
 
 OPINION = SecondOpinion("history_of_mi", ["pathological Q waves in II, III, aVF (≥ 40 ms)", "no ST elevation"],
                         ["II", "III", "aVF"], "sinus rhythm 64 bpm", {"HR": 64.0, "QRS": 104.0, "ST_II": 0.01})
