@@ -16,7 +16,7 @@ from app.core.errors import BadInput
 from app.core.io.images import MAX_PIXELS
 from app.core.validate import FLOAT32_MAX
 
-from .memory import available_bytes, gib
+from .memory import available_bytes, human_bytes
 from .optics import Optics
 
 log = logging.getLogger(__name__)
@@ -213,8 +213,9 @@ class StackReader:
             return
         stored = int(d.id.get_storage_size())
         if stored < declared * MIN_STORED_RATIO:
-            raise BadInput(f"{self.path}: /holograms declares {_shape_text(d.shape, d.dtype)} ({gib(declared)}) "
-                           f"but the file stores only {stored / 1e6:.3g} MB of them (empty or cut-short dataset)")
+            raise BadInput(f"{self.path}: /holograms declares {_shape_text(d.shape, d.dtype)} "
+                           f"({human_bytes(declared)}) but the file stores only {stored / 1e6:.3g} MB of them "
+                           "(empty or cut-short dataset)")
 
     @property
     def declared_bytes(self) -> int:
@@ -243,7 +244,7 @@ class StackReader:
         need, avail = self.declared_bytes, available_bytes()
         if need > EAGER_FRACTION * avail:
             raise BadInput(f"{self.path}: /holograms declares {_shape_text(self._d.shape, self._d.dtype)} "
-                           f"({gib(need)}), more than this machine can hold ({gib(avail)} available)")
+                           f"({human_bytes(need)}), more than this machine can hold ({human_bytes(avail)} available)")
         try:
             h = np.asarray(self._d[()])
         except (OSError, RuntimeError, ValueError) as e:

@@ -20,7 +20,7 @@ def available_bytes() -> int:
         return 8 * 2 ** 30
 
 
-def gib(n: float) -> str:
+def human_bytes(n: float) -> str:
     """Bytes as a short human size (MB below 1 GB, GB, TB)."""
     if n >= 1e12:
         return f"{n / 1e12:.3g} TB"
