@@ -21,7 +21,7 @@ from app.core.zoo import ModelHandle
 from . import readers
 from .fusion import fuse, restrict
 from .gate import RecordGate, gate_record
-from .image_gate import NotAnEcgImage, check_ecg_image
+from .image_gate import REVIEW_THIN, NotAnEcgImage, check_ecg_image
 from .opinion import second_opinion
 from .preprocess import letterbox_box, to_model_input
 from .types import CLASSES, EcgInput, ScreenResult, SecondOpinion
@@ -183,19 +183,19 @@ class EcgEngine:
                 raise r
         return out  # type: ignore[return-value]
 
-    def _gate(self, inp: EcgInput) -> RecordGate | None:
-        """Refuse what cannot be an ECG (raises); for waveforms, what their leads allow to be assessed."""
+    def _gate(self, inp: EcgInput) -> tuple[RecordGate | None, float]:
+        """Refuse what cannot be an ECG (raises); for waveforms, what their leads allow to be assessed; for images,
+        the share of thin strokes (1.0 for waveforms, rendered here)."""
         if inp.record is None:
-            check_ecg_image(inp.image, inp.source)
-            return None
+            return None, check_ecg_image(inp.image, inp.source)
         gate = gate_record(inp.record, inp.source)
         if gate.refused:
             raise NotAnEcgImage(gate.refuse or f"{inp.source}: the record cannot be screened")
-        return gate
+        return gate, 1.0
 
     def _screen(self, inputs: Sequence[EcgInput], explain: bool = False) -> list[ScreenResult | VitascopeError]:
         out: list[ScreenResult | VitascopeError | None] = [None] * len(inputs)
-        gates: dict[int, RecordGate | None] = {}
+        gates: dict[int, tuple[RecordGate | None, float]] = {}
         for i, inp in enumerate(inputs):
             try:
                 gates[i] = self._gate(inp)
@@ -231,10 +231,10 @@ class EcgEngine:
                 y0, x0, nh, nw = letterbox_box(inp.image.shape, (x.shape[-2], x.shape[-1]))
                 hm = _upsample(heat[j], x.shape[-2], x.shape[-1])[y0:y0 + nh, x0:x0 + nw]
             p = {lab: float(v) for lab, v in zip(labels, probs[j], strict=True)}
-            out[i] = self._decide(inp, gates[i], p, min_conf, score, stats, hm)
+            out[i] = self._decide(inp, *gates[i], p, min_conf, score, stats, hm)
         return out  # type: ignore[return-value]
 
-    def _decide(self, inp: EcgInput, gate: RecordGate | None, p: dict[str, float], min_conf: float,
+    def _decide(self, inp: EcgInput, gate: RecordGate | None, thin: float, p: dict[str, float], min_conf: float,
                 score: float | None, stats: MahalanobisStats | None, heat: np.ndarray | None) -> ScreenResult:
         """The answer for one input: the model's calibrated probabilities, flagged uncertain when they are low or
         the input is unlike the training data; for waveforms fused with the measured second opinion."""
@@ -255,6 +255,9 @@ class EcgEngine:
         if gate is None and p[label] < min_conf:  # waveforms: the fusion already judged the model's answer
             uncertain = True
             reasons.append(f"low confidence: {p[label]:.2f} < {min_conf:.2f}")
+        if thin < REVIEW_THIN:
+            uncertain = True
+            reasons.append(f"unlike an ECG page: few thin traces ({thin:.0%} of the ink): review")
         if score is not None and stats is not None and score > stats.threshold:
             uncertain = True
             reasons.append(f"unlike the training data (OOD score {score:.0f} > {stats.threshold:.0f}): review")

@@ -14,6 +14,9 @@ MIN_NEIGHBOUR_CORR = 0.2  # correlation of horizontally adjacent pixels: ~0 for 
 PAPER_LEVEL = 120      # local background (21 px median at 352 px width) brighter than this is paper
 MIN_PAPER = 0.4        # share of the page that is paper: >= 0.72 on every real and rendered ECG measured,
                        # median 0.37 on real photographs
+MIN_THIN = 0.5         # share of the ink in thin strokes: >= 0.76 on real ECG pages, >= 0.6 on renders down to
+                       # 50 dpi, median 0.45 on real photographs (below 0.5: refused)
+REVIEW_THIN = 0.65     # below this the page is screened but flagged uncertain
 
 
 class NotAnEcgImage(BadInput):
@@ -43,8 +46,9 @@ def _neighbour_corr(g: np.ndarray, half: int = 256) -> float:
     return float((a * b).sum() / den) if den > 0 else 0.0
 
 
-def check_ecg_image(image: np.ndarray, source: str = "image") -> None:
-    """Raise NotAnEcgImage when `image` (H, W[, C]) is too small, blank or noise to be an ECG page."""
+def check_ecg_image(image: np.ndarray, source: str = "image") -> float:
+    """Raise NotAnEcgImage when `image` (H, W[, C]) is too small, blank, noise, not paper or not strokes to be an
+    ECG page; otherwise return its thin-stroke share (below REVIEW_THIN the answer is flagged for review)."""
     img = np.asarray(image)
     if img.ndim < 2 or min(img.shape[:2]) < MIN_SHORT_SIDE:
         shape = "x".join(str(v) for v in img.shape[:2][::-1]) or "empty"
@@ -59,6 +63,24 @@ def check_ecg_image(image: np.ndarray, source: str = "image") -> None:
     if paper < MIN_PAPER:
         raise NotAnEcgImage(f"{source}: no light paper background ({paper:.0%} of the image; an ECG page has "
                             f"{MIN_PAPER:.0%} or more), not an ECG page")
+    thin = thin_stroke_share(g)
+    if thin < MIN_THIN:
+        raise NotAnEcgImage(f"{source}: its dark marks are areas, not thin traces ({thin:.0%} thin; an ECG page "
+                            f"has {MIN_THIN:.0%} or more), not an ECG page")
+    return thin
+
+
+def thin_stroke_share(gray: np.ndarray) -> float:
+    """Share of the ink (pixels 40 levels darker than their local background, at up to 704 px width) that a 5×5
+    opening removes: ECG traces, grid and text are thin strokes; the dark parts of a photograph are areas."""
+    h, w = gray.shape
+    width = min(704, w)
+    small = cv2.resize(gray, (width, max(1, round(width * h / w))), interpolation=cv2.INTER_AREA)
+    ink = (small.astype(np.int16) < cv2.medianBlur(small, 31).astype(np.int16) - 40).astype(np.uint8)
+    n = int(ink.sum())
+    if n == 0:
+        return 1.0
+    return 1.0 - float(cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8)).sum()) / n
 
 
 def paper_fraction(gray: np.ndarray) -> float:
