@@ -146,7 +146,8 @@ def run(job: JobSpec, on_event: EventFn, cancel: CancelToken) -> str:
     (out / "realft-report.json").write_text(json.dumps(report, indent=1))
     card = dict(p.get("card") or {})
     labels = list(card.get("labels") or [])
-    card["metrics"] = [*report_metrics(report, labels, str(card.pop("real_dataset", "real labelled images"))),
+    card["metrics"] = [*report_metrics(report, labels, str(card.pop("real_dataset", "real labelled images")),
+                                      job.seed),
                        *list(card.get("metrics") or [])]
     card["provenance"] = {**dict(card.get("provenance") or {}), "training_seconds": round(report["seconds"], 1),
                           "torch": str(torch.__version__), "threads": threads, "steps_per_fold": steps,
@@ -159,7 +160,7 @@ def run(job: JobSpec, on_event: EventFn, cancel: CancelToken) -> str:
     return "finished"
 
 
-def report_metrics(report: dict[str, Any], labels: list[str], dataset: str) -> list[dict[str, Any]]:
+def report_metrics(report: dict[str, Any], labels: list[str], dataset: str, seed: int = 0) -> list[dict[str, Any]]:
     """The card's [[metrics]] of a real-image fine-tune: k-fold CV and fixed-split (fold 0) accuracy, macro-F1,
     per-class recall, and the out-of-fold ECE before and after temperature scaling."""
     out: list[dict[str, Any]] = []
@@ -182,7 +183,7 @@ def report_metrics(report: dict[str, Any], labels: list[str], dataset: str) -> l
         if name in report:
             out.append({"name": f"ood_{name}_real_cv", "value": round(float(report[name]), 4),
                         "dataset": f"{dataset} (out-of-fold: share of real ECGs flagged / refused as unlike training)"})
-    return out
+    return [{**m, "seed": seed} for m in out]  # the seed of the folds and of the fine-tuning runs
 
 
 def _with_replay(feats: np.ndarray, labels: np.ndarray, ft: FineTuned, replay: tuple[np.ndarray, np.ndarray] | None

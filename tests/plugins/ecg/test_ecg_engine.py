@@ -66,7 +66,7 @@ def test_heldout_accuracy_on_a_fresh_small_set(engine):
     from plugins.ecg.preprocess import normalise
 
     x = normalise(np.stack(xs))[:, None]
-    (logits,) = engine.model.run(x)
+    logits = engine.model.run(x)[0]
     acc = float(np.mean(logits.argmax(1) == np.array(ys)))
     assert acc >= 0.80, acc
 
