@@ -151,6 +151,7 @@ def run(job: JobSpec, on_event: EventFn, cancel: CancelToken) -> str:
                        *list(card.get("metrics") or [])]
     card["provenance"] = {**dict(card.get("provenance") or {}), "training_seconds": round(report["seconds"], 1),
                           "torch": str(torch.__version__), "threads": threads, "steps_per_fold": steps,
+                          "data_seed": job.seed,
                           "folds": k, "batch_size": bs, "lr": lr,
                           "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     _export(ft, out, card, card_extra, x[:2])
