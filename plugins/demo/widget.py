@@ -143,9 +143,10 @@ class DemoWidget(QWidget):
         form = QFormLayout(controls)
         form.addRow("Model", self.model_combo)
         row = QHBoxLayout()
-        for b in (self.start_button, self.stop_button, self.file_button):
+        for b in (self.start_button, self.stop_button):
             row.addWidget(b)
         form.addRow(row)
+        form.addRow(self.file_button)  # on its own row: at 1024x700 three buttons in a row cut its text
         form.addRow(self.file_label)
 
         right = QVBoxLayout()
