@@ -6,21 +6,7 @@ from __future__ import annotations
 from tests.fuzz.corpus import Case
 
 # regenerate the groups with `python bench/fuzz_campaign.py --long --known FILE` (keep the ones still failing)
-_GROUPS: list[tuple[str, tuple[str, ...]]] = [
-    ('wrong exit: accepted (exit 0) where a refusal is due',
-     ('opt-ecg-model-2', 'read-ecg-render-hea-neg-fs', 'read-ecg-render-hea-long-dat',
-     'read-ecg-render-hea-1-lead', 'out-ecg-render-suffix-none',)),
-    ('hang: hang',
-     ('read-ecg-screen-fifo-h5',)),
-    ('wrong exit: internal error in `ecg` (ValueError: record_name must only comprise of letters, digits, '
-     'hyphens, and',
-     ('out-ecg-simulate-empty',)),
-    ('wrong exit: internal error in `ecg` (error: OpenCV(4.14.0) '
-     '/io/opencv/modules/imgcodecs/src/loadsave.cpp:1643: e',
-     ('out-ecg-render-suffix.txt', 'out-ecg-render-suffix.jpg2',)),
-]
-_GROUPS += [  # from the introspected command cases (bench/fuzz_campaign.py --long --only cmd-)
-]
+_GROUPS: list[tuple[str, tuple[str, ...]]] = []  # every plug-in-owned case passes now
 KNOWN: dict[str, str] = {case_id: reason for reason, ids in _GROUPS for case_id in ids}  # case id -> what is wrong
 
 
