@@ -154,7 +154,7 @@ class RetrievalWidget(QWidget):
         self.thr = QDoubleSpinBox()
         self.thr.setRange(-1.0, 1.0)
         self.thr.setSingleStep(0.05)
-        self.thr.setDecimals(2)
+        self.thr.setDecimals(3)
         self.thr.setValue(0.0)
         self.thr.setPrefix("score ≥ ")
         self.thr.valueChanged.connect(self._show_hits)
