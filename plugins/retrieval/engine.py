@@ -273,5 +273,8 @@ class RetrievalEngine:
         self.model = model
         self._embedder = None
 
+    def demo_source(self) -> None:
+        return None  # image folders are indexed on request, not streamed
+
     def close(self) -> None:
         self._embedder = None
