@@ -29,11 +29,11 @@ from plugins.textsearch.evaluate import recall  # noqa: E402
 from plugins.textsearch.preprocess import load_rgb, resize_crop, to_tensor  # noqa: E402
 from plugins.textsearch.tokenizer import load_tokenizer  # noqa: E402
 
-SIZE, CTX = 64, 32
-TEACHER = ClipConfig(embed_dim=256, image_size=SIZE, patch_size=8, vision_width=128, vision_layers=4,
+SIZE, CTX = 64, 24
+TEACHER = ClipConfig(embed_dim=256, image_size=SIZE, patch_size=16, vision_width=128, vision_layers=4,
                      vision_heads=4, vision_mlp=512, context_length=CTX, text_width=128, text_heads=4, text_layers=4,
                      text_mlp=512)
-STUDENT = ClipConfig(embed_dim=256, image_size=SIZE, patch_size=8, vision_width=64, vision_layers=4,
+STUDENT = ClipConfig(embed_dim=256, image_size=SIZE, patch_size=16, vision_width=64, vision_layers=4,
                      vision_heads=2, vision_mlp=256, context_length=CTX, text_width=128, text_heads=4, text_layers=2,
                      text_mlp=512)
 
