@@ -149,19 +149,21 @@ class EcgEngine:
         """The model folder's OOD statistics (card [ood] file, sha256-checked), or None when it ships none."""
         if self._ood_checked:
             return self._ood
-        self._ood_checked = True
         handle = self.model
         table = handle.card.extra.get("ood") or {}
-        if not table:
-            return None
-        path = handle.folder / str(table.get("file", ""))
-        if not path.is_file() or sha256_file(path) != table.get("sha256"):
-            raise ModelError(f"{handle.card.id}: {path.name} is missing or does not match its card's sha256")
-        stats = MahalanobisStats.load(path)
-        stats.threshold = float(table.get("threshold", stats.threshold))
-        self._ood_refuse = float(table.get("refuse", np.inf))
-        self._ood = stats
-        return stats
+        if table:  # a model that ships OOD statistics is unusable without them: every call raises until fixed
+            path = handle.folder / str(table.get("file", ""))
+            if not path.is_file() or sha256_file(path) != table.get("sha256"):
+                raise ModelError(f"{handle.card.id}: {path.name} is missing or does not match its card's sha256")
+            stats = MahalanobisStats.load(path)
+            try:
+                stats.threshold = float(table.get("threshold", stats.threshold))
+                self._ood_refuse = float(table.get("refuse", np.inf))
+            except (TypeError, ValueError):
+                raise ModelError(f"{handle.card.id}: the card's [ood] thresholds are not numbers") from None
+            self._ood = stats
+        self._ood_checked = True
+        return self._ood
 
     def ood_scores(self, inputs: Sequence[EcgInput]) -> np.ndarray | None:
         """The OOD score of each input's image without any gating (for measuring the score itself); None when the

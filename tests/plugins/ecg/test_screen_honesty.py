@@ -119,3 +119,19 @@ def test_cli_json_carries_uncertainty_and_the_second_opinion(tmp_path):
     assert {"uncertain", "reasons", "ood_score", "scope", "second_opinion", "disagreement"} <= set(row)
     assert row["scope"] == "12-lead" and row["second_opinion"]["label"] is not None
     assert row["second_opinion"]["rhythm"]
+
+
+def test_a_tampered_ood_file_stops_screening_every_time(tmp_path):
+    import shutil
+
+    folder = tmp_path / "m"
+    shutil.copytree(REPO / "models" / "ecg-screen-vit", folder)
+    with open(folder / "ood.npz", "ab") as f:
+        f.write(b"tampered")
+    host = HeadlessHost(zoo=Zoo())
+    eng = EcgEngine(host)
+    eng.use_handle(host.zoo.open(folder))
+    (inp,) = eng.read(REPO / "resources" / "samples" / "ecg" / "ecg-demo-1.png")
+    for _ in range(2):  # never a silent fall-back to screening without the OOD check
+        with pytest.raises(VitascopeError, match="ood.npz"):
+            eng.screen(inp, explain=False)
