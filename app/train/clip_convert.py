@@ -198,7 +198,7 @@ def image_latency(path: Path, size: int, runs: int = 20, text_path: Path | None 
 def write_folder(model: CLIP, out: str | Path, model_id: str, source: dict[str, Any], license: str = "",
                  description: str = "", vocab: str | Path | None = None, latency_runs: int = 20) -> dict[str, Any]:
     """Export both towers into `out` (written to a temporary folder first), check parity, write the card."""
-    from plugins.textsearch import clipcard
+    import plugins.textsearch.clipcard as clipcard
     from plugins.textsearch.tokenizer import VOCAB_FILE, ClipTokenizer, default_vocab
 
     cfg: ClipConfig = model.cfg

@@ -18,12 +18,12 @@ from app.core.plugin_api import Host
 from app.core.task_model import TaskModel
 from app.core.zoo import ModelHandle
 
-from . import readers
 from .fusion import fuse, restrict
 from .gate import RecordGate, gate_record
 from .image_gate import REVIEW_THIN, NotAnEcgImage, check_ecg_image
 from .opinion import second_opinion
 from .preprocess import letterbox_box, to_model_input
+from .readers import read_inputs, read_many
 from .types import CLASSES, EcgInput, ScreenResult, SecondOpinion
 
 TASK = "ecg.screen"
@@ -113,10 +113,10 @@ class EcgEngine:
     # reading ---------------------------------------------------------------------------------------------------
     def read(self, path: str | Path) -> list[EcgInput]:
         """Every screenable item in a file or folder (raises a VitascopeError with one line when unreadable)."""
-        return readers.read_inputs(path)
+        return read_inputs(path)
 
     def read_many(self, paths: Iterable[str | Path]) -> tuple[list[EcgInput], list[tuple[str, str]]]:
-        return readers.read_many(list(paths))
+        return read_many(list(paths))
 
     def demo_files(self) -> list[Path]:
         """The sample ECGs bundled with the app (rendered by the simulator, one per class)."""

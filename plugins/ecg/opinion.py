@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 
-from . import criteria as C
+from .criteria import Q_ST_MV, WIDE_QRS_MS, q_met, q_wave, st_deviation, stemi_met, territory_of
 from .gate import RecordGate, gate_record, gated_signals
 from .measure import _bandpass, delineate, measure
 from .rhythm import PACE_RATIO, pacing_index, read_rhythm
@@ -86,21 +86,21 @@ def second_opinion(record: EcgRecord, gate: RecordGate | None = None) -> SecondO
         findings.append("QRS boundaries not found: ST and Q criteria not assessed")
         return SecondOpinion(label=label, findings=findings, rhythm=rh.text, measurements=m, assessed=gate.assessed)
     dominant = r[[k == "N" for k in rh.kinds]] if len(rh.kinds) == len(r) else r
-    st_j, st_60 = C.st_deviation(x, fs, names, dominant, on - pre, off - pre)
+    st_j, st_60 = st_deviation(x, fs, names, dominant, on - pre, off - pre)
     med = np.asarray(d["median"])
-    q = {k: C.q_wave(med[i], fs, on, off) for i, k in enumerate(names)}
+    q = {k: q_wave(med[i], fs, on, off) for i, k in enumerate(names)}
     q_ms = {k: v[0] for k, v in q.items()}
     q_mv = {k: v[1] for k, v in q.items()}
     qs = {k: v[3] for k, v in q.items()}
     qrs_ms = meas.get("QRS")
-    wide = qrs_ms is not None and qrs_ms >= C.WIDE_QRS_MS
+    wide = qrs_ms is not None and qrs_ms >= WIDE_QRS_MS
     sex, age = patient_sex_age(record)
     scale = 2.0 if rh.af else 1.0  # f/F waves in the PR segment move the baseline
-    stemi, recip = C.stemi_met({k: v / scale for k, v in st_j.items()}, sex, age)
+    stemi, recip = stemi_met({k: v / scale for k, v in st_j.items()}, sex, age)
     if wide:
         q_ms = {k: v for k, v in q_ms.items() if k not in ("V1", "V2", "V3")}
-    q_leads = C.q_met(q_ms, q_mv, qs)
-    q_st = [k for k in q_leads if st_60.get(k, 0.0) >= C.Q_ST_MV]
+    q_leads = q_met(q_ms, q_mv, qs)
+    q_st = [k for k in q_leads if st_60.get(k, 0.0) >= Q_ST_MV]
     for k in names:
         m[f"ST_{k}"] = st_j.get(k, 0.0)
     m["ST_max"] = max(st_j.values()) if st_j else 0.0
@@ -108,7 +108,7 @@ def second_opinion(record: EcgRecord, gate: RecordGate | None = None) -> SecondO
     m["q_leads"] = float(len(q_leads))
     m["q_st_leads"] = float(len(q_st))
     if stemi and not wide:
-        terr = C.territory_of(stemi)
+        terr = territory_of(stemi)
         s = f"ST elevation at J in contiguous leads {_fmt(stemi, st_j)} mm ({terr})"
         if recip:
             s += f"; reciprocal depression {_fmt(recip, st_j)} mm"
@@ -117,14 +117,14 @@ def second_opinion(record: EcgRecord, gate: RecordGate | None = None) -> SecondO
     elif stemi:
         findings.append(f"ST elevation {_fmt(stemi, st_j)} mm with a wide QRS: STEMI criteria do not apply")
     if q_leads:
-        terr = C.territory_of(q_leads)
+        terr = territory_of(q_leads)
         qtxt = ", ".join(f"{k} {'QS' if qs[k] else f'{q_ms[k]:.0f} ms/{q_mv[k]:.2f} mV'}" for k in q_leads)
         s = f"pathological Q waves in {qtxt} ({terr})"
         if len(q_st) >= 2:
             s += f", ST still elevated 60 ms after J in {_fmt(q_st, st_60)} mm: recent (evolving) infarction"
         findings.insert(1 if stemi and not wide else 0, s)
     if wide:
-        findings.append(f"QRS {qrs_ms:.0f} ms ≥ {C.WIDE_QRS_MS:.0f} ms: conduction defect (bundle branch block or "
+        findings.append(f"QRS {qrs_ms:.0f} ms ≥ {WIDE_QRS_MS:.0f} ms: conduction defect (bundle branch block or "
                         "ventricular rhythm)")
     drive: list[str] = []
     if stemi and not wide:

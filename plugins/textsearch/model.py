@@ -12,7 +12,7 @@ from app.core import paths
 from app.core.errors import BadInput, ModelError
 from app.core.runtime import create_session
 
-from . import clipcard
+from .clipcard import CARD, read_card, verify
 from .preprocess import preprocess
 from .tokenizer import ClipTokenizer
 
@@ -23,9 +23,9 @@ def model_folders() -> list[Path]:
     for root in (paths.builtin_models_dir(), paths.user_models_dir()):
         if not root.is_dir():
             continue
-        for folder in sorted(p for p in root.iterdir() if (p / clipcard.CARD).is_file()):
+        for folder in sorted(p for p in root.iterdir() if (p / CARD).is_file()):
             try:
-                found[clipcard.read_card(folder).id] = folder
+                found[read_card(folder).id] = folder
             except ModelError:
                 continue
     return list(found.values())
@@ -42,7 +42,7 @@ def resolve_model(spec: str | Path | None) -> Path:
                            "--model FOLDER")
         return folders[0]
     for f in folders:
-        if clipcard.read_card(f).id == spec:
+        if read_card(f).id == spec:
             return f
     raise BadInput(f"{spec}: no such CLIP model (not a folder, not an installed id)")
 
@@ -52,8 +52,8 @@ class ClipModel:
 
     def __init__(self, folder: str | Path, threads: int | None = None) -> None:
         self.folder = Path(folder)
-        self.card = clipcard.read_card(self.folder)
-        clipcard.verify(self.folder, self.card)
+        self.card = read_card(self.folder)
+        verify(self.folder, self.card)
         files = self.card.files
         self.image_sess = create_session(self.folder / files["image_encoder"]["file"], threads=threads)
         self.text_sess = create_session(self.folder / files["text_encoder"]["file"], threads=threads)

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from app.core.errors import VitascopeError
 
-from . import clipcard
+from .clipcard import read_card as read_clip_card
 from .engine import TextSearchEngine
 
 THUMB = 128
@@ -41,7 +41,7 @@ class TextSearchWidget(QWidget):
         self.model_box.setToolTip("CLIP model used to index and search (one index per model)")
         for folder in engine.available_models():
             try:
-                self.model_box.addItem(clipcard.read_card(folder).id, str(folder))
+                self.model_box.addItem(read_clip_card(folder).id, str(folder))
             except VitascopeError:
                 continue
         if not self.model_box.count():
