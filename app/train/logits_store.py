@@ -1,4 +1,4 @@
-"""TinyViT's sparse teacher-logit store (METHODS §4): per sample per epoch an int32 augmentation seed + top-K int16
+"""TinyViT's sparse teacher-logit store (docs/methods.md): per sample per epoch an int32 augmentation seed + top-K int16
 class indices + top-K float16 probabilities (4 + 4K bytes); the augmentation is replayed bit-identically from the
 seed and the dense target rebuilt with (1 − Σv)/(C − K) on the other classes; `check` recomputes and compares."""
 
