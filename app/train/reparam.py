@@ -1,7 +1,7 @@
-"""Exact depth reparameterization (METHODS §1): a student of depth L whose blocks carry K parallel pre-LN branches,
+"""Exact depth reparameterization (docs/methods.md): a student of depth L whose blocks carry K parallel pre-LN branches,
 joined at the entries of the nonlinear parts by a λ schedule; `reparameterize()` at λ = 1 returns a plain ViT.
 
-Reading (METHODS §1, Q/K/V join): every branch of a block reads the same input x;
+Reading (Q/K/V join): every branch of a block reads the same input x;
 x1 = x + Σ_k MHSA_k(LN1_k(x)) with Q/K/V of each head joined across branches, then
 y = x1 + Σ_k FFN_k(LN2_k(x1)) with the GELU input joined. The join is z_k(λ) = (1-λ) z_k + λ Σ_j z_j (J = sum).
 At λ = 1 every branch sees the same Q/K/V and GELU input, so the block folds into one plain block: the LN affines
