@@ -1,4 +1,4 @@
-"""Distillation losses: classic KD (temperature), NKD and USKD (METHODS §12, after yzd-v/cls_KD), the soft-target
+"""Distillation losses: classic KD (temperature), NKD and USKD (after github.com/yzd-v/cls_KD), the soft-target
 CE of TinyViT's sparse logits, and regression distillation (teacher prediction + features) for autofocus."""
 
 from __future__ import annotations
