@@ -1,5 +1,5 @@
 """Job contracts shared by the GUI, the CLI and the worker: JobSpec, ProgressEvent, CancelToken and the
-JSON-lines event codec of DESIGN §3.4."""
+JSON-lines event codec (format: docs/formats.md)."""
 
 from __future__ import annotations
 
