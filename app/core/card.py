@@ -1,4 +1,4 @@
-"""Model cards (`models/<id>/card.toml`, DESIGN §3.3): parse, validate and write."""
+"""Model cards (`models/<id>/card.toml`, format: docs/formats.md): parse, validate and write."""
 
 from __future__ import annotations
 
