@@ -1,4 +1,4 @@
-"""`vitascope holo simulate | autofocus | reconstruct | calibrate | bench` (DESIGN §3.1). Bad input raises BadInput
+"""`vitascope holo simulate | autofocus | reconstruct | calibrate | bench`. Bad input raises BadInput
 (app/cli.py prints its one line and exits 2); `--json` writes only JSON to stdout."""
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("holo", help="digital holographic microscopy (simulate, autofocus, reconstruct...)")
     sub = p.add_subparsers(dest="holo_cmd", required=True)
 
-    s = sub.add_parser("simulate", help="a labelled stack of simulated holograms (HDF5, DESIGN §3.2)")
+    s = sub.add_parser("simulate", help="a labelled stack of simulated holograms (HDF5 stack, see hdf5.py)")
     s.add_argument("--out", required=True, help="output .h5 file")
     s.add_argument("--n", type=int, default=16, help="number of holograms")
     s.add_argument("--size", type=int, default=512, help="frame side in pixels")
