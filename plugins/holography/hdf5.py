@@ -1,4 +1,4 @@
-"""Hologram stacks in HDF5 (DESIGN §3.2): /holograms (N,H,W) uint16|float32, /z_m (N,), optional /background
+"""Hologram stacks in HDF5 (docs/formats.md): /holograms (N,H,W) uint16|float32, /z_m (N,), optional /background
 (H,W), root attrs wavelength_m, pixel_size_m, mode. Reading validates and fails with one-line BadInput errors."""
 
 from __future__ import annotations
