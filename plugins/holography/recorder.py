@@ -1,4 +1,4 @@
-"""Recording a live hologram stream to HDF5 (DESIGN §3.2 plus per-frame z, method, timestamps) on a writer thread,
+"""Recording a live hologram stream to HDF5 (the stack format of hdf5.py plus per-frame z, method, timestamps) on a writer thread,
 flushed at least every `flush_interval_s`, so a process killed with SIGKILL keeps every frame flushed before."""
 
 from __future__ import annotations
