@@ -1,5 +1,5 @@
-"""Fake quantizers (torch): uniform with a percentile search (RepQ-ViT §6), log√2 post-softmax and its two-shift
-form, and I&S-ViT's shift-uniform-log2 (SULQ, §7) with the η search. Straight-through rounding for training."""
+"""Fake quantizers (torch): uniform with a percentile search (RepQ-ViT), log√2 post-softmax and its two-shift
+form, and I&S-ViT's shift-uniform-log2 (SULQ) with the η search. Straight-through rounding for training."""
 
 from __future__ import annotations
 
