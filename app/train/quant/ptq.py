@@ -1,5 +1,5 @@
-"""Post-training quantization recipes on a QuantViT: MinMax / percentile baselines, RepQ-ViT (§6) and I&S-ViT
-(§7: SULQ + the three-stage smooth optimization with block reconstruction). Deterministic given the calibration
+"""Post-training quantization recipes on a QuantViT: MinMax / percentile baselines, RepQ-ViT and I&S-ViT
+(SULQ + the three-stage smooth optimization with block reconstruction). Deterministic given the calibration
 tensor and the seed."""
 
 from __future__ import annotations
