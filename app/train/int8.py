@@ -1,4 +1,4 @@
-"""int8 deployment: onnxruntime `quantize_static` (QDQ, QUInt8 activations / QInt8 per-channel weights, STACK §1b)
+"""int8 deployment: onnxruntime `quantize_static` (QDQ, QUInt8 activations / QInt8 per-channel weights)
 of an fp32 model folder with a deterministic calibration reader, written as a new model folder with lineage."""
 
 from __future__ import annotations
