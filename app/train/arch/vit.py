@@ -235,7 +235,7 @@ class VisionTransformer(nn.Module):
 
 
 _CONFIGS: dict[str, ViTConfig] = {
-    # Cuenat et al. 2022 (METHODS §5): 128 px, patch 16, 12 × width 128, 8 heads, MLP 1024, CLS, 1 regression output.
+    # Cuenat et al. 2022: 128 px, patch 16, 12 × width 128, 8 heads, MLP 1024, CLS, 1 regression output.
     "tvit": ViTConfig(img_size=128, patch=16, width=128, depth=12, heads=8, mlp_dim=1024, pool="cls",
                       num_outputs=1, head="regression", dropout=0.1),
     # Small members for tests, demos and quick experiments (64 px, patch 8 → 64 tokens).
