@@ -150,7 +150,7 @@ def export_onnx(model: nn.Module, example_input: torch.Tensor, out_dir: str | Pa
     """Export `model` to out_dir/model.onnx (one file, free batch and, for ViTs, free height/width; a model that
     returns a tuple gets one named output per element, `output_name` then a list), check it
     (onnx.checker + ORT parity ≤ atol at ≥ 2 batch and ≥ 2 image sizes), write golden.npz and card.toml and
-    return the card. `card_fields` holds id, task, labels, preprocess, metrics, provenance... (DESIGN §3.3)."""
+    return the card. `card_fields` holds id, task, labels, preprocess, metrics, provenance... (docs/formats.md)."""
     import onnx
 
     out_dir = Path(out_dir)
@@ -167,7 +167,7 @@ def export_onnx(model: nn.Module, example_input: torch.Tensor, out_dir: str | Pa
     example = example_input.detach().float()
     if example.ndim != 4:
         raise JobError(f"export: example input must be NCHW, got shape {tuple(example.shape)}")
-    if example.shape[0] < 2:  # batch 1 examples can freeze the batch dim (STACK.md)
+    if example.shape[0] < 2:  # batch 1 examples can freeze the batch dim in torch.onnx.export
         example = example.repeat(2, 1, 1, 1)
     cfg = getattr(model, "config", None)
     head = getattr(cfg, "head", "classification")
