@@ -42,7 +42,7 @@ bundle: setup
 bench: setup
 	$(PY) bench/runtime.py
 
-# The holography targets of issue #3, side by side with PyHoloscope (a bench-only dependency, installed here).
+# The holography benchmarks, side by side with PyHoloscope (a bench-only dependency, installed here).
 bench-holo: setup
 	$(PY) -m pip install -q -e ".[bench]"
 	$(PY) bench/holo_refocus.py
