@@ -21,7 +21,7 @@ def test_tvit_matches_the_paper():
     assert (cfg.img_size, cfg.patch, cfg.depth, cfg.width, cfg.heads, cfg.hidden) == (128, 16, 12, 128, 8, 1024)
     assert cfg.pool == "cls" and cfg.num_outputs == 1 and cfg.head == "regression"
     model = create_model("tvit").eval()
-    assert 3.9e6 < count_params(model) < 4.2e6  # "about 4 M params" (METHODS §5)
+    assert 3.9e6 < count_params(model) < 4.2e6  # "about 4 M params" (Cuenat et al. 2022)
     with torch.no_grad():
         out = model(torch.randn(2, 3, 128, 128))
         tokens = model.forward_features(torch.randn(2, 3, 128, 128))
