@@ -1,4 +1,4 @@
-"""Depth reparameterization (METHODS §1 Verify): branched == merged at λ=1 with random LN affines, refusal at λ<1,
+"""Depth reparameterization: branched == merged at λ=1 with random LN affines, refusal at λ<1,
 plain parameter count, ONNX export of the merged model with ORT parity."""
 
 from __future__ import annotations
