@@ -1,4 +1,4 @@
-"""Distillation losses (METHODS §12 Verify): NKD vs the reference NKDLoss, one-hot teacher → CE, C-1 non-target
+"""Distillation losses: NKD vs the reference NKDLoss, one-hot teacher → CE, C-1 non-target
 classes, Zipf sums to 1; USKD vs a direct re-implementation of the reference; KD and regression distillation."""
 
 from __future__ import annotations
