@@ -1,4 +1,4 @@
-"""TinyViT sparse logit store (METHODS §4 Verify): bit-identical augmentation replay (twice and across workers),
+"""TinyViT sparse logit store: bit-identical augmentation replay (twice and across workers),
 dense target sums to 1, stored-logit loss == online top-K-truncated teacher loss within fp16 tolerance, check mode."""
 
 from __future__ import annotations
