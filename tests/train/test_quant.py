@@ -1,4 +1,4 @@
-"""Fake quantization (METHODS §6 and §7 Verify): RepQ LN reparameterization (FP-exact, integer z̃ quantized-exact),
+"""Fake quantization (RepQ-ViT, I&S-ViT): RepQ LN reparameterization (FP-exact, integer z̃ quantized-exact),
 log√2 == two-shift form, SULQ(η→0) == log2, I&S stage 2 lossless, stage 3 ≥ stage-1-then-quantise."""
 
 from __future__ import annotations
