@@ -1,4 +1,4 @@
-"""Every holography module but widget.py imports with Qt and torch blocked (DESIGN §2), and without pyFFTW."""
+"""Every holography module but widget.py imports with Qt and torch blocked (the house rules), and without pyFFTW."""
 
 from __future__ import annotations
 
