@@ -1,4 +1,4 @@
-"""`vitascope holo ...`: simulate → autofocus --json (DESIGN §3.2 format) → reconstruct; bench; bad inputs exit 2
+"""`vitascope holo ...`: simulate → autofocus --json (docs/formats.md) → reconstruct; bench; bad inputs exit 2
 with exactly one line on stderr and nothing on stdout."""
 
 from __future__ import annotations
