@@ -45,7 +45,7 @@ def test_band_limit_matches_matsushima_and_only_bites_at_large_z():
     h = transfer_function((512, 512), LAM, PX, 46e-6)
     assert np.count_nonzero(h) == h.size  # no cut at all in the DHM case
     ly, lx = band_limits((512, 512), 630e-9, 1e-6, 13e-3)
-    assert 0.028e6 < lx < 0.033e6  # lensless 13 mm: ≈0.03 µm⁻¹ (HOLOGRAPHY.md §3)
+    assert 0.028e6 < lx < 0.033e6  # lensless 13 mm: ≈0.03 µm⁻¹
     h = transfer_function((512, 512), 630e-9, 1e-6, 13e-3)
     f = np.abs(np.fft.fftfreq(512, 1e-6))
     keep = np.abs(h) > 0
