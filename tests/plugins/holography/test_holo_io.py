@@ -1,4 +1,4 @@
-"""HDF5 stacks (DESIGN §3.2) and the other readers: round trips and one-line errors on bad files."""
+"""HDF5 stacks (docs/formats.md) and the other readers: round trips and one-line errors on bad files."""
 
 from __future__ import annotations
 
