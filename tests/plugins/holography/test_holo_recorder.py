@@ -42,7 +42,7 @@ def test_round_trip(tmp_path):
         assert np.isnan(f["z_pred_m"][3]) and f["z_pred_m"][4] == pytest.approx(4.4e-6)
         assert f["method"][0] == b"sweep" and f.attrs["model"] == "m1"
         np.testing.assert_array_equal(f["background"][:], bg)
-    stack = read_stack(tmp_path / "rec.h5")  # a recording is a valid §3.2 stack
+    stack = read_stack(tmp_path / "rec.h5")  # a recording is a valid HDF5 stack
     assert stack.optics.wavelength_m == OPTICS.wavelength_m and stack.optics.mode == "offaxis"
     np.testing.assert_array_equal(stack.holograms[7], pattern(7))
     np.testing.assert_allclose(stack.z_m, 0.9e-6 * np.arange(12))
