@@ -1,14 +1,17 @@
-"""A Qt-free Host for the CLI and tests: same contract as the GUI host, callbacks called on worker threads."""
+"""A Qt-free Host for the CLI and tests: same contract as the GUI host. Its UI thread is a callback thread of its
+own (a headless process has no event loop to lend): every callback runs there, one at a time, in order."""
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from . import paths
+from .callbacks import CallbackThread, LatestValue
 from .card import ModelCard
 from .frames import FrameSource, StreamHandle
 from .jobs import ProgressEvent
@@ -40,7 +43,22 @@ class HeadlessHost(PluginFiles):
         self.notices: list[Notice] = []
         self.docks: list[tuple[Any, str]] = []
         self.jobs: list[JobHandle] = []
-        self.streams: list[StreamHandle] = []
+        self.streams: list[tuple[StreamHandle, LatestValue]] = []
+        self._ui = CallbackThread("headless-host-ui")
+
+    # the threading rule ------------------------------------------------------------------------------------
+    @property
+    def ui_thread(self) -> threading.Thread:
+        """The thread every callback of this host runs on."""
+        return self._ui.thread
+
+    def post(self, fn: Callable[[], None]) -> None:
+        """Run `fn()` on the UI thread (later, after the callbacks already posted)."""
+        self._ui.post(fn)
+
+    def process_events(self, timeout: float | None = None) -> bool:
+        """Wait until the callbacks posted so far have run; True unless it timed out."""
+        return self._ui.flush(timeout)
 
     def models(self, task: str | None = None) -> list[ModelCard]:
         return self.zoo.cards(task)
@@ -49,20 +67,28 @@ class HeadlessHost(PluginFiles):
         return self.zoo.open(model_id)
 
     def on_models_changed(self, callback: Callable[[], None]) -> None:
-        self.zoo.on_change(callback)
+        self.zoo.on_change(lambda: self._ui.post(callback))
 
     def run_job(self, name: str, fn: JobFn, on_result: Callable[[Any], None] | None = None,
                 on_event: Callable[[ProgressEvent], None] | None = None,
                 on_error: Callable[[str], None] | None = None) -> JobHandle:
-        handle = start_thread_job(name, fn, on_result, on_event, on_error)
+        handle = start_thread_job(name, fn, on_result, on_event, on_error, dispatch=self._ui.post)
+        join = handle._wait
+
+        def wait(timeout: float | None = None) -> bool:  # ended, and its callbacks have run
+            return join(timeout) and self._ui.flush(timeout)
+
+        handle._wait = wait
         self.jobs.append(handle)
         return handle
 
     def start_stream(self, source: FrameSource, process: Callable[[Any], Any],
                      on_result: Callable[[Any], None]) -> StreamHandle:
-        handle = StreamHandle(source, process, on_result, lambda m: self.notify(m, "error")).start()
-        self.streams.append(handle)
-        return handle
+        """`on_result` gets only the newest result on the UI thread (no backlog), as in the GUI."""
+        latest = LatestValue(on_result, self._ui.post)
+        handle = StreamHandle(source, process, latest.put, lambda m: self._ui.post(lambda: self.notify(m, "error")))
+        self.streams.append((handle, latest))
+        return handle.start()
 
     def notify(self, text: str, level: str = "info") -> None:
         self.notices.append(Notice(level, text))
@@ -89,9 +115,12 @@ class HeadlessHost(PluginFiles):
         tmp.replace(p)
 
     def shutdown(self, timeout: float = 5.0) -> None:
-        for s in self.streams:
+        """Stop streams, cancel and join jobs, run the callbacks still queued, then end the UI thread."""
+        for s, latest in self.streams:
             s.stop(timeout)
+            latest.close()
         for j in self.jobs:
             j.cancel()
         for j in self.jobs:
             j.wait(timeout)
+        self._ui.close(timeout)

@@ -1,4 +1,5 @@
-"""The plug-in contract: API_VERSION, PluginInfo, and the Plugin / Engine / Host protocols.
+"""The plug-in contract: API_VERSION, PluginInfo, and the Plugin / Engine / Host / PluginWidget / ModelHandle
+protocols, with the one threading rule every Host keeps (THREADING_RULE).
 
 A plug-in module exposes `plugin` (an object satisfying `Plugin`). Its engine is Qt-free; its widget (Qt) is
 created lazily by `create_widget`, importing Qt only there. Plug-ins reach the app only through the Host."""
@@ -6,16 +7,29 @@ created lazily by `create_widget`, importing Qt only there. Plug-ins reach the a
 from __future__ import annotations
 
 import argparse
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .card import ModelCard
 from .frames import FrameSource, StreamHandle
 from .jobs import CancelToken, ProgressEvent
 
+if TYPE_CHECKING:
+    import numpy as np
+
 API_VERSION = 1
+
+THREADING_RULE = """Every callback a Host calls - a job's on_result / on_event / on_error, a stream's on_result, an
+on_models_changed callback and anything given to `post` - runs on the host's UI thread (`host.ui_thread`): one
+thread per host, one callback at a time, in the order they were posted, never on the worker that produced them.
+A stream's on_result gets only the newest result (results that arrive while one is pending replace it). In the
+GUI (QtHost) the UI thread is the Qt main thread, so callbacks may touch widgets. HeadlessHost has no event loop
+to lend: its UI thread is a callback thread of its own; `process_events()` waits until what was posted has run,
+and a job handle's `wait()` returns after the job's callbacks ran. Code that must reach Qt widgets from a
+HeadlessHost callback goes through app.gui.sdk (`main_thread`, `run_job`), which hops to the Qt thread."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,12 +105,27 @@ JobFn = Callable[[CancelToken, Callable[[ProgressEvent], None]], Any]
 
 
 @runtime_checkable
+class ModelHandle(Protocol):
+    """A verified, opened model as `Host.open_model` returns it (app.core.zoo.ModelHandle implements it)."""
+
+    card: ModelCard
+    folder: Path
+
+    def run(self, *arrays: np.ndarray) -> list[np.ndarray]: ...  # inputs in card order; shapes checked first
+
+
+@runtime_checkable
 class Host(Protocol):
-    """What the app offers a plug-in. Callbacks given to the Host are called on the UI thread in the GUI."""
+    """What the app offers a plug-in. Every callback runs on `ui_thread` (see THREADING_RULE)."""
+
+    @property
+    def ui_thread(self) -> threading.Thread: ...
+
+    def post(self, fn: Callable[[], None]) -> None: ...  # run fn() later on the UI thread
 
     def models(self, task: str | None = None) -> list[ModelCard]: ...
 
-    def open_model(self, model_id: str) -> Any: ...  # app.core.zoo.ModelHandle
+    def open_model(self, model_id: str) -> ModelHandle: ...
 
     def on_models_changed(self, callback: Callable[[], None]) -> None: ...
 
@@ -130,11 +159,30 @@ class Engine(Protocol):
 
 
 @runtime_checkable
+class PluginWidget(Protocol):
+    """The widget lifecycle the main window drives (a QWidget; app.gui.sdk.PluginWidgetBase implements it).
+
+    - `start()`: begin live work (a stream, a watch); idempotent while running.
+    - `stop()`: end live work; idempotent; `start()` may follow.
+    - `start_demo()`: what `vitascope gui --smoke` shows: start on the built-in demo data.
+    - `shutdown()`: the last call, once the window closes: stop, cancel this widget's jobs and release what it
+      holds; idempotent; no callback reaches the widget after it returns."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def start_demo(self) -> None: ...
+
+    def shutdown(self) -> None: ...
+
+
+@runtime_checkable
 class Plugin(Protocol):
     info: PluginInfo
 
     def create_engine(self, host: Host) -> Engine: ...
 
-    def create_widget(self, host: Host, engine: Engine) -> Any: ...  # a QWidget, built in widget.py
+    def create_widget(self, host: Host, engine: Engine) -> PluginWidget: ...  # a QWidget, built in widget.py
 
     def add_cli(self, subparsers: argparse._SubParsersAction) -> None: ...  # may add nothing

@@ -1,9 +1,10 @@
-"""QtHost: the Host a plug-in gets in the GUI. Same contract as app.core.host.HeadlessHost, but every callback
-runs on the Qt thread, jobs appear in the jobs panel and stream results are delivered newest-only."""
+"""QtHost: the Host a plug-in gets in the GUI. Same contract and threading rule as app.core.host.HeadlessHost;
+its UI thread is the Qt main thread, jobs appear in the jobs panel and stream results are delivered newest-only."""
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,17 @@ class QtHost(PluginFiles):
         self.notices: list[Notice] = []
         self.streams: list[tuple[StreamHandle, Latest]] = []
         self.docks: list[tuple[Any, str]] = []
+        self._ui_thread = threading.current_thread()  # built on the Qt thread, like the dispatcher it posts to
+
+    # the threading rule ------------------------------------------------------------------------------------
+    @property
+    def ui_thread(self) -> threading.Thread:
+        """The thread every callback of this host runs on: the Qt main thread."""
+        return self._ui_thread
+
+    def post(self, fn: Callable[[], None]) -> None:
+        """Run `fn()` on the Qt thread (later, after the callbacks already posted)."""
+        self.dispatch(fn)
 
     # models ------------------------------------------------------------------------------------------------
     def models(self, task: str | None = None) -> list[ModelCard]:
