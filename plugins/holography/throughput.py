@@ -13,8 +13,8 @@ from app.core.errors import ModelError
 from app.core.frames import Frame
 from app.core.host import HeadlessHost
 
-from . import fftback
 from .engine import HoloEngine
+from .fftback import wait_tuning
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def run_bench(size: int = 512, frames: int = 100, method: str = "vit+refine", di
     except BaseException:
         engine.close()
         raise
-    fftback.wait_tuning(60)
+    wait_tuning(60)
     stages: dict[str, list[float]] = {}
     errors = []
     t0 = time.perf_counter()
