@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import paths, runtime
+from . import manifest, paths, runtime
 from .card import CARD_FILE, GOLDEN_FILE, MODEL_FILE, ModelCard, TensorSpec, read_card, sha256_file
 from .errors import BadInput, ModelError
 from .validate import finite_float32
@@ -116,11 +116,12 @@ def check_io(card: ModelCard, session) -> None:
 
 
 class Zoo:
-    """Model folders under several roots; later roots (the user's) override earlier ones (built-in) by id."""
+    """Model folders under several roots; later roots (the user's) override earlier ones (shipped) by id. By default
+    the roots are the app's shared models/, each installed plug-in's model folders (its manifest), then the user's."""
 
     def __init__(self, roots: Iterable[Path] | None = None, install_root: Path | None = None) -> None:
         if roots is None:
-            roots = [paths.builtin_models_dir(), paths.user_models_dir()]
+            roots = [*manifest.model_roots(), paths.user_models_dir()]
         self.roots = [Path(r) for r in roots]
         self.install_root = Path(install_root) if install_root else self.roots[-1]
         self._listeners: list[Callable[[], None]] = []
@@ -129,7 +130,8 @@ class Zoo:
     # discovery ---------------------------------------------------------------------------------------------
     def entries(self) -> list[ZooEntry]:
         found: dict[str, ZooEntry] = {}
-        for i, root in enumerate(self.roots):
+        for root in self.roots:
+            shipped = root != self.install_root  # every root but the one models are installed into
             if not root.is_dir():
                 continue
             for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
@@ -137,9 +139,9 @@ class Zoo:
                     continue
                 try:
                     card = read_card(folder)
-                    entry = ZooEntry(folder, card, builtin=(i == 0 and len(self.roots) > 1))
+                    entry = ZooEntry(folder, card, builtin=shipped)
                 except ModelError as e:
-                    entry = ZooEntry(folder, None, str(e), builtin=(i == 0 and len(self.roots) > 1))
+                    entry = ZooEntry(folder, None, str(e), builtin=shipped)
                 found[entry.id] = entry
         return sorted(found.values(), key=lambda e: e.id)
 
