@@ -1,0 +1,480 @@
+"""The toolkit for plug-in widgets, and the one app.gui module a plug-in's widget.py may import: a widget base with
+the lifecycle of app.core.plugin_api.PluginWidget, a main-thread decorator, jobs with progress and cancel, a model
+picker bound to a task, probability bars and a banner. Works the same under QtHost and HeadlessHost."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from PySide6.QtCore import QCoreApplication, Qt, QThread, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QComboBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QWidget,
+)
+
+from app.core.frames import FrameSource, StreamHandle
+from app.core.jobs import ProgressEvent
+from app.core.plugin_api import Host, JobFn, JobHandle
+
+from .dispatch import Dispatcher, Latest
+
+__all__ = ["Banner", "Job", "JobControls", "Latest", "ModelPicker", "PluginWidgetBase", "ProbabilityBars",
+           "class_colour", "is_main_thread", "main_thread"]
+
+log = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., Any])
+
+# the main thread -----------------------------------------------------------------------------------------------
+_BRIDGE: Dispatcher | None = None
+_BRIDGE_LOCK = threading.Lock()
+
+
+def _bridge() -> Dispatcher:
+    """One per process, owned by the Qt thread and never deleted: a worker may still post after the widget that
+    started it is gone (posting through a deleted QObject from another thread crashes)."""
+    global _BRIDGE
+    with _BRIDGE_LOCK:
+        if _BRIDGE is None:
+            _BRIDGE = Dispatcher()
+            app = QCoreApplication.instance()
+            if app is not None and _BRIDGE.thread() is not app.thread():
+                _BRIDGE.moveToThread(app.thread())
+        return _BRIDGE
+
+
+def is_main_thread() -> bool:
+    app = QCoreApplication.instance()
+    return app is not None and QThread.currentThread() is app.thread()
+
+
+def main_thread(fn: F) -> F:
+    """Decorator: calls from any thread run `fn` on the Qt main thread (directly when already there, else queued
+    in call order; the caller gets None). The model is superqt's `ensure_main_thread`."""
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if is_main_thread():
+            return fn(*args, **kwargs)
+        _bridge()(functools.partial(fn, *args, **kwargs))
+        return None
+
+    return call  # type: ignore[return-value]
+
+
+# banner --------------------------------------------------------------------------------------------------------
+BANNER_STYLES = {
+    "info": "background: rgba(52, 152, 219, 35); border: 1px solid rgba(52, 152, 219, 150);",
+    "warning": "background: rgba(230, 126, 34, 40); border: 1px solid rgba(230, 126, 34, 160);",
+    "error": "background: rgba(231, 76, 60, 40); border: 1px solid rgba(231, 76, 60, 170);",
+    "notice": "background: rgba(192, 57, 43, 40); border: 1px solid rgba(192, 57, 43, 170); font-weight: bold;",
+}
+
+
+class Banner(QLabel):
+    """A coloured message strip (rich text) that takes no room while it is empty. `level`: info, warning, error
+    or notice (a standing notice, e.g. "not for diagnosis": bold, compact, centred)."""
+
+    def __init__(self, html: str = "", level: str = "warning", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWordWrap(True)
+        self.setTextFormat(Qt.TextFormat.RichText)
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.level = ""
+        self.show_message(html, level)
+
+    def show_message(self, html: str | None, level: str = "warning") -> None:
+        if level not in BANNER_STYLES:
+            raise ValueError(f"banner level {level!r}: one of {sorted(BANNER_STYLES)}")
+        if level != self.level:
+            self.level = level
+            pad = "1px" if level == "notice" else "6px"
+            self.setStyleSheet(f"QLabel {{ {BANNER_STYLES[level]} border-radius: 4px; padding: {pad}; }}")
+            self.setAlignment(Qt.AlignmentFlag.AlignCenter if level == "notice" else Qt.AlignmentFlag.AlignLeft
+                              | Qt.AlignmentFlag.AlignVCenter)
+        self.setText(html or "")
+        self.setVisible(bool(html))
+
+    def clear_message(self) -> None:
+        self.show_message(None, self.level)
+
+
+# probability bars ----------------------------------------------------------------------------------------------
+def class_colour(index: int, n: int) -> QColor:
+    """The colour of class `index` of `n`: evenly spaced hues, readable on light and dark backgrounds."""
+    return QColor.fromHsv(int(index * 360 / max(n, 1)) % 360, 255, 210)
+
+
+class ProbabilityBars(QWidget):
+    """One row per class: a coloured marker, the class title and a bar with the probability in per cent."""
+
+    def __init__(self, labels: tuple[str, ...] = (), titles: dict[str, str] | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.grid = QGridLayout(self)
+        self.grid.setContentsMargins(0, 0, 0, 0)
+        self.grid.setColumnStretch(1, 1)
+        self.grid.setVerticalSpacing(1)
+        self.titles = dict(titles or {})
+        self.labels: tuple[str, ...] = ()
+        self.bars: dict[str, QProgressBar] = {}
+        self.names: dict[str, QLabel] = {}
+        self.set_labels(labels)
+
+    def set_labels(self, labels: tuple[str, ...] | list[str]) -> None:
+        labels = tuple(labels)
+        if labels == self.labels:
+            return
+        while self.grid.count():
+            item = self.grid.takeAt(0)
+            if item.widget() is not None:
+                item.widget().deleteLater()
+        self.bars, self.names = {}, {}
+        for row, lab in enumerate(labels):
+            colour = class_colour(row, len(labels))
+            name = QLabel(f"<span style='color:{colour.name()}'>■</span> {self.titles.get(lab, lab)}")
+            bar = QProgressBar()
+            bar.setRange(0, 1000)
+            bar.setTextVisible(True)
+            bar.setAccessibleName(f"Probability of {self.titles.get(lab, lab)}")
+            self.grid.addWidget(name, row, 0)
+            self.grid.addWidget(bar, row, 1)
+            self.bars[lab], self.names[lab] = bar, name
+        self.labels = labels
+        self.clear()
+
+    def set_probabilities(self, probabilities: dict[str, float]) -> None:
+        """Show the probabilities (classes not in `probabilities` show 0 %); new class names replace the rows."""
+        if set(probabilities) - set(self.labels):
+            self.set_labels(tuple(probabilities))
+        for lab, bar in self.bars.items():
+            v = float(probabilities.get(lab, 0.0))
+            bar.setValue(int(round(1000 * v)))
+            bar.setFormat(f"{v:.1%}")
+
+    def clear(self) -> None:
+        for bar in self.bars.values():
+            bar.setValue(0)
+            bar.setFormat("—")
+
+    def colour(self, label: str) -> QColor:
+        return class_colour(self.labels.index(label), len(self.labels))
+
+
+# jobs ----------------------------------------------------------------------------------------------------------
+@dataclass
+class Job:
+    """A host job as a widget sees it; `outcome` is "" while it runs, then finished / failed / cancelled."""
+
+    name: str
+    key: str
+    handle: JobHandle | None = None
+    outcome: str = ""
+    error: str = ""
+    result: Any = None
+    _ended: list[Callable[[Job], None]] = field(default_factory=list, repr=False)
+
+    @property
+    def running(self) -> bool:
+        return not self.outcome
+
+    def cancel(self) -> None:
+        if self.handle is not None and self.running:
+            self.handle.cancel()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the job's thread (its callbacks still need the Qt event loop)."""
+        return self.handle.wait(timeout) if self.handle is not None else True
+
+
+class JobControls(QWidget):
+    """A progress bar and a Cancel button for the jobs bound to it: shown while one runs, Cancel cancels them
+    all. `always_visible` keeps them on screen (idle: Cancel disabled, bar empty)."""
+
+    def __init__(self, cancel_text: str = "Cancel", tip: str = "", always_visible: bool = False,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.progress = QProgressBar()
+        self.progress.setAccessibleName("Progress")
+        self.progress.setMaximumWidth(220)
+        self.cancel_button = QPushButton(cancel_text)
+        self.cancel_button.setToolTip(tip)
+        self.cancel_button.clicked.connect(self.cancel)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.cancel_button)
+        row.addWidget(self.progress)
+        self.always_visible = always_visible
+        self.jobs: list[Job] = []
+        self._idle()
+
+    def bind(self, job: Job) -> None:
+        self.jobs.append(job)
+        job._ended.append(self._release)
+        self.progress.setRange(0, 0)  # busy until the first progress event
+        self.progress.setFormat("%p%")
+        self.cancel_button.setEnabled(True)
+        self.setVisible(True)
+
+    def update_progress(self, ev: ProgressEvent) -> None:
+        if ev.total:
+            self.progress.setRange(0, int(ev.total))
+            self.progress.setValue(int(ev.step or 0))
+            if ev.message and not ev.terminal:
+                self.progress.setFormat(f"{ev.message}: %v/%m" if len(ev.message) < 24 else "%v/%m")
+
+    def cancel(self) -> None:
+        for job in list(self.jobs):
+            job.cancel()
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.jobs)
+
+    def _release(self, job: Job) -> None:
+        if job in self.jobs:
+            self.jobs.remove(job)
+        if not self.jobs:
+            self._idle()
+
+    def _idle(self) -> None:
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("")
+        self.cancel_button.setEnabled(False)
+        self.setVisible(self.always_visible)
+
+
+# model picker --------------------------------------------------------------------------------------------------
+class ModelPicker(QComboBox):
+    """The installed models for `task` (or what `items()` lists, as (text, data) pairs) between fixed `first` and
+    `last` entries; refilled on the Qt thread whenever the zoo changes, keeping the choice. The user's choice is
+    remembered in the plug-in's settings under `setting` and emitted as `chosen(data)`; `refreshed(data)` follows
+    every refill. With nothing to offer it shows `none_text` and is disabled."""
+
+    chosen = Signal(object)
+    refreshed = Signal(object)
+
+    def __init__(self, host: Host, task: str = "", *, plugin_id: str = "",
+                 items: Callable[[], list[tuple[str, Any]]] | None = None,
+                 first: tuple[tuple[str, Any], ...] = (), last: tuple[tuple[str, Any], ...] = (),
+                 none_text: str = "(no model installed)", setting: str = "model",
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.host, self.task, self.plugin_id, self.setting = host, task, plugin_id, setting
+        self._items = items or (lambda: [(c.id, c.id) for c in host.models(task or None)])
+        self.first, self.last, self.none_text = first, last, none_text
+        self.setAccessibleName("Model")
+        self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.setMinimumContentsLength(12)
+        self.currentIndexChanged.connect(self._user_chose)
+        self._filling = False
+        self.refresh()
+        host.on_models_changed(main_thread(self._zoo_changed))
+
+    def _zoo_changed(self) -> None:
+        try:
+            self.refresh()
+        except RuntimeError:  # the combo box was deleted meanwhile
+            pass
+
+    def refresh(self, select: Any = None) -> None:
+        want = select if select is not None else (self.currentData() if self.count() else self.saved())
+        entries = [*self.first, *self._items(), *self.last]
+        self._filling = True
+        try:
+            self.clear()
+            for text, data in entries:
+                self.addItem(text, data)
+            if not entries:
+                self.addItem(self.none_text, None)
+            i = self.findData(want) if want is not None else -1
+            self.setCurrentIndex(i if i >= 0 else 0)
+            self.setEnabled(bool(entries))
+        finally:
+            self._filling = False
+        self.refreshed.emit(self.currentData())
+
+    def saved(self) -> Any:
+        return self.host.settings(self.plugin_id).get(self.setting) if self.plugin_id else None
+
+    def model_ids(self) -> list[Any]:
+        fixed = {d for _, d in (*self.first, *self.last)}
+        return [self.itemData(i) for i in range(self.count()) if self.itemData(i) is not None
+                and self.itemData(i) not in fixed]
+
+    def _user_chose(self, _index: int) -> None:
+        if self._filling:
+            return
+        data = self.currentData()
+        if self.plugin_id and data is not None:
+            self.host.save_settings(self.plugin_id, {**self.host.settings(self.plugin_id), self.setting: data})
+        self.chosen.emit(data)
+
+
+# the widget base -----------------------------------------------------------------------------------------------
+class PluginWidgetBase(QWidget):
+    """A plug-in widget with the lifecycle the main window drives: `start`, `stop`, `start_demo`, `shutdown`.
+    Streams started with `start_stream` and jobs run with `run_job` deliver on the Qt thread whatever the host,
+    are stopped / cancelled by `shutdown`, and nothing reaches the widget after it. Subclasses override `start`,
+    `stop` (call super) and `on_shutdown`."""
+
+    plugin_id = ""
+
+    def __init__(self, host: Host, engine: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.host = host
+        self.engine = engine
+        self.closed = False
+        self.stream: StreamHandle | None = None
+        self._latest: Latest | None = None
+        self.jobs: dict[str, Job] = {}
+
+    # lifecycle ---------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Begin live work (nothing by default)."""
+
+    def stop(self) -> None:
+        """End live work: the stream started with `start_stream` stops (its threads are joined)."""
+        if self.stream is not None:
+            self.stream.stop()
+
+    def start_demo(self) -> None:
+        """What `vitascope gui --smoke` shows: `start()` by default."""
+        self.start()
+
+    def shutdown(self) -> None:
+        """Stop, cancel this widget's jobs and wait for them briefly, then `on_shutdown()`; idempotent."""
+        if self.closed:
+            return
+        self.stop()
+        self.closed = True
+        for job in list(self.jobs.values()):
+            job.cancel()
+        self.wait_idle(5.0)
+        self._drop_latest()
+        self.stream = None
+        self.on_shutdown()
+
+    def on_shutdown(self) -> None:
+        """Release what the widget holds (timers, files); called once by `shutdown`."""
+
+    @property
+    def running(self) -> bool:
+        return self.stream is not None and self.stream.running
+
+    # settings ----------------------------------------------------------------------------------------------
+    def settings(self) -> dict[str, Any]:
+        return self.host.settings(self.plugin_id)
+
+    def save_settings(self, **values: Any) -> None:
+        """Merge `values` into the plug-in's saved settings."""
+        self.host.save_settings(self.plugin_id, {**self.host.settings(self.plugin_id), **values})
+
+    # threads -----------------------------------------------------------------------------------------------
+    def on_ui(self, fn: Callable[..., None]) -> Callable[..., None]:
+        """`fn` wrapped to run on the Qt thread, and not at all once the widget is shut down or deleted."""
+
+        @main_thread
+        def call(*args: Any) -> None:
+            if self.closed:
+                return
+            try:
+                fn(*args)
+            except RuntimeError as e:  # the widget's C++ side was deleted meanwhile
+                if "deleted" not in str(e) and "already" not in str(e):
+                    raise
+                log.debug("callback dropped: %s", e)
+
+        return call
+
+    def start_stream(self, source: FrameSource, process: Callable[[Any], Any],
+                     on_result: Callable[[Any], None]) -> StreamHandle:
+        """Stream `source` through `process` on the host's threads; `on_result` gets the newest result only, on
+        the Qt thread. Replaces (stops) the widget's previous stream."""
+        if self.stream is not None:
+            self.stream.stop()
+        self._drop_latest()
+        deliver = self.on_ui(on_result)
+        if self.host.ui_thread is not threading.current_thread():  # the host's UI thread is not this Qt thread
+            self._latest = Latest(deliver, _bridge())  # newest-only into the Qt thread as well
+            deliver = self._latest.put
+        self.stream = self.host.start_stream(source, process, deliver)
+        return self.stream
+
+    def _drop_latest(self) -> None:
+        if self._latest is not None:
+            self._latest.close()
+            self._latest.deleteLater()
+            self._latest = None
+
+    def run_job(self, name: str, fn: JobFn, on_result: Callable[[Any], None] | None = None, *,
+                on_error: Callable[[str], None] | None = None,
+                on_event: Callable[[ProgressEvent], None] | None = None,
+                key: str = "", controls: JobControls | None = None) -> Job:
+        """Run `fn(token, emit)` as a host job (it shows in the jobs panel). Every callback runs on the Qt thread:
+        `on_event` for each progress event, then `on_result` or `on_error`; `job_ended(job)` follows in every
+        case, cancellation included. `key` names the job in `self.jobs` while it runs; `controls` shows its
+        progress and cancels it."""
+        job = Job(name, key or name)
+
+        def end(outcome: str) -> None:
+            if job.outcome:
+                return
+            job.outcome = outcome
+            if self.jobs.get(job.key) is job:
+                del self.jobs[job.key]
+            for cb in job._ended:
+                cb(job)
+            self.job_ended(job)
+
+        def event(ev: ProgressEvent) -> None:
+            if controls is not None:
+                controls.update_progress(ev)
+            if on_event is not None:
+                on_event(ev)
+            if ev.event == "cancelled":
+                end("cancelled")
+
+        def result(value: Any) -> None:
+            job.result = value
+            try:
+                if on_result is not None:
+                    on_result(value)
+            finally:
+                end("finished")
+
+        def error(msg: str) -> None:
+            job.error = msg
+            try:
+                if on_error is not None:
+                    on_error(msg)
+            finally:
+                end("failed")
+
+        self.jobs[job.key] = job
+        if controls is not None:
+            controls.bind(job)
+        job.handle = self.host.run_job(name, fn, on_result=self.on_ui(result), on_event=self.on_ui(event),
+                                       on_error=self.on_ui(error))
+        return job
+
+    def job_ended(self, job: Job) -> None:
+        """Called on the Qt thread after any job of this widget ended (finished, failed or cancelled)."""
+
+    def job_running(self, key: str) -> bool:
+        return key in self.jobs
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait for this widget's jobs' threads (for tests and shutdown; their callbacks need the event loop)."""
+        return all(job.wait(timeout) for job in list(self.jobs.values()))
