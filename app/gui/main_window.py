@@ -1,8 +1,8 @@
 """The main window: plug-ins as tabs (the demo last), model-zoo and jobs docks, menus with keyboard shortcuts,
 status bar, and a layout that is remembered but always fits the current screen.
 
-Plug-in widget convention: the window calls `widget.start_demo()` (if present) in smoke mode, and on close
-`widget.shutdown()` (else `widget.stop()`) before it stops streams, cancels and joins jobs and closes engines."""
+A plug-in widget keeps app.core.plugin_api.PluginWidget: the window calls `start_demo()` in smoke mode and, on
+close, `shutdown()` before it stops streams, cancels and joins jobs and closes engines."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.plugin_api import PluginWidget
 from app.core.registry import Registry, discover
 from app.core.zoo import Zoo
 
@@ -55,7 +56,7 @@ class PluginTab:
     tasks: tuple[str, ...] = ()
     host: QtHost | None = None
     engine: Any = None
-    widget: QWidget | None = None
+    widget: Any = None  # a QWidget that keeps the PluginWidget lifecycle
     error: str | None = None
 
 
@@ -163,6 +164,10 @@ class MainWindow(QMainWindow):
             tab.widget = plugin.create_widget(tab.host, tab.engine)
             if not isinstance(tab.widget, QWidget):
                 raise TypeError(f"create_widget returned {type(tab.widget).__name__}, not a QWidget")
+            if not isinstance(tab.widget, PluginWidget):
+                missing = [m for m in ("start", "stop", "start_demo", "shutdown") if not hasattr(tab.widget, m)]
+                raise TypeError(f"{type(tab.widget).__name__} lacks the widget lifecycle ({', '.join(missing)}); "
+                                "base it on app.gui.sdk.PluginWidgetBase")
         except Exception as e:
             log.error("plug-in %s: %s failed to build\n%s", info.id, stage, traceback.format_exc())
             tab.error = f"{stage} failed to build: {e.__class__.__name__}: {e}"
@@ -476,15 +481,14 @@ class MainWindow(QMainWindow):
 
     # smoke runs and shutdown -------------------------------------------------------------------------------
     def start_demos(self) -> list[str]:
-        """Call `start_demo()` on every plug-in widget that has one; returns the ids that failed."""
+        """Call `start_demo()` on every plug-in widget; returns the ids that failed."""
         failed = []
         for i, tab in enumerate(self.plugin_tabs):
-            start = getattr(tab.widget, "start_demo", None)
-            if tab.widget is None or not callable(start):
+            if tab.widget is None:
                 continue
             self.tabs.setCurrentIndex(i)
             try:
-                start()
+                tab.widget.start_demo()
             except Exception as e:
                 log.error("plug-in %s: start_demo failed: %s", tab.id, e)
                 failed.append(tab.id)
@@ -496,10 +500,9 @@ class MainWindow(QMainWindow):
             return True
         self._shut_down = True
         for tab in self.plugin_tabs:
-            stop = getattr(tab.widget, "shutdown", None) or getattr(tab.widget, "stop", None)
-            if callable(stop):
+            if tab.widget is not None:
                 try:
-                    stop()
+                    tab.widget.shutdown()
                 except Exception:
                     log.exception("plug-in %s: stopping its widget failed", tab.id)
             if tab.host is not None:

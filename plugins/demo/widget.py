@@ -1,7 +1,5 @@
 """The demo plug-in's widget: live view of generated shapes with the predicted label, probability bars,
-fps / latency / dropped-frame counters, a model picker and "Classify file…".
-
-Main-window convention: `start_demo()` is called in smoke mode, `shutdown()` on close."""
+fps / latency / dropped-frame counters, a model picker and "Classify file…" (built on app.gui.sdk)."""
 
 from __future__ import annotations
 
@@ -15,14 +13,11 @@ import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtGui import QBrush, QPalette
 from PySide6.QtWidgets import (
-    QComboBox,
     QFileDialog,
     QFormLayout,
-    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QProgressBar,
     QPushButton,
     QSizePolicy,
     QVBoxLayout,
@@ -30,9 +25,10 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.errors import ModelError
-from app.core.frames import Frame, StreamHandle
+from app.core.frames import Frame
 from app.core.io.images import read_image
 from app.core.plugin_api import Host
+from app.gui.sdk import Banner, Job, ModelPicker, PluginWidgetBase, ProbabilityBars
 
 from .engine import TASK, Classification, DemoEngine
 
@@ -52,19 +48,16 @@ class Unclassified:
     reason: str
 
 
-class DemoWidget(QWidget):
+class DemoWidget(PluginWidgetBase):
+    plugin_id = PLUGIN_ID
+
     def __init__(self, host: Host, engine: DemoEngine, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.host = host
-        self.engine = engine
-        self.stream: StreamHandle | None = None
+        super().__init__(host, engine, parent)
         self.results = 0
-        self._labels: tuple[str, ...] = ()
-        self._bars: dict[str, QProgressBar] = {}
         self._build()
-        saved = host.settings(PLUGIN_ID).get("model")
-        self.refresh_models(select=saved if isinstance(saved, str) else None)
-        host.on_models_changed(self.refresh_models)
+        self.model_combo.refreshed.connect(self._models_refreshed)
+        self.model_combo.chosen.connect(self._use_model)
+        self._models_refreshed(self.model_combo.currentData())
         self._stats_timer = QTimer(self)
         self._stats_timer.setInterval(250)
         self._stats_timer.timeout.connect(self._update_stats)
@@ -96,8 +89,7 @@ class DemoWidget(QWidget):
         self.label.setFont(font)
         self.label_detail = QLabel("Press Start to classify the live demo stream.")
         self.label_detail.setWordWrap(True)
-        self.bars_box = QGridLayout()
-        self.bars_box.setColumnStretch(1, 1)
+        self.bars = ProbabilityBars()
         self.history = pg.PlotWidget()
         self.history.setBackground(None)
         self.history.setMinimumHeight(120)
@@ -112,25 +104,20 @@ class DemoWidget(QWidget):
         self._brushes: list[QBrush] = []
         self._curve = self.history.plot([], [], pen=pg.mkPen((128, 128, 128), width=1), symbol="o",
                                         symbolSize=7, symbolPen=None)
-        self.message = QLabel()
-        self.message.setWordWrap(True)
-        self.message.setTextFormat(Qt.TextFormat.RichText)
-        self.message.setVisible(False)
-        self.message.setStyleSheet("QLabel { background: rgba(230, 126, 34, 40); border: 1px solid "
-                                   "rgba(230, 126, 34, 160); border-radius: 4px; padding: 6px; }")
+        self.message = Banner()
         pred = QGroupBox("Prediction")
         pv = QVBoxLayout(pred)
         pv.addWidget(self.label)
         pv.addWidget(self.label_detail)
-        pv.addLayout(self.bars_box)
+        pv.addWidget(self.bars)
         caption = QLabel("Confidence of the predicted class over the last 100 frames (dot colour = class)")
         caption.setWordWrap(True)
         pv.addWidget(caption)
         pv.addWidget(self.history, 1)
 
-        self.model_combo = QComboBox()
-        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        self.model_combo.currentIndexChanged.connect(self._model_chosen)
+        self.model_combo = ModelPicker(self.host, TASK, plugin_id=PLUGIN_ID,
+                                       items=lambda: [(m, m) for m in self.engine.available_models()])
+        self.model_combo.setSizeAdjustPolicy(ModelPicker.SizeAdjustPolicy.AdjustToContents)
         self.start_button = QPushButton("Start")
         self.start_button.clicked.connect(self.start)
         self.stop_button = QPushButton("Stop")
@@ -175,62 +162,23 @@ class DemoWidget(QWidget):
         super().changeEvent(event)
 
     def _set_labels(self, labels: tuple[str, ...]) -> None:
-        if labels == self._labels:
+        if labels == self.bars.labels:
             return
-        while self.bars_box.count():
-            item = self.bars_box.takeAt(0)
-            if item.widget() is not None:
-                item.widget().deleteLater()
-        self._bars = {}
-        self._history, self._brushes = [], []
+        self.bars.set_labels(labels)
+        self._history, self._brushes = [], [pg.mkBrush(self.bars.colour(lab)) for lab in labels]
         self._curve.setData([], [])
-        for row, lab in enumerate(labels):
-            bar = QProgressBar()
-            bar.setRange(0, 1000)
-            bar.setValue(0)
-            bar.setFormat("—")
-            bar.setTextVisible(True)
-            colour = pg.intColor(row, hues=max(len(labels), 1), maxValue=210)
-            name = QLabel(f"<span style='color:{colour.name()}'>■</span> {lab}")
-            self.bars_box.addWidget(name, row, 0)
-            self.bars_box.addWidget(bar, row, 1)
-            self._bars[lab] = bar
-            self._brushes.append(pg.mkBrush(colour))
-        self._labels = labels
 
     # models ------------------------------------------------------------------------------------------------
-    def refresh_models(self, select: str | None = None) -> None:
-        """Fill the model picker from the engine (runs again on the Qt thread when the zoo changes)."""
-        current = select or self.model_combo.currentData()
-        ids = self.engine.available_models()
-        self.model_combo.blockSignals(True)
-        self.model_combo.clear()
-        for mid in ids:
-            self.model_combo.addItem(mid, mid)
-        if not ids:
-            self.model_combo.addItem("(no model installed)", None)
-        if current in ids:
-            self.model_combo.setCurrentIndex(ids.index(current))
-        self.model_combo.setEnabled(bool(ids))
-        self.model_combo.blockSignals(False)
-        self._use_model(self.model_combo.currentData())
-        self._show_message(None if ids else NO_MODEL)
+    def _models_refreshed(self, model_id: str | None) -> None:
+        """After the picker was filled (again when the zoo changes): use its model, or say none is installed."""
+        self._use_model(model_id)
+        self.message.show_message(None if self.model_combo.model_ids() else NO_MODEL)
 
     def _use_model(self, model_id: str | None) -> None:
         self.engine.select_model(model_id)
         if model_id:
             labels = next((tuple(c.labels) for c in self.host.models(TASK) if c.id == model_id), ())
             self._set_labels(labels)
-
-    def _model_chosen(self, _index: int) -> None:
-        model_id = self.model_combo.currentData()
-        self._use_model(model_id)
-        if model_id:
-            self.host.save_settings(PLUGIN_ID, {**self.host.settings(PLUGIN_ID), "model": model_id})
-
-    def _show_message(self, html: str | None) -> None:
-        self.message.setText(html or "")
-        self.message.setVisible(bool(html))
 
     # live stream -------------------------------------------------------------------------------------------
     def _process(self, frame: Frame) -> Any:
@@ -249,32 +197,24 @@ class DemoWidget(QWidget):
             source = self.engine.demo_source()
         except Exception as e:  # a plug-in's missing data must show, not crash
             log.exception("demo source failed")
-            self._show_message(f"The demo source could not start: {e.__class__.__name__}: {e}")
+            self.message.show_message(f"The demo source could not start: {e.__class__.__name__}: {e}")
             return
         if source is None:
-            self._show_message("This engine has no demo source.")
+            self.message.show_message("This engine has no demo source.")
             return
         self.results = 0
-        self.stream = self.host.start_stream(source, self._process, self._on_result)
+        self.start_stream(source, self._process, self._on_result)
         self.label_detail.setText("Waiting for the first frame…")
         self._update_buttons()
 
-    def start_demo(self) -> None:
-        """Used by `vitascope gui --smoke`: start the live demo."""
-        self.start()
-
     def stop(self) -> None:
-        if self.stream is not None:
-            self.stream.stop()
-        self._update_buttons()
-        self._update_stats()
+        super().stop()
+        if not self.closed:
+            self._update_buttons()
+            self._update_stats()
 
-    def shutdown(self) -> None:
-        """Called by the main window on close: stop the stream and the timers."""
+    def on_shutdown(self) -> None:
         self._stats_timer.stop()
-        if self.stream is not None:
-            self.stream.stop()
-            self.stream = None
 
     def _on_result(self, result: Any) -> None:
         self.results += 1
@@ -286,20 +226,17 @@ class DemoWidget(QWidget):
         if isinstance(result, Unclassified):
             self.label.setText("(not classified)")
             self.label_detail.setText(f"frame {result.index}: no model installed")
-            self._show_message(NO_MODEL)
+            self.message.show_message(NO_MODEL)
             return
-        self._show_message(None)
+        self.message.show_message(None)
         self._set_labels(tuple(result.probabilities))
         p = result.probabilities.get(result.label, 0.0)
         self.label.setText(result.label)
         where = f"frame {result.index}" if result.index >= 0 else "file"
         self.label_detail.setText(f"{p:.1%} confidence · {where} · {result.model} · {result.ms:.1f} ms")
-        for lab, bar in self._bars.items():
-            v = result.probabilities.get(lab, 0.0)
-            bar.setValue(int(round(1000 * v)))
-            bar.setFormat(f"{v:.1%}")
-        if result.index >= 0 and result.label in self._labels:  # live frames only
-            self._history = (self._history + [(p, self._labels.index(result.label))])[-100:]
+        self.bars.set_probabilities(result.probabilities)
+        if result.index >= 0 and result.label in self.bars.labels:  # live frames only
+            self._history = (self._history + [(p, self.bars.labels.index(result.label))])[-100:]
             x = np.arange(-len(self._history) + 1, 1)
             y = np.array([c for c, _ in self._history])
             self._curve.setData(x, y, symbolBrush=[self._brushes[k] for _, k in self._history])
@@ -313,13 +250,12 @@ class DemoWidget(QWidget):
             self.stats_label.setText(f"{state} · {s.fps:.1f} fps · latency {s.last_ms:.1f} ms · "
                                      f"frames {s.processed} · dropped {s.dropped}")
             if s.error:
-                self._show_message(f"<b>The stream stopped:</b> {s.error}")
+                self.message.show_message(f"<b>The stream stopped:</b> {s.error}")
         self._update_buttons()
 
     def _update_buttons(self) -> None:
-        running = self.stream is not None and self.stream.running
-        self.start_button.setEnabled(not running)
-        self.stop_button.setEnabled(running)
+        self.start_button.setEnabled(not self.running)
+        self.stop_button.setEnabled(self.running)
 
     # files -------------------------------------------------------------------------------------------------
     def _classify_clicked(self) -> None:
@@ -328,18 +264,18 @@ class DemoWidget(QWidget):
         if path:
             self.classify_file(Path(path))
 
-    def classify_file(self, path: Path) -> Any:
+    def classify_file(self, path: Path) -> Job:
         """Classify one image file on a job; the result shows here and in the jobs panel."""
         path = Path(path)
         self.file_label.setText(f"Classifying {path.name}…")
 
         def done(r: Classification) -> None:
             self.file_label.setText(f"{path.name} → {r.label} ({r.probabilities.get(r.label, 0):.1%})")
-            if not (self.stream is not None and self.stream.running):
+            if not self.running:
                 self.show_result(r)
 
         def failed(msg: str) -> None:
             self.file_label.setText(f"{path.name}: {msg}")
 
-        return self.host.run_job(f"classify {path.name}", lambda tok, emit: self.engine.classify(read_image(path)),
-                                 on_result=done, on_error=failed)
+        return self.run_job(f"classify {path.name}", lambda tok, emit: self.engine.classify(read_image(path)),
+                            on_result=done, on_error=failed)
