@@ -1,16 +1,14 @@
 """Text-search page: pick a CLIP model, index folders (progress, cancel), type a query (text, image paths, weights,
-'+' / '-' terms), see the ranked images as a thumbnail grid with their scores and a threshold."""
+'+' / '-' terms), see the ranked images as a thumbnail grid with their scores and a threshold (on app.gui.sdk)."""
 
 from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QSize, Qt, QUrl
 from PySide6.QtGui import QDesktopServices, QGuiApplication, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
-    QComboBox,
     QDoubleSpinBox,
     QFileDialog,
     QHBoxLayout,
@@ -18,45 +16,37 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
-    QProgressBar,
     QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
 from app.core.errors import VitascopeError
+from app.core.jobs import ProgressEvent
+from app.core.plugin_api import Host
+from app.gui.sdk import Job, JobControls, ModelPicker, PluginWidgetBase
 
 from .clipcard import read_card as read_clip_card
 from .engine import TextSearchEngine
 
+PLUGIN_ID = "textsearch"
 THUMB = 128
 
 
-class TextSearchWidget(QWidget):
-    def __init__(self, host: Any, engine: TextSearchEngine) -> None:
-        super().__init__()
-        self.host, self.engine = host, engine
-        self._job = None
-        self.model_box = QComboBox()
+class TextSearchWidget(PluginWidgetBase):
+    plugin_id = PLUGIN_ID
+
+    def __init__(self, host: Host, engine: TextSearchEngine, parent: QWidget | None = None) -> None:
+        super().__init__(host, engine, parent)
+        self.model_box = ModelPicker(host, items=self._clip_models, none_text="no CLIP model installed")
         self.model_box.setToolTip("CLIP model used to index and search (one index per model)")
-        for folder in engine.available_models():
-            try:
-                self.model_box.addItem(read_clip_card(folder).id, str(folder))
-            except VitascopeError:
-                continue
-        if not self.model_box.count():
-            self.model_box.addItem("no CLIP model installed", "")
         self.index_btn = QPushButton("Index folder…")
-        self.cancel_btn = QPushButton("Cancel")
-        self.cancel_btn.setEnabled(False)
-        self.progress = QProgressBar()
-        self.progress.setVisible(False)
+        self.controls = JobControls(tip="Stop indexing; what is embedded so far is kept")
         top = QHBoxLayout()
         top.addWidget(QLabel("Model:"))
         top.addWidget(self.model_box, 1)
         top.addWidget(self.index_btn)
-        top.addWidget(self.cancel_btn)
-        top.addWidget(self.progress, 1)
+        top.addWidget(self.controls, 1)
 
         self.query = QLineEdit()
         self.query.setPlaceholderText('a dog on a beach   ·   "2:red car" + photo.jpg - night')
@@ -101,14 +91,23 @@ class TextSearchWidget(QWidget):
         self._last: list[dict] = []
 
         self.index_btn.clicked.connect(self._choose_folder)
-        self.cancel_btn.clicked.connect(self._cancel)
         self.search_btn.clicked.connect(self.run_search)
         self.query.returnPressed.connect(self.run_search)
-        self.model_box.currentIndexChanged.connect(self._model_changed)
+        self.model_box.chosen.connect(self._model_changed)
         self.image_btn.clicked.connect(self._add_image)
         self.results.itemDoubleClicked.connect(self._open)
         self.copy_btn.clicked.connect(self.copy_paths)
         self.export_btn.clicked.connect(self._export)
+
+    def _clip_models(self) -> list[tuple[str, str]]:
+        """(card id, folder) of the installed CLIP models whose card reads."""
+        items = []
+        for folder in self.engine.available_models():
+            try:
+                items.append((read_clip_card(folder).id, str(folder)))
+            except VitascopeError:
+                continue
+        return items
 
     # actions --------------------------------------------------------------------------------------------------
     def _model_changed(self) -> None:
@@ -122,7 +121,7 @@ class TextSearchWidget(QWidget):
         except VitascopeError as e:
             self.status.setText(str(e))
             return
-        if roots and self._job is None:
+        if roots and not self.job_running("index"):
             self.start_index(roots)
 
     def _choose_folder(self) -> None:
@@ -136,37 +135,27 @@ class TextSearchWidget(QWidget):
         except VitascopeError as e:
             self.status.setText(str(e))
             return
-        self.progress.setVisible(True)
-        self.progress.setRange(0, 0)
-        self.cancel_btn.setEnabled(True)
         self.index_btn.setEnabled(False)
-        self._job = self.engine.index_job(folders, on_result=self._indexed, on_event=self._event,
-                                          on_error=self._failed)
+        engine = self.engine
 
-    def _event(self, ev) -> None:
-        if ev.total:
-            self.progress.setRange(0, int(ev.total))
-            self.progress.setValue(int(ev.step or 0))
+        def run(token, emit):
+            return engine.index(folders, token, lambda stage, d, t: emit(ProgressEvent(
+                "progress", step=d, total=t, message=f"{stage} {d}/{t}")))
+
+        self.run_job("Index images for text search", run, self._indexed, on_error=self.status.setText,
+                     on_event=self._event, key="index", controls=self.controls)
+
+    def _event(self, ev: ProgressEvent) -> None:
         if ev.message:
             self.status.setText(ev.message)
 
-    def _done(self) -> None:
-        self.progress.setVisible(False)
-        self.cancel_btn.setEnabled(False)
+    def job_ended(self, job: Job) -> None:
         self.index_btn.setEnabled(True)
-        self._job = None
+        if job.outcome == "cancelled":
+            self.status.setText("Indexing cancelled; index the folder again to continue where it stopped.")
 
     def _indexed(self, rep) -> None:
-        self._done()
         self.status.setText(f"{rep.files} images indexed with {rep.model} ({rep.scan}; {rep.embedded} embedded)")
-
-    def _failed(self, message: str) -> None:
-        self._done()
-        self.status.setText(message)
-
-    def _cancel(self) -> None:
-        if self._job is not None:
-            self._job.cancel()
 
     def run_search(self) -> None:
         thr = self.threshold.value()
@@ -221,8 +210,5 @@ class TextSearchWidget(QWidget):
         self.status.setText(f"{len(results)} results for {query}" + (f"; best score {results[0]['score']:.3f}"
                                                                       if results else ""))
 
-    def shutdown(self) -> None:
-        if self._job is not None:
-            self._job.cancel()
-            self._job.wait(5.0)
+    def on_shutdown(self) -> None:
         self.engine.close()

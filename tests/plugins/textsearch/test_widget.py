@@ -37,7 +37,7 @@ def page(model_dir, tmp_path, monkeypatch, qtbot):
 def test_index_search_threshold_export(page, photos, tmp_path, qtbot):
     assert page.model_box.currentText() == "tiny-clip"
     page.start_index([str(photos)])
-    qtbot.waitUntil(lambda: page._job is None, timeout=60_000)
+    qtbot.waitUntil(lambda: not page.job_running("index"), timeout=60_000)
     assert "6 images indexed" in page.status.text()
     page.query.setText(f'"2:a red square" + {photos / "blue.png"} - night')
     page.run_search()
@@ -64,12 +64,12 @@ def test_switching_model_reembeds_in_background(page, photos, qtbot):
 
     assert [page.model_box.itemText(i) for i in range(page.model_box.count())] == ["tiny-clip", "tiny-clip-b"]
     page.start_index([str(photos)])
-    qtbot.waitUntil(lambda: page._job is None, timeout=60_000)
+    qtbot.waitUntil(lambda: not page.job_running("index"), timeout=60_000)
     assert not index_base(page.engine.db, "tiny-clip-b").with_name(
         index_base(page.engine.db, "tiny-clip-b").name + ".index.json").exists()
     page.model_box.setCurrentIndex(1)
-    assert page._job is not None  # re-embedding started by the switch
-    qtbot.waitUntil(lambda: page._job is None, timeout=60_000)
+    assert page.job_running("index")  # re-embedding started by the switch
+    qtbot.waitUntil(lambda: not page.job_running("index"), timeout=60_000)
     assert "6 images indexed with tiny-clip-b" in page.status.text()
     page.query.setText("a red square")
     page.run_search()
