@@ -245,12 +245,14 @@ class JobControls(QWidget):
         if job in self.jobs:
             self.jobs.remove(job)
         if not self.jobs:
-            self._idle()
+            self._idle(done=job.outcome == "finished")
 
-    def _idle(self) -> None:
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        self.progress.setFormat("")
+    def _idle(self, done: bool = False) -> None:
+        """A finished job leaves the bar full (it stays readable when always visible), anything else empty."""
+        if self.progress.maximum() == 0:
+            self.progress.setRange(0, 1)
+        self.progress.setValue(self.progress.maximum() if done else 0)
+        self.progress.setFormat("%v/%m" if done else "")
         self.cancel_button.setEnabled(False)
         self.setVisible(self.always_visible)
 

@@ -1,8 +1,6 @@
 """The retrieval widget: index folders (progress, cancel), query by file, drag-and-drop, paste or "find similar",
 ranked thumbnail grid with scores, similarity threshold, folder filter, re-ID borders from folder labels,
-near-duplicate groups and CSV export.
-
-Main-window convention: `start_demo()` is called in smoke mode, `shutdown()` on close."""
+near-duplicate groups and CSV export (on app.gui.sdk; `start_demo()` indexes and queries a synthetic set)."""
 
 from __future__ import annotations
 
@@ -37,7 +35,6 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMenu,
-    QProgressBar,
     QPushButton,
     QSpinBox,
     QSplitter,
@@ -49,6 +46,7 @@ from app.core.collection import Collection
 from app.core.errors import VitascopeError
 from app.core.jobs import ProgressEvent
 from app.core.plugin_api import Host
+from app.gui.sdk import Job, JobControls, ModelPicker, PluginWidgetBase
 
 from .embedders import BASELINES
 from .engine import Hit, RetrievalEngine, duplicate_groups, index_folders, read_rgb, search
@@ -93,39 +91,36 @@ class QueryLabel(QLabel):
             self.on_file(urls[0])
 
 
-class RetrievalWidget(QWidget):
+class RetrievalWidget(PluginWidgetBase):
+    plugin_id = PLUGIN_ID
+
     def __init__(self, host: Host, engine: RetrievalEngine, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.host = host
-        self.engine = engine
+        super().__init__(host, engine, parent)
         self.db = Path(host.data_dir(PLUGIN_ID)) / "collection.vdb"
         self.folders: list[str] = [str(f) for f in host.settings(PLUGIN_ID).get("folders", [])]
-        self.job = None
         self.query_img: np.ndarray | None = None
         self.query_name = ""
         self.hits: list[Hit] = []
         self._build()
-        self.refresh_models()
-        host.on_models_changed(self.refresh_models)
+        self.engine.set_model(self.model_box.currentData() or None)
         self._refresh_folders()
 
     # layout ------------------------------------------------------------------------------------------------
     def _build(self) -> None:
         top = QHBoxLayout()
-        self.model_box = QComboBox()
+        self.model_box = ModelPicker(self.host, plugin_id=PLUGIN_ID, items=lambda: [
+            (m, m) for m in self.engine.available_models() + list(BASELINES)])
         self.model_box.setToolTip("Embedding model (installed retrieval models, then classical baselines)")
-        self.model_box.currentTextChanged.connect(self._model_changed)
+        self.model_box.chosen.connect(self._model_changed)
+        self.model_box.refreshed.connect(lambda mid: self.engine.set_model(mid or None))
         self.add_btn = QPushButton("Add folder…")
         self.add_btn.clicked.connect(self._add_folder)
         self.index_btn = QPushButton("Index")
         self.index_btn.clicked.connect(self.start_index)
-        self.cancel_btn = QPushButton("Cancel")
-        self.cancel_btn.clicked.connect(self.cancel_index)
-        self.cancel_btn.setEnabled(False)
-        self.progress = QProgressBar()
-        self.progress.setMaximumWidth(220)
+        self.controls = JobControls(tip="Stop indexing; what is embedded so far is kept", always_visible=True)
+        self.controls.cancel_button.clicked.connect(self._cancelling)
         self.status = QLabel("")
-        for w in (QLabel("Model:"), self.model_box, self.add_btn, self.index_btn, self.cancel_btn, self.progress):
+        for w in (QLabel("Model:"), self.model_box, self.add_btn, self.index_btn, self.controls):
             top.addWidget(w)
         top.addWidget(self.status, 1)
 
@@ -200,22 +195,8 @@ class RetrievalWidget(QWidget):
         QShortcut(QKeySequence.StandardKey.Paste, self, activated=self.paste)
 
     # models and folders ------------------------------------------------------------------------------------
-    def refresh_models(self) -> None:
-        current = self.model_box.currentText()
-        self.model_box.blockSignals(True)
-        self.model_box.clear()
-        self.model_box.addItems(self.engine.available_models() + list(BASELINES))
-        saved = self.host.settings(PLUGIN_ID).get("model")
-        for want in (current, saved):
-            if want and self.model_box.findText(want) >= 0:
-                self.model_box.setCurrentText(want)
-                break
-        self.model_box.blockSignals(False)
-        self.engine.set_model(self.model_box.currentText() or None)
-
-    def _model_changed(self, name: str) -> None:
+    def _model_changed(self, name: str | None) -> None:
         self.engine.set_model(name or None)
-        self.host.save_settings(PLUGIN_ID, {**self.host.settings(PLUGIN_ID), "model": name})
         self.status.setText("Model changed: press Index to embed the folders with it.")
 
     def _refresh_folders(self) -> None:
@@ -239,7 +220,7 @@ class RetrievalWidget(QWidget):
 
     # indexing ----------------------------------------------------------------------------------------------
     def start_index(self) -> None:
-        if not self.folders or self.job is not None:
+        if not self.folders or self.job_running("index"):
             if not self.folders:
                 self.status.setText("Add a folder first.")
             return
@@ -256,32 +237,24 @@ class RetrievalWidget(QWidget):
             return index_folders(folders, db, embedder, progress=progress, cancelled=lambda: token.cancelled)
 
         self.index_btn.setEnabled(False)
-        self.cancel_btn.setEnabled(True)
         self.status.setText("Indexing…")
-        self.job = self.host.run_job("index images", work, on_result=self._indexed, on_event=self._progress,
-                                     on_error=self._index_failed)
+        self.run_job("index images", work, self._indexed, on_error=self._index_failed, key="index",
+                     controls=self.controls)
 
     def cancel_index(self) -> None:
-        if self.job is not None:
-            self.job.cancel()
+        self.controls.cancel()
+        self._cancelling()
+
+    def _cancelling(self) -> None:
+        if self.job_running("index"):
             self.status.setText("Cancelling… (what is embedded so far is kept)")
 
-    def _progress(self, ev: ProgressEvent) -> None:
-        if ev.event == "cancelled":
-            self._indexed(None)
-            return
-        if ev.total:
-            self.progress.setMaximum(int(ev.total))
-            self.progress.setValue(int(ev.step or 0))
-            self.progress.setFormat(f"{ev.message}: %v/%m")
+    def job_ended(self, job: Job) -> None:
+        self.index_btn.setEnabled(True)
+        if job.outcome == "cancelled":
+            self.status.setText("Indexing cancelled; press Index to continue where it stopped.")
 
     def _indexed(self, rep: Any) -> None:
-        self.job = None
-        self.index_btn.setEnabled(True)
-        self.cancel_btn.setEnabled(False)
-        if rep is None:  # cancelled
-            self.status.setText("Indexing cancelled; press Index to continue where it stopped.")
-            return
         text = rep.summary()
         if rep.unreadable:
             text += f" — unreadable: {', '.join(Path(p).name for p, _ in rep.unreadable[:5])}"
@@ -291,9 +264,6 @@ class RetrievalWidget(QWidget):
         self.rerun()
 
     def _index_failed(self, msg: str) -> None:
-        self.job = None
-        self.index_btn.setEnabled(True)
-        self.cancel_btn.setEnabled(False)
         self.status.setText(msg if "ancel" not in msg else "Indexing cancelled; press Index to resume.")
 
     # querying ----------------------------------------------------------------------------------------------
@@ -443,6 +413,3 @@ class RetrievalWidget(QWidget):
         self.reid.setChecked(True)
         self.query_file(str(sorted((root / "query").iterdir())[0]))
 
-    def shutdown(self) -> None:
-        if self.job is not None:
-            self.job.cancel()

@@ -52,9 +52,9 @@ def test_index_query_threshold_borders_duplicates_csv(make_widget, qtbot, tmp_pa
     shutil.copy(dup, gallery / "copy_of_first.png")
     w.add_folder(str(gallery))
     w.start_index()
-    qtbot.waitUntil(lambda: w.job is None, timeout=30000)
+    qtbot.waitUntil(lambda: not w.job_running("index"), timeout=30000)
     assert "31 images indexed" in w.status.text()
-    assert w.progress.value() == w.progress.maximum() > 0
+    assert w.controls.progress.value() == w.controls.progress.maximum() > 0
     query = sorted((market / "query").iterdir())[0]
     w.query_file(str(query))
     assert w.grid.count() == min(24, 31)
@@ -86,8 +86,8 @@ def test_cancel_keeps_work_and_resume_finishes(make_widget, qtbot, tmp_path):
     w.add_folder(str(root))
     w.start_index()
     w.cancel_index()
-    qtbot.waitUntil(lambda: w.job is None, timeout=30000)
+    qtbot.waitUntil(lambda: not w.job_running("index"), timeout=30000)
     assert "cancel" in w.status.text().lower()
     w.start_index()
-    qtbot.waitUntil(lambda: w.job is None, timeout=60000)
+    qtbot.waitUntil(lambda: not w.job_running("index"), timeout=60000)
     assert "300 images indexed" in w.status.text()
