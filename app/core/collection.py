@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -37,13 +38,14 @@ _INSERT = ("INSERT INTO files (path, root, size, mtime_ns, sha256, width, height
 
 
 def is_image_name(path: str | Path) -> bool:
-    """True when the file's suffix is one the app reads as an image (the one suffix registry)."""
+    """True when the file's suffix is one the app reads as an image (IMAGE_SUFFIXES, the one suffix registry)."""
     return Path(path).suffix.lower() in IMAGE_SUFFIXES
 
 
-def iter_image_files(root: Path) -> Iterator[Path]:
-    """Image files under `root`, recursively, in sorted order; hidden folders and folders that cannot be listed
-    are skipped; symbolic links to folders are not followed."""
+def iter_files(root: Path, accept: Callable[[Path], bool] = is_image_name) -> Iterator[Path]:
+    """Files under `root` that `accept` keeps, recursively, in sorted order (name by name at each level, the order
+    of sorted paths); hidden files and folders and folders that cannot be listed are skipped; symbolic links to
+    folders are not followed (links to files are yielded: the caller decides what an unreadable one means)."""
     try:
         entries = sorted(os.scandir(root), key=lambda e: e.name)
     except OSError:
@@ -53,18 +55,25 @@ def iter_image_files(root: Path) -> Iterator[Path]:
             continue
         try:
             if e.is_dir(follow_symlinks=False):
-                yield from iter_image_files(Path(e.path))
-            elif is_image_name(e.name):
+                yield from iter_files(Path(e.path), accept)
+            elif accept(Path(e.path)):
                 yield Path(e.path)
         except OSError:
             continue
 
 
-def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+def iter_image_files(root: Path) -> Iterator[Path]:
+    """Image files under `root` (iter_files with the image suffix registry)."""
+    return iter_files(root, is_image_name)
+
+
+def file_sha256(path: str | Path, extra: Iterable[str | Path] = (), chunk: int = 1 << 20) -> str:
+    """sha256 of a file's bytes, continued over `extra` files (e.g. the data files of a multi-file record)."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
+    for part in (path, *extra):
+        with open(part, "rb") as f:
+            while block := f.read(chunk):
+                h.update(block)
     return h.hexdigest()
 
 
@@ -78,6 +87,22 @@ def _header(path: Path) -> tuple[int, int, str]:
         msg = str(e)
         return 0, 0, msg[len(str(path)) + 2:] if msg.startswith(f"{path}: ") else msg
     return w, h, ""
+
+
+def _writable_file(path: Path) -> bool:
+    """Whether `path` and its folder can be written (SQLite needs the folder for its journal)."""
+    return os.access(path, os.W_OK) and _writable_folder(path.parent)
+
+
+def _writable_folder(folder: Path) -> bool:
+    """Probed with a temporary file: os.access says yes to root on a read-only mount."""
+    probe = folder / f".vitascope-probe.{os.getpid()}"
+    try:
+        probe.touch()
+        probe.unlink()
+    except OSError:
+        return False
+    return True
 
 
 @dataclass
@@ -119,21 +144,24 @@ Progress = Callable[[int, int, str], None]  # (done, total, path)
 
 
 class Collection:
-    """A SQLite catalogue of image files. `readonly=True` opens an existing catalogue without ever writing
-    (e.g. on a read-only disk); scanning then raises BadInput."""
+    """A SQLite catalogue of image files. `readonly=True` opens an existing catalogue without ever writing; an
+    existing catalogue that cannot be written (a read-only disk, no write permission) is opened read-only by
+    itself (`readonly` becomes True). Writing to a read-only catalogue (scan, marks) raises BadInput."""
 
     def __init__(self, db_path: str | Path, readonly: bool = False) -> None:
         self.path = Path(db_path)
-        self.readonly = readonly
+        self.readonly = readonly or (self.path.is_file() and not _writable_file(self.path))
         if self.path.is_dir():
             raise BadInput(f"{self.path}: is a folder; give a catalogue file path (e.g. photos.vdb)")
         try:
-            if readonly:
+            if self.readonly:
                 if not self.path.is_file():
                     raise BadInput(f"{self.path}: no such catalogue")
                 self.db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
+                if not self.path.exists() and not _writable_folder(self.path.parent):
+                    raise BadInput(f"{self.path}: cannot create the catalogue (the folder is read-only)")
                 self.db = sqlite3.connect(self.path)
                 self.db.executescript(_SCHEMA)
                 self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
@@ -260,6 +288,9 @@ class Collection:
                 except OSError as e:
                     rep.unreadable.append((key, f"cannot stat ({e.strerror or e})"))
                     continue
+                if not stat.S_ISREG(st.st_mode):  # a pipe or device named like an image: reading it could block
+                    rep.unreadable.append((key, "not a regular file"))
+                    continue
                 old = known.get(key)
                 if old is not None and old[1] == st.st_size and old[2] == st.st_mtime_ns:
                     rep.unchanged += 1
@@ -317,15 +348,23 @@ class Collection:
     def thumbs_dir(self) -> Path:
         return self.path.with_name(self.path.name + ".thumbs")
 
+    def _thumb_dirs(self) -> list[Path]:
+        """Where thumbnails are cached: beside the catalogue, else (a read-only disk) in the user's data folder;
+        both are keyed by content hash, so one cache serves every catalogue that holds the same bytes."""
+        from .paths import user_home
+
+        return [self.thumbs_dir(), user_home() / "thumbnails"]
+
     def thumbnail(self, file_id: int, size: int = 128) -> Path | None:
         """A JPEG thumbnail (longest side `size`) cached on disk by content hash; None when the image cannot be
-        read or the cache cannot be written (e.g. a read-only disk)."""
+        read or no cache folder can be written."""
         rec = self.record(file_id)
         if rec is None or rec.error:
             return None
-        out = self.thumbs_dir() / rec.sha256[:2] / f"{rec.sha256}_{size}.jpg"
-        if out.is_file():
-            return out
+        name = Path(rec.sha256[:2]) / f"{rec.sha256}_{size}.jpg"
+        for d in self._thumb_dirs():
+            if (d / name).is_file():
+                return d / name
         import cv2
 
         from .io.images import read_image
@@ -341,11 +380,14 @@ class Collection:
         ok, buf = cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
         if not ok:
             return None
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            tmp = out.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_bytes(buf.tobytes())
-            tmp.replace(out)
-        except OSError:
-            return None
-        return out
+        for d in self._thumb_dirs():
+            out = d / name
+            try:
+                out.parent.mkdir(parents=True, exist_ok=True)
+                tmp = out.with_suffix(f".{os.getpid()}.tmp")
+                tmp.write_bytes(buf.tobytes())
+                tmp.replace(out)
+            except OSError:
+                continue
+            return out
+        return None

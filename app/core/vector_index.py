@@ -229,8 +229,11 @@ class GraphIndex:
         base = Path(base)
         path = base.with_name(base.name + ".hnsw")
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        self._index.save(str(tmp))
-        tmp.replace(path)
+        try:
+            self._index.save(str(tmp))
+            tmp.replace(path)
+        except (OSError, RuntimeError) as e:  # usearch reports a failed write as RuntimeError
+            raise BadInput(f"{path}: cannot save the index ({e})") from None
         _write_meta(base, {"kind": GRAPH, "dim": self.dim, "count": len(self), **self.params})
 
     @classmethod
@@ -282,8 +285,11 @@ def index_exists(base: str | Path) -> bool:
 def _write_meta(base: Path, meta: dict) -> None:
     path = base.with_name(base.name + ".index.json")
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(meta, indent=1), encoding="utf-8")
-    tmp.replace(path)
+    try:
+        tmp.write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        tmp.replace(path)
+    except OSError as e:
+        raise BadInput(f"{path}: cannot save the index ({e.strerror or e})") from None
 
 
 def _read_meta(base: Path) -> dict:
@@ -301,6 +307,9 @@ def _read_meta(base: Path) -> dict:
 
 def _atomic_npy(path: Path, arr: np.ndarray) -> None:
     tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        np.save(f, np.ascontiguousarray(arr))
-    tmp.replace(path)
+    try:
+        with open(tmp, "wb") as f:
+            np.save(f, np.ascontiguousarray(arr))
+        tmp.replace(path)
+    except OSError as e:  # e.g. a read-only disk: one line for the user
+        raise BadInput(f"{path}: cannot save the index ({e.strerror or e})") from None

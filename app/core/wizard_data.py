@@ -11,10 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .card import sha256_file
 from .errors import BadInput
-
-IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
 
 class DataLeakage(BadInput):
@@ -137,7 +134,10 @@ class FolderIndex:
 
 
 def scan_folder(path: str | Path) -> FolderIndex:
-    """Index root/<class>/*.{png,jpg,tif,...}; BadInput if the layout is not that."""
+    """Index root/<class>/<image> (the image suffix registry, not recursive inside a class folder, hidden files
+    skipped); BadInput if the layout is not that."""
+    from .collection import file_sha256, is_image_name
+
     root = Path(path).expanduser()
     if not root.is_dir():
         raise BadInput(f"{root}: not a folder")
@@ -146,23 +146,22 @@ def scan_folder(path: str | Path) -> FolderIndex:
     labels: list[int] = []
     for k, c in enumerate(classes):
         for f in sorted((root / c).iterdir()):
-            if f.is_file() and f.suffix.lower() in IMAGE_EXTS:
+            if f.is_file() and is_image_name(f) and not f.name.startswith("."):
                 files.append(f)
                 labels.append(k)
     if len(classes) < 2 or not files:
         raise BadInput(f"{root}: expected one sub-folder of images per class (at least two classes), "
                        f"found {len(classes)} class folder(s) and {len(files)} image(s)")
-    return FolderIndex(files, np.array(labels, np.int64), classes, [sha256_file(f) for f in files])
+    return FolderIndex(files, np.array(labels, np.int64), classes, [file_sha256(f) for f in files])
 
 
 def _load_rgb(path: Path, size: int) -> np.ndarray:
+    """RGB uint8 (size, size, 3); the header is checked first, so an oversized image is refused undecoded."""
     import cv2
 
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise BadInput(f"{path}: not a readable image")
-    img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    from .io.images import read_image
+
+    return cv2.resize(read_image(path), (size, size), interpolation=cv2.INTER_AREA)
 
 
 def _normalize(images: np.ndarray) -> np.ndarray:

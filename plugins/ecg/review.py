@@ -19,8 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from app.core.collection import file_sha256, iter_files
 from app.core.errors import BadInput, VitascopeError
+from app.core.io.images import IMAGE_SUFFIXES
 
+from .readers import DICOM_SUFFIXES
 from .types import CLASSES, EcgInput, ScreenResult, SecondOpinion
 
 log = logging.getLogger(__name__)
@@ -29,7 +32,8 @@ SCHEMA_VERSION = 2
 STATUSES = ("new", "screened", "reviewed")
 ACTIONS = ("confirm", "override", "uncertain")
 GENESIS = "0" * 64
-FILE_EXTENSIONS = (".dcm", ".dicom", ".hea", ".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+# what a worklist folder scan picks up: DICOM, WFDB headers (one item per record) and the image suffix registry
+FILE_EXTENSIONS = tuple(sorted(DICOM_SUFFIXES | {".hea"} | IMAGE_SUFFIXES))
 ORDER_BY = {
     "added": "id", "file": "path", "source": "source", "label": "label", "p_abnormal": "p_abnormal",
     "patient": "patient_name", "patient_id": "patient_id", "study_date": "study_date", "status": "status",
@@ -110,12 +114,7 @@ def utc_now() -> str:
 
 def sha256_file(path: Path, extra: Iterable[Path] = ()) -> str:
     """Content hash of a file (and, for WFDB records, of its data files too)."""
-    h = hashlib.sha256()
-    for p in (path, *extra):
-        with open(p, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-    return h.hexdigest()
+    return file_sha256(path, extra)
 
 
 def guess_kind(path: Path) -> str:
@@ -134,6 +133,14 @@ def _is_dicom(path: Path) -> bool:
             return f.read(4) == b"DICM"
     except OSError:
         return False
+
+
+def _is_ecg_file(path: Path) -> bool:
+    """A regular file with an ECG suffix (FILE_EXTENSIONS), or an extension-less DICOM file."""
+    if not path.is_file():
+        return False
+    ext = path.suffix.lower()
+    return ext in FILE_EXTENSIONS or (not ext and _is_dicom(path))
 
 
 def _wfdb_parts(path: Path) -> list[Path]:
@@ -435,18 +442,12 @@ class Worklist:
 
     @staticmethod
     def find_files(folder: str | os.PathLike[str]) -> list[Path]:
-        """The ECG files under a folder, sorted: known extensions, plus extension-less DICOM files."""
+        """The ECG files under a folder (recursively, the collection's walk: sorted, hidden files and folders
+        skipped): known extensions, plus extension-less DICOM files."""
         root = Path(folder).expanduser()
         if not root.is_dir():
             raise BadInput(f"{root}: no such folder")
-        found = []
-        for p in sorted(root.rglob("*")):
-            if not p.is_file() or p.name.startswith("."):
-                continue
-            ext = p.suffix.lower()
-            if ext in FILE_EXTENSIONS or (not ext and _is_dicom(p)):
-                found.append(p)
-        return found
+        return list(iter_files(root, _is_ecg_file))
 
     # reading -----------------------------------------------------------------------------------------------
     @staticmethod

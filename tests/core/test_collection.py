@@ -1,17 +1,20 @@
 """The image collection on thousands of generated files: incremental scans (new, changed, renamed, removed),
-unreadable files listed but never fatal, a read-only catalogue, and thumbnails cached by content."""
+unreadable files (and pipes) listed but never fatal, a read-only catalogue and a real read-only disk, and thumbnails
+cached by content."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from app.core.collection import Collection, iter_image_files
+from app.core.collection import Collection, file_sha256, iter_files, iter_image_files
 from app.core.errors import BadInput, Cancelled
 
 N_FILES = 2000
@@ -198,3 +201,121 @@ def test_iter_image_files_sorted_and_recursive(tmp_path):
         p.write_bytes(b"x")
     got = [str(p.relative_to(tmp_path)) for p in iter_image_files(tmp_path)]
     assert got == ["a/1.jpg", "a/z/3.tif", "b/2.PNG"]
+
+
+def test_a_pipe_named_like_an_image_is_unreadable_not_a_hang(tmp_path):
+    root = tmp_path / "imgs"
+    _write_pngs(root, 5, seed=6)
+    os.mkfifo(root / "pipe.png")  # opening it for reading would block the scan forever
+    with Collection(tmp_path / "c.vdb") as col:
+        rep = col.scan([root])
+        assert dict(rep.unreadable) == {str(root / "pipe.png"): "not a regular file"}
+        assert len(rep.new) == 5
+
+
+def test_iter_files_takes_a_predicate_and_skips_hidden_folders(tmp_path):
+    for rel in ("a/x.dcm", "a/.git/y.dcm", "b/z.DCM", "b/w.png", ".hidden.dcm"):
+        p = tmp_path / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"x")
+    got = [p.relative_to(tmp_path).as_posix()
+           for p in iter_files(tmp_path, lambda p: p.suffix.lower() == ".dcm")]
+    assert got == ["a/x.dcm", "b/z.DCM"]
+    assert got == sorted(got)  # the walk order is the order of sorted paths
+
+
+def test_file_sha256_covers_the_extra_parts(tmp_path):
+    (tmp_path / "r.hea").write_text("header")
+    (tmp_path / "r.dat").write_bytes(b"\x00\x01")
+    one = file_sha256(tmp_path / "r.hea")
+    both = file_sha256(tmp_path / "r.hea", [tmp_path / "r.dat"])
+    assert one != both
+    (tmp_path / "r.dat").write_bytes(b"\x00\x02")
+    assert file_sha256(tmp_path / "r.hea", [tmp_path / "r.dat"]) != both and file_sha256(tmp_path / "r.hea") == one
+
+
+_RO_CHILD = r"""
+import json, sys
+import numpy as np
+from pathlib import Path
+from app.core.collection import Collection
+from app.core.errors import BadInput
+from app.core.vector_index import ExactIndex, load_index
+
+db, root = Path(sys.argv[1]), Path(sys.argv[2])
+out = {}
+with Collection(db) as col:  # not asked for read-only: it notices the disk
+    out["readonly"] = col.readonly
+    out["n"] = len(col)
+    try:
+        col.scan([root])
+    except BadInput as e:
+        out["scan"] = str(e)
+    thumb = col.thumbnail(col.records()[0].id, 32)
+    out["thumb"] = str(thumb) if thumb else None
+idx = load_index(db)
+ids, scores = idx.search(np.eye(4, dtype=np.float32)[:1], 3)
+out["hits"] = ids[0].tolist()
+try:
+    idx.save(db)
+except BadInput as e:
+    out["save"] = str(e)
+try:
+    Collection(db.with_name("new.vdb"))
+except BadInput as e:
+    out["create"] = str(e)
+print(json.dumps(out))
+"""
+
+
+def _run_on_readonly_disk(folder, args, env):
+    """Run _RO_CHILD with `folder` read-only: a read-only bind mount in a user namespace (root ignores file
+    permissions), or file permissions when not root; skipped when neither is possible."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-c", _RO_CHILD, *map(str, args)]
+    if os.geteuid() != 0:
+        modes = {p: p.stat().st_mode for p in [folder, *folder.iterdir()]}
+        for p in modes:
+            os.chmod(p, 0o555 if p.is_dir() else 0o444)
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+        finally:
+            for p, m in modes.items():
+                os.chmod(p, m)
+    if not shutil.which("unshare") or subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode:
+        pytest.skip("cannot make a read-only mount here (no user namespaces)")
+    q = str(folder).replace("'", "")
+    script = (f"mount --bind '{q}' '{q}' && mount -o remount,bind,ro '{q}' '{q}' && exec "
+              + " ".join(f"'{c}'" for c in cmd[:2]) + ' "$0" "$@"')
+    return subprocess.run(["unshare", "-rm", "sh", "-c", script, _RO_CHILD, *map(str, args)],
+                          capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_collection_on_a_read_only_disk(tmp_path):
+    from app.core.vector_index import ExactIndex
+
+    root, disk = tmp_path / "imgs", tmp_path / "disk"
+    _write_pngs(root, 40, seed=7)
+    db = disk / "c.vdb"
+    with Collection(db) as col:
+        col.scan([root])
+        ids = np.array([r.id for r in col.records()])
+    vecs = np.random.default_rng(0).normal(size=(len(ids), 4)).astype(np.float32)
+    vecs[0] = [10, 0, 0, 0]
+    index = ExactIndex(4)
+    index.add(ids, vecs)
+    index.save(db)
+    before = {p.name: p.read_bytes() for p in disk.iterdir()}
+    home = tmp_path / "home"
+    env = {**os.environ, "VITASCOPE_HOME": str(home), "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    r = _run_on_readonly_disk(disk, [db, root], env)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["readonly"] is True and out["n"] == 40
+    assert "read-only" in out["scan"]
+    assert out["thumb"] and out["thumb"].startswith(str(home))  # the cache moves to the user's folder
+    assert out["hits"][0] == int(ids[0])
+    assert "cannot save" in out["save"] and "cannot create" in out["create"]
+    assert {p.name: p.read_bytes() for p in disk.iterdir()} == before  # nothing written on the disk

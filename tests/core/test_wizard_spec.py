@@ -192,3 +192,19 @@ def test_folder_dataset_splits_by_content(tmp_path):
     assert not find_leaks(array_hashes(x_tr), array_hashes(x_va))
     with pytest.raises(BadInput, match="one sub-folder of images per class"):
         scan_folder(tmp_path / "data" / "cat")
+
+
+def test_scan_folder_reads_every_registered_image_suffix_and_hashes_content(tmp_path):
+    from app.core.collection import file_sha256
+    from app.core.io.images import IMAGE_SUFFIXES
+
+    for c in ("a", "b"):
+        for i, suf in enumerate(sorted(IMAGE_SUFFIXES)):
+            f = tmp_path / c / f"x{i}{suf.upper() if i % 2 else suf}"
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_bytes(f"{c}{i}".encode())
+        (tmp_path / c / "readme.txt").write_text("no")
+        (tmp_path / c / "._x0.png").write_bytes(b"resource fork")  # hidden: a macOS copy artefact
+    idx = scan_folder(tmp_path)
+    assert len(idx.files) == 2 * len(IMAGE_SUFFIXES) and idx.labels.tolist().count(1) == len(IMAGE_SUFFIXES)
+    assert idx.hashes == [file_sha256(f) for f in idx.files] and len(set(idx.hashes)) == len(idx.files)

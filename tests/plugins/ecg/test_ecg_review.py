@@ -112,6 +112,23 @@ def test_add_folder_finds_ecg_files_recursively(tmp_path):
         wl.add_folder(tmp_path / "nope")
 
 
+def test_find_files_uses_the_shared_walk_and_suffix_registry(tmp_path):
+    """Every image suffix the app reads (any case), DICOM and WFDB headers are found in sorted-path order; a WFDB
+    record is one file (its .hea); hidden files and folders, pipes and other files are not."""
+    import os
+
+    from app.core.io.images import IMAGE_SUFFIXES
+
+    root = tmp_path / "in"
+    wanted = [f"img/a{s.upper()}" for s in sorted(IMAGE_SUFFIXES)] + ["rec/r1.hea", "sub/x.dcm", "sub/y.DICOM"]
+    for rel in [*wanted, "rec/r1.dat", "notes.txt", ".cache/z.dcm", "sub/.hidden.png"]:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(b"x")
+    os.mkfifo(root / "sub" / "pipe.dcm")
+    found = [p.relative_to(root).as_posix() for p in Worklist.find_files(root)]
+    assert found == sorted(wanted, key=lambda r: Path(r).parts)
+
+
 def test_filters_order_and_search(tmp_path):
     wl = Worklist(tmp_path / "w.sqlite")
     wl.add_files(_files(tmp_path / "in", 4))
