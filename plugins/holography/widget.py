@@ -1,14 +1,11 @@
 """The holography widget: live amplitude and phase refocused at the predicted z, a z-versus-time plot, fps and
-per-stage latency, method / model / smoothing / manual z, optics presets, source picker and HDF5 recording.
-
-Main-window convention: `start_demo()` is called in smoke mode, `shutdown()` on close. Results reach the UI through
-a one-slot latest-result hand-off, so a slow UI never builds a backlog (whatever the host's threading)."""
+per-stage latency, method / model / smoothing / manual z, optics presets, source picker and HDF5 recording (on
+app.gui.sdk: results reach the UI newest-only, so a slow UI never builds a backlog)."""
 
 from __future__ import annotations
 
 import logging
 import math
-import threading
 import time
 from collections import deque
 from pathlib import Path
@@ -16,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -38,8 +35,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.errors import VitascopeError
-from app.core.frames import StreamHandle
 from app.core.plugin_api import Host
+from app.gui.sdk import Banner, ModelPicker, PluginWidgetBase
 
 from .engine import ENGINE_METHODS, HoloEngine, HoloResult
 from .optics import PRESETS, Optics
@@ -50,28 +47,18 @@ SOURCES = ("Simulated camera", "File (HDF5, TIFF, images, video)", "Camera")
 METHOD_LABELS = {"auto": "Auto (best measured)", "vit+refine": "ViT + refine", "vit": "ViT only",
                  "sweep": "Sweep (classical)"}
 HISTORY_S = 30.0
-WARN_STYLE = ("QLabel { background: rgba(230, 126, 34, 40); border: 1px solid rgba(230, 126, 34, 160); "
-              "border-radius: 4px; padding: 6px; }")
-ERROR_STYLE = ("QLabel { background: rgba(231, 76, 60, 40); border: 1px solid rgba(231, 76, 60, 170); "
-               "border-radius: 4px; padding: 6px; }")
 
 
-class HoloWidget(QWidget):
-    _result_ready = Signal()
+class HoloWidget(PluginWidgetBase):
+    plugin_id = PLUGIN_ID
 
     def __init__(self, host: Host, engine: HoloEngine, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.host = host
-        self.engine = engine
-        self.stream: StreamHandle | None = None
+        super().__init__(host, engine, parent)
         self.source_kind = "sim"
         self.sim_size = 512  # side of the simulated camera's frames
         self.file_path: str | None = None
         self.results = 0
         self.last: HoloResult | None = None
-        self._latest: HoloResult | None = None
-        self._latest_lock = threading.Lock()
-        self._pending = False
         self._error: str | None = None
         self._amp_levels: tuple[float, float] | None = None
         self._history: deque[tuple[float, float, float, float]] = deque(maxlen=2000)
@@ -80,9 +67,7 @@ class HoloWidget(QWidget):
         self._build()
         self._restore_settings()
         self._building = False
-        self._result_ready.connect(self._drain, Qt.ConnectionType.QueuedConnection)
-        host.on_models_changed(self.refresh_models)
-        self.refresh_models()
+        self.model_combo.refresh(select=self.engine.model_id)
         self._timer = QTimer(self)
         self._timer.setInterval(250)
         self._timer.timeout.connect(self._update_stats)
@@ -91,10 +76,7 @@ class HoloWidget(QWidget):
 
     # layout ------------------------------------------------------------------------------------------------
     def _build(self) -> None:
-        self.banner = QLabel()
-        self.banner.setWordWrap(True)
-        self.banner.setTextFormat(Qt.TextFormat.RichText)
-        self.banner.setVisible(False)
+        self.banner = Banner()
         self.source_label = QLabel("Source: simulated DHM camera (dhm-offaxis-10x)")
         self.rec_indicator = QLabel("")
         self.rec_indicator.setStyleSheet("QLabel { color: rgb(220, 40, 40); font-weight: bold; }")
@@ -229,10 +211,10 @@ class HoloWidget(QWidget):
         self.method_combo.setCurrentIndex(max(0, self.method_combo.findData(self.engine.method)))
         self.method_combo.currentIndexChanged.connect(self._method_chosen)
         form.addRow("Method", self.method_combo)
-        self.model_combo = QComboBox()
-        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.model_combo.setMinimumContentsLength(12)
-        self.model_combo.currentIndexChanged.connect(self._model_chosen)
+        self.model_combo = ModelPicker(self.host, first=(("Auto (match the stream's optics)", None),),
+                                       items=lambda: [(m, m) for m in self.engine.available_models()])
+        self.model_combo.chosen.connect(self._model_chosen)
+        self.model_combo.refreshed.connect(lambda _mid: self._show_plan())
         form.addRow("Model", self.model_combo)
         self.plan_label = QLabel("")
         self.plan_label.setWordWrap(True)
@@ -372,19 +354,6 @@ class HoloWidget(QWidget):
                                             "speed_um_s": self.speed_spin.value(), "fps": self.fps_spin.value()})
 
     # models and method -------------------------------------------------------------------------------------
-    def refresh_models(self) -> None:
-        """Fill the model picker (runs again on the Qt thread when the zoo changes) and show the plan."""
-        ids = self.engine.available_models()
-        self.model_combo.blockSignals(True)
-        self.model_combo.clear()
-        self.model_combo.addItem("Auto (match the stream's optics)", None)
-        for mid in ids:
-            self.model_combo.addItem(mid, mid)
-        want = self.engine.model_id
-        self.model_combo.setCurrentIndex(max(0, self.model_combo.findData(want)) if want in ids else 0)
-        self.model_combo.blockSignals(False)
-        self._show_plan()
-
     def _show_plan(self) -> None:
         p = self.engine.plan
         if p.requested == "auto":
@@ -401,8 +370,8 @@ class HoloWidget(QWidget):
         self._show_plan()
         self._save_settings()
 
-    def _model_chosen(self, _i: int) -> None:
-        self.engine.set_model(self.model_combo.currentData())
+    def _model_chosen(self, model_id: str | None) -> None:
+        self.engine.set_model(model_id)
         self._show_plan()
         self._save_settings()
 
@@ -524,10 +493,6 @@ class HoloWidget(QWidget):
             raise VitascopeError("choose a file first (Open…)")
         return self.engine.open_source(self.file_path, fps=self.fps_spin.value(), loop=True)
 
-    @property
-    def running(self) -> bool:
-        return self.stream is not None and self.stream.running
-
     def start(self) -> None:
         if self.running:
             return
@@ -554,7 +519,7 @@ class HoloWidget(QWidget):
         self._t0 = None
         self._amp_levels = None
         self.results = 0
-        self.stream = self.host.start_stream(source, self.engine.process, self._on_result)
+        self.start_stream(source, self.engine.process, self.show_result)
         self._show_plan()
         self._save_settings()
         self._update_buttons()
@@ -566,35 +531,15 @@ class HoloWidget(QWidget):
 
     def stop(self) -> None:
         self.stop_recording()
-        if self.stream is not None:
-            self.stream.stop()
-        self._update_buttons()
-        self._update_stats()
+        super().stop()
+        if not self.closed:
+            self._update_buttons()
+            self._update_stats()
 
-    def shutdown(self) -> None:
-        """Called by the main window on close: stop recording, the stream and the timers (joins the threads)."""
+    def on_shutdown(self) -> None:
         self._timer.stop()
-        self.stop_recording()
-        if self.stream is not None:
-            self.stream.stop()
-            self.stream = None
 
     # results -----------------------------------------------------------------------------------------------
-    def _on_result(self, result: HoloResult) -> None:
-        """Any thread: keep only the newest result and wake the UI once."""
-        with self._latest_lock:
-            self._latest = result
-            if self._pending:
-                return
-            self._pending = True
-        self._result_ready.emit()
-
-    def _drain(self) -> None:
-        with self._latest_lock:
-            result, self._latest, self._pending = self._latest, None, False
-        if result is not None:
-            self.show_result(result)
-
     def show_result(self, r: HoloResult) -> None:
         self.results += 1
         self.last = r
@@ -652,9 +597,8 @@ class HoloWidget(QWidget):
         if rec is not None and rec.error:
             msgs.append(f"<b>Recording stopped:</b> {rec.error}")
         msgs += list(self.engine.plan.notes)
-        self.banner.setStyleSheet(ERROR_STYLE if error or (rec is not None and rec.error) else WARN_STYLE)
-        self.banner.setText("<br>".join(msgs))
-        self.banner.setVisible(bool(msgs))
+        self.banner.show_message("<br>".join(msgs), "error" if error or (rec is not None and rec.error)
+                                 else "warning")
 
     def _update_stats(self) -> None:
         s = self.stream.stats if self.stream is not None else None
