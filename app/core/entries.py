@@ -3,8 +3,11 @@ entries): the app's own plus those installed plug-ins declare. Anything else is 
 
 from __future__ import annotations
 
+import importlib
 import re
 import threading
+from collections.abc import Callable
+from typing import Any
 
 from .errors import JobError, VitascopeError
 
@@ -56,3 +59,23 @@ def check_entry(entry: object, what: str = "entry point", error: type[VitascopeE
     if entry not in allowed_entries():
         raise error(f"job spec: {what} {entry!r} is not registered by the app or an installed plug-in; refused")
     return entry
+
+
+def resolve_entry(entry: object, what: str = "data entry", error: type[VitascopeError] = JobError,
+                  check: bool = True) -> Callable[..., Any]:
+    """'package.module:function' → the function. With `check`, `entry` must be registered (checked before anything
+    is imported); `error` (one line, naming `what`) if it is not, cannot be imported or is not callable."""
+    if check:
+        check_entry(entry, what, error)
+    elif not isinstance(entry, str) or not ENTRY_RE.match(entry):
+        raise error(f"{what} must be 'package.module:function', got {str(entry)[:60]!r}")
+    module, _, attr = str(entry).partition(":")
+    try:
+        obj: Any = importlib.import_module(module)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as e:
+        raise error(f"{what} {entry!r} cannot be loaded ({e})") from None
+    if not callable(obj):
+        raise error(f"{what} {entry!r} is not a function")
+    return obj

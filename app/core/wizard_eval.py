@@ -12,7 +12,7 @@ import numpy as np
 
 from . import runtime
 from .card import MODEL_FILE, read_card
-from .entries import check_entry
+from .entries import check_entry, resolve_entry
 from .errors import BadInput
 from .plugin_api import TrainTask
 
@@ -38,12 +38,8 @@ class EvalRow:
 
 
 def _call_entry(entry: str, seed: int, params: dict[str, Any]) -> tuple[np.ndarray, ...]:
-    import importlib
-
-    module, _, attr = entry.partition(":")
-    fn: Any = importlib.import_module(module)
-    for part in attr.split("."):
-        fn = getattr(fn, part)
+    """Call a task's data entry (the plug-in declared it; entries named by a job are checked by the caller)."""
+    fn = resolve_entry(entry, "data entry", BadInput, check=False)
     return tuple(np.asarray(a) for a in fn(seed=seed, **params))
 
 

@@ -5,9 +5,8 @@ Importing this module must not import torch (the CLI builds its parser where tor
 bundle): torch is imported inside the handlers only. Each handler returns an exit code (0 finished, 1 failed,
 3 cancelled) and raises a VitascopeError with a one-line message for bad input (the CLI exits 2).
 
-A recipe is a JobSpec in TOML (kind, seed, name, out_dir, [params]). Relative paths in it (out_dir,
-params.export.out_dir) are resolved against the recipe's folder; without out_dir, checkpoints go to
-`<user data>/jobs/<name>`."""
+A recipe is a JobSpec in TOML, read by app.core.recipe.load_recipe; progress lines come from
+app.core.events.print_event."""
 
 from __future__ import annotations
 
@@ -18,11 +17,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.core import paths
 from app.core.card import RECIPE_FILE
 from app.core.errors import BadInput, JobError, VitascopeError
-from app.core.jobs import CancelToken, JobSpec, ProgressEvent
-from app.core.validate import check_output_dir, load_toml
+from app.core.events import print_event
+from app.core.jobs import CancelToken, ProgressEvent
+from app.core.recipe import load_recipe
+from app.core.validate import check_output_dir
+
+__all__ = ["add_cli", "load_recipe", "print_event", "require_torch"]
 
 MAX_NPROC = 64
 NO_TORCH = "training needs the core library (torch), which this build does not include; install vitascope[train]"
@@ -87,84 +89,9 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     lg.set_defaults(func=logits_cmd)
 
 
-def _resolve(base: Path, value: str) -> str:
-    p = Path(value).expanduser()
-    return str(p if p.is_absolute() else (base / p).resolve())
-
-
-def _resolve_init(params: dict, base: Path) -> dict:
-    """params.init: "jobs:NAME/ckpt_last.pt" (a checkpoint of another recipe's default run) or a path relative to
-    the recipe's folder → an absolute path."""
-    init = params.get("init")
-    if not isinstance(init, str) or not init:
-        return params
-    where = paths.jobs_dir() / init[len("jobs:"):] if init.startswith("jobs:") else _resolve(base, init)
-    return {**params, "init": str(where)}
-
-
-def load_recipe(path: str | Path, out: str | None = None, resume: bool = False) -> JobSpec:
-    """Read a recipe TOML into a JobSpec with absolute paths; BadInput/JobError name the file."""
-    path = Path(path)
-    try:
-        if path.exists() and not path.is_file():
-            raise BadInput(f"{path}: not a regular file")
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise BadInput(f"{path}: no such recipe") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise BadInput(f"{path}: cannot read ({getattr(e, 'strerror', None) or e.__class__.__name__})") from None
-    data = load_toml(text, str(path))
-    try:
-        spec = JobSpec.from_dict(data)
-    except (JobError, TypeError) as e:
-        raise BadInput(f"{path}: {e}") from None
-    export = spec.params.get("export")
-    if isinstance(export, dict) and not isinstance(export.get("out_dir", ""), str):
-        raise BadInput(f"{path}: params.export.out_dir must be a string")
-    base = path.resolve().parent
-    spec.name = spec.name or (base.name if path.name == RECIPE_FILE else path.stem)
-    if out is not None:
-        check_output_dir(out)
-        spec.out_dir = str(Path(out).expanduser().resolve())
-    elif spec.out_dir:
-        spec.out_dir = _resolve(base, spec.out_dir)
-    else:
-        spec.out_dir = str(paths.jobs_dir() / spec.name)
-    spec.resume = spec.resume or resume
-    spec.params = _resolve_init(spec.params, base)
-    if isinstance(spec.params.get("train"), dict):  # a wizard job: train (then compress)
-        spec.params = {**spec.params, "train": _resolve_init(spec.params["train"], base)}
-    export = spec.params.get("export")
-    if isinstance(export, dict):
-        export = dict(export)
-        if export.get("out_dir"):
-            export["out_dir"] = _resolve(base, export["out_dir"])
-        export.setdefault("recipe_file", str(path.resolve()))
-        spec.params = {**spec.params, "export": export}
-    return spec
-
-
-def _fmt(values: dict[str, float]) -> str:
-    return " ".join(f"{k} {v:.4g}" for k, v in values.items())
-
-
-def print_event(ev: ProgressEvent) -> None:
-    """A human-readable progress line on stderr."""
-    where = f" {ev.step}/{ev.total}" if ev.step is not None and ev.total else ""
-    parts = [f"[{ev.event}]{where}"]
-    if ev.values:
-        parts.append(_fmt(ev.values))
-    if ev.path:
-        parts.append(ev.path)
-    if ev.message and ev.event in ("started", "failed", "cancelled", "artifact"):
-        parts.append(ev.message)
-    sys.stderr.write(" ".join(parts) + "\n")
-    sys.stderr.flush()
-
-
 def train_cmd(args: argparse.Namespace) -> int:
     """`vitascope train RECIPE.toml [--out DIR] [--resume] [--nproc N]`; Ctrl-C cancels with a checkpoint (a second
-    Ctrl-C aborts). With --nproc N > 1 the recipe runs under torchrun (app.train.ddp)."""
+    Ctrl-C aborts). With --nproc N > 1 the recipe runs under torchrun (app.train.ddp_launch)."""
     require_torch()
     spec = load_recipe(args.recipe, args.out, args.resume)
     nproc = getattr(args, "nproc", None)
@@ -176,10 +103,10 @@ def train_cmd(args: argparse.Namespace) -> int:
     if export_dir:
         check_output_dir(export_dir, "params.export.out_dir")
     if nproc > 1:
-        from app.train import ddp, worker
+        from app.train import ddp_launch, worker
 
         worker.prepare(spec)  # a bad recipe is bad input (exit 2) before any process starts
-        code = ddp.launch(args.recipe, nproc, args.out, args.resume)
+        code = ddp_launch.launch(args.recipe, nproc, args.out, args.resume)
         export = spec.params.get("export")
         if code == 0 and isinstance(export, dict) and export.get("out_dir"):
             _copy_recipe(Path(args.recipe), Path(export["out_dir"]))

@@ -152,7 +152,7 @@ def check_logits(teacher: nn.Module, x: torch.Tensor, path: str | Path, limit: i
 
 def _teacher_and_data(model: str) -> tuple[nn.Module, torch.Tensor, str]:
     from . import loop
-    from .compress import load_teacher, resolve_model_dir
+    from .teacher import load_teacher, resolve_model_dir
 
     folder = resolve_model_dir(model)
     teacher, spec, _ = load_teacher(folder)

@@ -3,7 +3,6 @@ with AdamW, warm-up + cosine/linear schedule, periodic evaluation, atomic checkp
 
 from __future__ import annotations
 
-import importlib
 import logging
 import math
 import time
@@ -17,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from app.core.entries import check_entry
+from app.core.entries import resolve_entry
 from app.core.errors import JobError
 from app.core.jobs import CancelToken, JobSpec, ProgressEvent
 from app.core.validate import check_fields, dataclass_types
@@ -196,22 +195,6 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, spec: TrainSpec
 
 
 # data ------------------------------------------------------------------------------------------------------
-def resolve_entry(entry: str, what: str = "data entry") -> Callable[..., Any]:
-    """'package.module:function' → the function; JobError naming `what` if the app or an installed plug-in did not
-    register it (checked before anything is imported) or if it cannot be imported."""
-    check_entry(entry, what)
-    module, _, attr = entry.partition(":")
-    try:
-        obj: Any = importlib.import_module(module)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError) as e:
-        raise JobError(f"{what} {entry!r} cannot be loaded ({e})") from None
-    if not callable(obj):
-        raise JobError(f"{what} {entry!r} is not a function")
-    return obj
-
-
 def load_data(data: dict[str, Any], default_seed: int, task: str,
               overrides: dict[str, Any] | None = None) -> tuple[torch.Tensor, ...]:
     """Call the data entry (seed=..., **params) → (x_train, y_train, x_val, y_val) as torch tensors."""
@@ -321,7 +304,7 @@ def train(spec: TrainSpec, on_event: EventFn, cancel: CancelToken, *, emit_finis
     """Train per `spec`, emitting started/progress/metric/checkpoint and finished or cancelled events.
     With `spec.resume`, continue from out_dir/ckpt_last.pt (bit-identical to an uninterrupted run).
     `emit_finished=False` leaves the "finished" event to a caller that has more to do (e.g. export).
-    Under torchrun (app.train.ddp) each rank trains on its shard of every batch and rank 0 alone reports and
+    Under torchrun (app.train.ddp_launch) each rank trains on its shard of every batch and rank 0 alone reports and
     writes checkpoints; without a process group the ddp hooks are identities."""
     spec.validate()
     dist = ddp.context()

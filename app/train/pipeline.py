@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from app.core.card import ModelCard
+from app.core.entries import resolve_entry
 from app.core.errors import JobError
 from app.core.jobs import CancelToken, JobSpec, ProgressEvent
 from app.core.validate import check_call_params, check_fields
@@ -152,13 +153,13 @@ def export_job(job: JobSpec, on_event: EventFn, cancel: CancelToken) -> str:
 
 def validate_train(job: JobSpec) -> None:
     spec = TrainSpec.from_job(job)
-    fn = loop.resolve_entry(spec.data["entry"])
+    fn = resolve_entry(spec.data["entry"])
     check_call_params(fn, dict(spec.data.get("params", {})), "job spec: params.data.params", JobError)
     heldout = spec.export.get("heldout")
     if heldout is not None:
         check_fields(heldout, {"entry": "str", "seed": "int", "params": "dict"}, "job spec: params.export.heldout",
                      JobError)
-        held_fn = loop.resolve_entry(heldout["entry"]) if "entry" in heldout else fn
+        held_fn = resolve_entry(heldout["entry"]) if "entry" in heldout else fn
         check_call_params(held_fn, dict(heldout.get("params", {})), "job spec: params.export.heldout.params",
                           JobError)
 

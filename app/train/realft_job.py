@@ -14,6 +14,7 @@ import torch
 
 from app.core.calibration import crossfit_ece, expected_calibration_error, fit_temperature, softmax
 from app.core.card import read_card, sha256_file, write_card
+from app.core.entries import resolve_entry
 from app.core.errors import JobError
 from app.core.jobs import CancelToken, JobSpec, ProgressEvent
 from app.core.ood import fit_mahalanobis
@@ -23,7 +24,7 @@ from .explain import export_rollout
 from .export import export_onnx
 from .finetune import FineTuned, load
 from .finetune_cls import WithFeatures, finetune_classifier, logits_and_features
-from .loop import EventFn, resolve_entry
+from .loop import EventFn
 
 OOD_FILE = "ood.npz"
 PARAMS = {"init": "str", "real": "dict", "replay": "dict", "steps": "int", "batch_size": "int", "lr": "float",
@@ -203,9 +204,10 @@ def _export(ft: FineTuned, out: Path, card: dict[str, Any], extra: dict[str, Any
     wrapped = WithFeatures(ft.model).eval()
     ex = torch.from_numpy(np.ascontiguousarray(example, np.float32))
     fields = {**card, "extra": extra, "arch": {"family": type(ft.model).__name__, **ft.config.to_dict()}}
+    model_dir.mkdir(parents=True, exist_ok=True)
+    (model_dir / OOD_FILE).write_bytes((out / OOD_FILE).read_bytes())  # the card lists it: checked on export
     export_onnx(wrapped, ex, model_dir, fields, output_name=["logits", "features"])
     extra = {**extra, "explain": export_rollout(ft.model, ex, model_dir)}
-    (model_dir / OOD_FILE).write_bytes((out / OOD_FILE).read_bytes())
     c = read_card(model_dir)
     c.extra.update(extra)
     write_card(model_dir, c)

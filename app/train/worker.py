@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
+from app.core.entries import resolve_entry
 from app.core.errors import JobError, VitascopeError
 from app.core.jobs import CancelToken, JobSpec, ProgressEvent, encode_event
 
@@ -58,8 +59,6 @@ def prepare(spec: JobSpec) -> _Job:
     _register_builtins()
     job = _JOBS.get(spec.kind)
     if job is None and ":" in spec.kind:  # "package.module:function": only entries the app or a plug-in declared
-        from .loop import resolve_entry
-
         job = _Job(resolve_entry(spec.kind, "job kind"))
     if job is None:
         raise JobError(f"job spec: unknown kind {spec.kind!r} (known: {', '.join(sorted(_JOBS))})")

@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch")
 
 from app.core.errors import JobError  # noqa: E402
 from app.core.jobs import CancelToken, JobSpec, ProgressEvent  # noqa: E402
-from app.train import ddp, worker  # noqa: E402
+from app.train import ddp, ddp_launch, worker  # noqa: E402
 from app.train.checkpoint import load_checkpoint  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -66,7 +66,7 @@ def test_hooks_are_identities_without_a_process_group():
 
 
 def test_torchrun_command():
-    cmd = ddp.torchrun_command("r.toml", 2, out="/o", resume=True)
+    cmd = ddp_launch.torchrun_command("r.toml", 2, out="/o", resume=True)
     assert cmd[:4] == [sys.executable, "-m", "torch.distributed.run", "--standalone"]
     assert "--nproc-per-node=2" in cmd and cmd[-4:] == ["r.toml", "--out", "/o", "--resume"]
 
