@@ -1,13 +1,12 @@
 """The ECG review screen: a worklist (sort, filter, search), the zoomable ECG with an attention overlay, the model's
 read beside the measurement-based second opinion, and a review panel whose confirm / override / uncertain decisions
-(Ctrl+Enter / Ctrl+O / Ctrl+U) go to the worklist's audit log.
-
-Main-window convention: `start_demo()` is called in smoke mode, `shutdown()` on close. Reading, screening and every
-export run as host jobs, never on the Qt thread."""
+(Ctrl+Enter / Ctrl+O / Ctrl+U) go to the worklist's audit log. Built on app.gui.sdk: reading, screening and every
+export run as host jobs, never on the Qt thread, and their callbacks come back on it."""
 
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
 import threading
 import time
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QObject, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize, Qt, QTimer
 from PySide6.QtGui import QKeySequence, QResizeEvent, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -30,7 +29,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMenu,
     QPlainTextEdit,
-    QProgressBar,
     QPushButton,
     QSizePolicy,
     QSplitter,
@@ -41,7 +39,8 @@ from PySide6.QtWidgets import (
 
 from app.core.errors import VitascopeError
 from app.core.jobs import CancelToken, ProgressEvent
-from app.core.plugin_api import Host, JobHandle
+from app.core.plugin_api import Host
+from app.gui.sdk import Banner, Job, JobControls, PluginWidgetBase
 
 from .report import NOTICE, export_csv, write_pdf_report
 from .review import Item, Worklist, WorklistCorrupt
@@ -56,42 +55,10 @@ log = logging.getLogger(__name__)
 PLUGIN_ID = "ecg"
 NO_MODEL = ("<b>No ECG model is installed.</b> You can open, view and review ECGs, but <i>Screen all</i> is off "
             "until a model is installed (<b>Model zoo → Install…</b>).")
-BANNER_STYLE = ("QLabel { background: rgba(192, 57, 43, 40); border: 1px solid rgba(192, 57, 43, 170); "
-                "border-radius: 4px; padding: 1px; font-weight: bold; }")
-WARN_STYLE = ("QLabel { background: rgba(230, 126, 34, 40); border: 1px solid rgba(230, 126, 34, 160); "
-              "border-radius: 4px; padding: 6px; }")
 IMAGE_CACHE = 6  # decoded ECG images kept in memory (~10 MB each at 2213×1572)
 OVERRIDE_TITLES = {"myocardial_infarction": "Acute MI"}
 SHORTCUTS = {"confirm": ("Ctrl+Return", "Ctrl+Enter"), "override": ("Ctrl+O",), "uncertain": ("Ctrl+U",)}
 NO_DICOM_TIP = "Select a DICOM ECG first: de-identified export is for DICOM files only"
-
-
-class _GuiBridge(QObject):
-    """Runs callables on the GUI thread. One per process, never deleted: a job thread may still emit after the
-    widget that started the job is gone (emitting on a deleted QObject from another thread crashes)."""
-
-    call = Signal(object)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.call.connect(self._run, Qt.ConnectionType.QueuedConnection)
-
-    @staticmethod
-    def _run(fn: Callable[[], None]) -> None:
-        try:
-            fn()
-        except RuntimeError as e:  # the widget's C++ side was deleted meanwhile
-            log.debug("ECG widget callback dropped: %s", e)
-
-
-_BRIDGE: _GuiBridge | None = None
-
-
-def _bridge() -> _GuiBridge:
-    global _BRIDGE
-    if _BRIDGE is None:
-        _BRIDGE = _GuiBridge()
-    return _BRIDGE
 
 
 def _prewarm_imports() -> None:
@@ -110,7 +77,8 @@ def _prewarm_imports() -> None:
     from pydicom.sequence import Sequence
     from pydicom.uid import ExplicitVRLittleEndian
 
-    from . import deid, measure, readers, render, report  # noqa: F401
+    for name in ("deid", "measure", "readers", "render", "report"):  # the plug-in's own modules the jobs use
+        importlib.import_module(f"{__package__}.{name}")
 
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
@@ -169,26 +137,21 @@ class _ThreadSide:
         return match
 
 
-class EcgWidget(QWidget):
+class EcgWidget(PluginWidgetBase):
+    plugin_id = PLUGIN_ID
+
     def __init__(self, host: Host, engine: Any, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        # job callbacks come back on the GUI thread whatever the Host does with them (a HeadlessHost calls them on
-        # the job's thread): Qt widgets must never be touched from another thread
-        self._closed = False
-        self._gui = _bridge()
+        super().__init__(host, engine, parent)
         try:
             _prewarm_imports()
         except Exception as e:  # a missing optional piece shows later, as a clear job error
             log.warning("ECG: could not pre-import reader modules (%s)", e)
-        self.host = host
-        self.engine = engine
         self.db_path = host.data_dir(PLUGIN_ID) / "worklist.sqlite"
         self.worklist: Worklist | None = None
         self.model_info: tuple[str, str] | None = None
         self.current: Item | None = None
         self.current_image: np.ndarray | None = None
         self.order_by, self.descending = "added", False
-        self.jobs: dict[str, JobHandle] = {}
         self.last_errors: list[str] = []
         self._io = _ThreadSide(engine)
         self._last_refresh = 0.0
@@ -201,14 +164,8 @@ class EcgWidget(QWidget):
 
     # layout ------------------------------------------------------------------------------------------------
     def _build(self) -> None:
-        self.banner = QLabel(NOTICE)
-        self.banner.setStyleSheet(BANNER_STYLE)
-        self.banner.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.message = QLabel()
-        self.message.setWordWrap(True)
-        self.message.setTextFormat(Qt.TextFormat.RichText)
-        self.message.setStyleSheet(WARN_STYLE)
-        self.message.setVisible(False)
+        self.banner = Banner(NOTICE, "notice")
+        self.message = Banner()
         self.recover_button = QPushButton("Move the damaged worklist aside and start a new one")
         self.recover_button.setVisible(False)
         self.recover_button.clicked.connect(self.recover_worklist)
@@ -219,13 +176,10 @@ class EcgWidget(QWidget):
         self.open_folder_button.clicked.connect(self._open_folder_clicked)
         self.screen_button = _button("Screen all", "Screen every ECG that has no model result yet")
         self.screen_button.clicked.connect(self.screen_all)
-        self.cancel_button = _button("Cancel", "Stop reading / screening; finished items are kept")
-        self.cancel_button.clicked.connect(self.cancel)
-        self.cancel_button.setVisible(False)
-        self.progress = QProgressBar()
-        self.progress.setVisible(False)
+        self.controls = JobControls(tip="Stop reading / screening; finished items are kept")
+        self.cancel_button, self.progress = self.controls.cancel_button, self.controls.progress
+        self.cancel_button.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Fixed)
         self.progress.setMaximumWidth(160)
-        self.progress.setAccessibleName("Progress")
         self.export_menu = QMenu(self)
         self.export_menu.setToolTipsVisible(True)
         self.csv_action = self.export_menu.addAction("Worklist as CSV…")
@@ -248,8 +202,7 @@ class EcgWidget(QWidget):
         self.export_button.setMenu(self.export_menu)
         self.export_button.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         toolbar = QHBoxLayout()
-        for w in (self.open_files_button, self.open_folder_button, self.screen_button, self.cancel_button,
-                  self.progress):
+        for w in (self.open_files_button, self.open_folder_button, self.screen_button, self.controls):
             toolbar.addWidget(w)
         toolbar.addStretch(1)
         toolbar.addWidget(self.export_button)
@@ -587,8 +540,7 @@ class EcgWidget(QWidget):
             if self.current is not None and self.current.id == it.id:
                 self._set_item_text(f"{Path(it.path).name}: {msg}")
 
-        self.host.run_job(f"load {Path(it.path).name}", load, on_result=self._on_gui(done),
-                          on_error=self._on_gui(failed))
+        self.run_job(f"load {Path(it.path).name}", load, done, on_error=failed)
 
     def _set_item_text(self, text: str) -> None:
         """The selected ECG's one-line description, elided to the space it has (the whole line in the tooltip)."""
@@ -637,7 +589,7 @@ class EcgWidget(QWidget):
     def resizeEvent(self, event: Any) -> None:  # noqa: N802
         super().resizeEvent(event)
         if self.item_label.toolTip():
-            QTimer.singleShot(0, lambda: self._if_open(self._set_item_text, (self.item_label.toolTip(),)))
+            QTimer.singleShot(0, lambda: self.closed or self._set_item_text(self.item_label.toolTip()))
 
     # model -------------------------------------------------------------------------------------------------
     def refresh_model(self) -> None:
@@ -654,8 +606,7 @@ class EcgWidget(QWidget):
         self._update_buttons()
 
     def _show_message(self, html: str | None) -> None:
-        self.message.setText(html or "")
-        self.message.setVisible(bool(html))
+        self.message.show_message(html)
 
     def _update_buttons(self) -> None:
         have = self.worklist is not None
@@ -698,69 +649,28 @@ class EcgWidget(QWidget):
 
     # jobs --------------------------------------------------------------------------------------------------
     def _start(self, key: str, name: str, fn: Callable[[CancelToken, Callable[[ProgressEvent], None]], Any],
-               on_result: Callable[[Any], None], progress: bool = True) -> JobHandle:
+               on_result: Callable[[Any], None], progress: bool = True) -> Job:
         def event(ev: ProgressEvent) -> None:
-            if progress and ev.total:
-                self.progress.setRange(0, ev.total)
-                self.progress.setValue(ev.step or 0)
             if ev.message and not ev.terminal:
                 self.status_label.setText(ev.message)
             if key == "screen" and ev.event == "progress" and time.monotonic() - self._last_refresh > 0.5:
                 self.refresh()
-            if ev.event == "cancelled":  # finished / failed jobs end with their result / error callback
-                self._job_ended(key, ev)
 
-        def result(value: Any) -> None:
-            try:
-                on_result(value)
-            finally:
-                self._job_ended(key, ProgressEvent("finished"))
-
-        def error(msg: str) -> None:
-            self.status_label.setText(msg)
-            self._job_ended(key, ProgressEvent("failed", message=msg))
-
-        if progress:
-            self.progress.setRange(0, 0)
-            self.progress.setVisible(True)
-            self.cancel_button.setVisible(True)
-        handle = self.host.run_job(name, fn, on_result=self._on_gui(result), on_event=self._on_gui(event),
-                                   on_error=self._on_gui(error))
-        self.jobs[key] = handle
+        job = self.run_job(name, fn, on_result, on_error=self.status_label.setText, on_event=event, key=key,
+                           controls=self.controls if progress else None)
         self._update_buttons()
-        return handle
+        return job
 
-    def _on_gui(self, fn: Callable[..., None]) -> Callable[..., None]:
-        emit, if_open = self._gui.call.emit, self._if_open  # looked up here, on the GUI thread
-
-        def call(*args: Any) -> None:
-            emit(functools.partial(if_open, fn, args))
-
-        return call
-
-    def _if_open(self, fn: Callable[..., None], args: tuple[Any, ...]) -> None:
-        if not self._closed:
-            fn(*args)
-
-    def _job_ended(self, key: str, ev: ProgressEvent) -> None:
-        self.jobs.pop(key, None)
-        if not any(k in self.jobs for k in ("import", "screen")):
-            self.progress.setVisible(False)
-            self.cancel_button.setVisible(False)
-        if ev.event == "cancelled":
-            self.status_label.setText(f"{key.capitalize()} cancelled; finished items are kept.")
-        if key in ("import", "screen"):
+    def job_ended(self, job: Job) -> None:
+        if job.outcome == "cancelled":
+            self.status_label.setText(f"{job.key.capitalize()} cancelled; finished items are kept.")
+        if job.key in ("import", "screen"):
             self.refresh()
         self._update_buttons()
 
     def cancel(self) -> None:
-        for key in ("screen", "import"):
-            if key in self.jobs:
-                self.jobs[key].cancel()
-
-    def wait_idle(self, timeout: float = 10.0) -> bool:
-        """For tests and shutdown: wait for this widget's jobs' threads (their callbacks still need the event loop)."""
-        return all(h.wait(timeout) for h in list(self.jobs.values()))
+        """Cancel reading and screening (the Cancel button); finished items are kept."""
+        self.controls.cancel()
 
     # opening -----------------------------------------------------------------------------------------------
     def _open_files_clicked(self) -> None:
@@ -775,7 +685,7 @@ class EcgWidget(QWidget):
         if folder:
             self.open_folder(Path(folder))
 
-    def open_folder(self, folder: Path) -> JobHandle | None:
+    def open_folder(self, folder: Path) -> Job | None:
         try:
             files = Worklist.find_files(folder)
         except VitascopeError as e:
@@ -786,7 +696,7 @@ class EcgWidget(QWidget):
             return None
         return self.open_files(files)
 
-    def open_files(self, paths: list[Path]) -> JobHandle | None:
+    def open_files(self, paths: list[Path]) -> Job | None:
         """Read the files (on a job) and add one worklist item per ECG; unreadable files are listed, not fatal."""
         if self.worklist is None or "import" in self.jobs:
             return None
@@ -817,7 +727,7 @@ class EcgWidget(QWidget):
         return self._start("import", f"open {len(paths)} ECG file(s)", run, done)
 
     # screening ---------------------------------------------------------------------------------------------
-    def screen_all(self) -> JobHandle | None:
+    def screen_all(self) -> Job | None:
         """Screen every item without a model result, on a job (progress in the bar; Cancel keeps what is done)."""
         if self.worklist is None or "screen" in self.jobs:
             return None
@@ -923,7 +833,7 @@ class EcgWidget(QWidget):
         if path:
             self.export_csv(Path(path))
 
-    def export_csv(self, path: Path) -> JobHandle | None:
+    def export_csv(self, path: Path) -> Job | None:
         if self.worklist is None:
             return None
         worklist = self.worklist
@@ -942,7 +852,7 @@ class EcgWidget(QWidget):
         if path:
             self.export_pdf(Path(path))
 
-    def export_pdf(self, path: Path) -> JobHandle | None:
+    def export_pdf(self, path: Path) -> Job | None:
         """A one-page PDF of the selected ECG (with the heat map when it is shown on screen)."""
         if self.worklist is None or self.current is None:
             return None
@@ -969,7 +879,7 @@ class EcgWidget(QWidget):
         if folder:
             self.export_deid(Path(folder))
 
-    def export_deid(self, folder: Path, items: list[Item] | None = None) -> JobHandle | None:
+    def export_deid(self, folder: Path, items: list[Item] | None = None) -> Job | None:
         """De-identified copies (PS3.15 Annex E basic profile) of the given DICOM ECGs, else of the selected ones.
         Output names carry no patient data: ecg-deid-NNN.dcm, never overwriting."""
         if self.worklist is None:
@@ -1012,7 +922,7 @@ class EcgWidget(QWidget):
 
         return self._start("deid", "de-identify DICOM", run, done, progress=False)
 
-    # main-window conventions -------------------------------------------------------------------------------
+    # lifecycle ---------------------------------------------------------------------------------------------
     def start_demo(self) -> None:
         """Used by `vitascope gui --smoke`: screen what is loaded (when a model is there) and show the first ECG."""
         if self.table_model.rows and self.current is None:
@@ -1020,13 +930,9 @@ class EcgWidget(QWidget):
         if self.model_info is not None:
             self.screen_all()
 
-    def shutdown(self) -> None:
-        """Called by the main window on close: cancel this widget's jobs, wait briefly, close the database."""
-        self._closed = True
+    def on_shutdown(self) -> None:
+        """Close the database once this widget's jobs are cancelled and joined."""
         self._search_timer.stop()
-        for h in list(self.jobs.values()):
-            h.cancel()
-        self.wait_idle(5.0)
         if self.worklist is not None:
             self.worklist.close()
             self.worklist = None
