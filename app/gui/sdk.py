@@ -116,9 +116,11 @@ def class_colour(index: int, n: int) -> QColor:
 
 
 class ProbabilityBars(QWidget):
-    """One row per class: a coloured marker, the class title and a bar with the probability in per cent."""
+    """One row per class: a coloured marker, the class title (its long title as tooltip) and a bar with the
+    probability in per cent. `compact` keeps the bars one text line high."""
 
     def __init__(self, labels: tuple[str, ...] = (), titles: dict[str, str] | None = None,
+                 tooltips: dict[str, str] | None = None, markers: bool = True, compact: bool = False,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.grid = QGridLayout(self)
@@ -126,6 +128,8 @@ class ProbabilityBars(QWidget):
         self.grid.setColumnStretch(1, 1)
         self.grid.setVerticalSpacing(1)
         self.titles = dict(titles or {})
+        self.tooltips = dict(tooltips or {})
+        self.markers, self.compact = markers, compact
         self.labels: tuple[str, ...] = ()
         self.bars: dict[str, QProgressBar] = {}
         self.names: dict[str, QLabel] = {}
@@ -141,12 +145,19 @@ class ProbabilityBars(QWidget):
                 item.widget().deleteLater()
         self.bars, self.names = {}, {}
         for row, lab in enumerate(labels):
-            colour = class_colour(row, len(labels))
-            name = QLabel(f"<span style='color:{colour.name()}'>■</span> {self.titles.get(lab, lab)}")
+            title = self.titles.get(lab, lab)
+            marker = f"<span style='color:{class_colour(row, len(labels)).name()}'>■</span> " if self.markers else ""
+            name = QLabel(marker + title)
             bar = QProgressBar()
             bar.setRange(0, 1000)
             bar.setTextVisible(True)
-            bar.setAccessibleName(f"Probability of {self.titles.get(lab, lab)}")
+            bar.setAccessibleName(f"P({self.tooltips.get(lab, title)})")
+            if self.compact:
+                bar.setMaximumHeight(bar.fontMetrics().height() + 4)
+                bar.setMinimumWidth(50)
+            if lab in self.tooltips:
+                name.setToolTip(self.tooltips[lab])
+            name.setBuddy(bar)
             self.grid.addWidget(name, row, 0)
             self.grid.addWidget(bar, row, 1)
             self.bars[lab], self.names[lab] = bar, name

@@ -11,14 +11,14 @@ from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QBoxLayout,
     QFrame,
-    QGridLayout,
     QGroupBox,
     QLabel,
-    QProgressBar,
     QScrollArea,
     QVBoxLayout,
     QWidget,
 )
+
+from app.gui.sdk import ProbabilityBars
 
 from .review import Item
 from .types import CLASS_TITLES, CLASSES
@@ -70,24 +70,9 @@ class ResultPanel(QWidget):
         self.ood_label = _label()
         self.ood_label.setStyleSheet(FLAG_STYLE)
         self.ood_label.setAccessibleName("Out-of-distribution flag")
-        bars = QGridLayout()
-        bars.setColumnStretch(1, 1)
-        bars.setVerticalSpacing(1)
-        self.bars: dict[str, QProgressBar] = {}
-        for row, c in enumerate(CLASSES):
-            bar = QProgressBar()
-            bar.setRange(0, 1000)
-            bar.setValue(0)
-            bar.setFormat("—")
-            bar.setMaximumHeight(bar.fontMetrics().height() + 4)
-            bar.setMinimumWidth(50)
-            bar.setAccessibleName(f"P({CLASS_TITLES[c]})")
-            name = QLabel(SHORT_TITLES[c])
-            name.setToolTip(CLASS_TITLES[c])
-            name.setBuddy(bar)
-            bars.addWidget(name, row, 0)
-            bars.addWidget(bar, row, 1)
-            self.bars[c] = bar
+        self.probability_bars = ProbabilityBars(CLASSES, titles=SHORT_TITLES, tooltips=CLASS_TITLES, markers=False,
+                                                compact=True)
+        self.bars = self.probability_bars.bars
         self.measure_label = _label("Measurements: —")
         self.model_label = _label("")
         self.model_label.setStyleSheet("QLabel { color: palette(placeholder-text); }")
@@ -98,7 +83,7 @@ class ResultPanel(QWidget):
         for w in (self.uncertain_label, self.scope_label, self.ood_label):
             w.setVisible(False)
             mv.addWidget(w)
-        mv.addLayout(bars)
+        mv.addWidget(self.probability_bars)
         mv.addWidget(self.measure_label)
         mv.addWidget(self.model_label)
         mv.addStretch(1)
@@ -162,9 +147,7 @@ class ResultPanel(QWidget):
             w.setVisible(False)
         if it is None or it.label is None:
             self.result_label.setText("(not screened)" if it is not None else "—")
-            for bar in self.bars.values():
-                bar.setValue(0)
-                bar.setFormat("—")
+            self.probability_bars.clear()
             self.measure_label.setText("Measurements: —")
             self.model_label.setText("")
             return
@@ -188,10 +171,7 @@ class ResultPanel(QWidget):
         if it.ood_score is not None and any("unlike" in r.lower() or "ood" in r.lower() for r in it.reasons):
             self.ood_label.setText(f"<b>Unlike the training data</b> (OOD score {it.ood_score:.2f})")
             self.ood_label.setVisible(True)
-        for c, bar in self.bars.items():
-            v = it.probabilities.get(c, 0.0)
-            bar.setValue(int(round(1000 * v)))
-            bar.setFormat(f"{v:.1%}")
+        self.probability_bars.set_probabilities({c: it.probabilities.get(c, 0.0) for c in CLASSES})
         self.measure_label.setText("Measurements: " + (fmt_measurements(it.measurements) if it.measurements
                                                        else "— (image input)"))
         self.measure_label.setToolTip(fmt_measurements(it.measurements, every=True))
