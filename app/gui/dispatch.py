@@ -10,6 +10,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal
 
+from app.core.callbacks import LatestValue
+
 log = logging.getLogger(__name__)
 
 
@@ -52,48 +54,40 @@ class Dispatcher(QObject):
 
 
 class Latest(QObject):
-    """`put(value)` from a worker thread; `callback(value)` runs on the Qt thread with the newest value only."""
+    """`put(value)` from a worker thread; `callback(value)` runs on the Qt thread with the newest value only
+    (app.core.callbacks.LatestValue posting through a queued signal)."""
 
-    _ready = Signal()
+    _call = Signal(object)
 
     def __init__(self, callback: Callable[[Any], None], parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._callback = callback
-        self._lock = threading.Lock()
-        self._value: Any = None
-        self._pending = False
-        self._closed = False
-        self.delivered = 0
-        self.coalesced = 0  # values replaced before the Qt thread took them
-        self._ready.connect(self._flush, Qt.ConnectionType.QueuedConnection)
+        self._latest = LatestValue(callback, self._post)
+        self._call.connect(self._run, Qt.ConnectionType.QueuedConnection)
 
     def put(self, value: Any) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            if self._pending:
-                self.coalesced += 1
-            self._value = value
-            if self._pending:
-                return
-            self._pending = True
-        try:
-            self._ready.emit()
-        except RuntimeError:
-            self._closed = True
-
-    def _flush(self) -> None:
-        with self._lock:
-            value, self._value, self._pending = self._value, None, False
-            if self._closed:
-                return
-        self.delivered += 1
-        try:
-            self._callback(value)
-        except Exception:
-            log.exception("stream result callback failed")
+        self._latest.put(value)
 
     def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            self._value = None
+        self._latest.close()
+
+    @property
+    def delivered(self) -> int:
+        return self._latest.delivered
+
+    @property
+    def coalesced(self) -> int:
+        """Values replaced before the Qt thread took them."""
+        return self._latest.coalesced
+
+    def _post(self, fn: Callable[[], None]) -> None:
+        try:
+            self._call.emit(fn)
+        except RuntimeError:  # the C++ object is gone: the app is shutting down
+            self._latest.close()
+
+    @staticmethod
+    def _run(fn: Callable[[], None]) -> None:
+        try:
+            fn()
+        except Exception:
+            log.exception("stream result callback failed")
