@@ -11,15 +11,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from PySide6.QtCore import QCoreApplication, Qt, QThread, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtCore import QCoreApplication, QEvent, Qt, QThread, QTimer, Signal
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (
     QComboBox,
+    QDoubleSpinBox,
     QGridLayout,
     QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
+    QSpinBox,
     QWidget,
 )
 
@@ -30,7 +32,7 @@ from app.core.plugin_api import Host, JobFn, JobHandle
 from .dispatch import Dispatcher, Latest
 
 __all__ = ["Banner", "Job", "JobControls", "Latest", "ModelPicker", "PluginWidgetBase", "ProbabilityBars",
-           "class_colour", "is_main_thread", "main_thread"]
+           "class_colour", "is_main_thread", "main_thread", "spin_box", "style_plot_axes"]
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -70,6 +72,34 @@ def main_thread(fn: F) -> F:
         return None
 
     return call  # type: ignore[return-value]
+
+
+def style_plot_axes(plot: Any, colour: QColor, axes: tuple[str, ...] = ("left", "bottom")) -> None:
+    """A pyqtgraph plot's axis lines and text in `colour` (the palette's text colour: readable in every theme)."""
+    import pyqtgraph as pg
+
+    for name in axes:
+        axis = plot.getAxis(name)
+        axis.setPen(pg.mkPen(colour))
+        axis.setTextPen(pg.mkPen(colour))
+
+
+def spin_box(lo: float, hi: float, value: float, *, decimals: int | None = None, step: float | None = None,
+             prefix: str = "", suffix: str = "", special: str = "") -> Any:
+    """A QSpinBox (integer `lo`, `hi`, `value` and no `decimals`) or QDoubleSpinBox, set up in one call;
+    `special` is the text shown at the minimum (e.g. "unknown")."""
+    integer = decimals is None and all(isinstance(v, int) for v in (lo, hi, value))
+    box = QSpinBox() if integer else QDoubleSpinBox()
+    box.setRange(lo, hi)
+    if not integer:
+        box.setDecimals(2 if decimals is None else decimals)
+    if step is not None:
+        box.setSingleStep(step)
+    for setter, text in ((box.setPrefix, prefix), (box.setSuffix, suffix), (box.setSpecialValueText, special)):
+        if text:
+            setter(text)
+    box.setValue(value)
+    return box
 
 
 # banner --------------------------------------------------------------------------------------------------------
@@ -352,6 +382,9 @@ class PluginWidgetBase(QWidget):
         self.stream: StreamHandle | None = None
         self._latest: Latest | None = None
         self.jobs: dict[str, Job] = {}
+        self.start_button: QPushButton | None = None
+        self.stop_button: QPushButton | None = None
+        self._tick_timer: QTimer | None = None
 
     # lifecycle ---------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -361,6 +394,8 @@ class PluginWidgetBase(QWidget):
         """End live work: the stream started with `start_stream` stops (its threads are joined)."""
         if self.stream is not None:
             self.stream.stop()
+        if not self.closed:
+            self._tick()
 
     def start_demo(self) -> None:
         """What `vitascope gui --smoke` shows: `start()` by default."""
@@ -377,6 +412,8 @@ class PluginWidgetBase(QWidget):
         self.wait_idle(5.0)
         self._drop_latest()
         self.stream = None
+        if self._tick_timer is not None:
+            self._tick_timer.stop()
         self.on_shutdown()
 
     def on_shutdown(self) -> None:
@@ -385,6 +422,54 @@ class PluginWidgetBase(QWidget):
     @property
     def running(self) -> bool:
         return self.stream is not None and self.stream.running
+
+    # live view ---------------------------------------------------------------------------------------------
+    def live_buttons(self, start_text: str = "Start", stop_text: str = "Stop",
+                     interval_ms: int = 250) -> tuple[QPushButton, QPushButton]:
+        """Start / Stop buttons wired to `start()` / `stop()` and enabled by `running`; from now on a timer calls
+        `tick()` every `interval_ms` (status text, counters) until shutdown."""
+        self.start_button, self.stop_button = QPushButton(start_text), QPushButton(stop_text)
+        self.start_button.clicked.connect(lambda: self.start())
+        self.stop_button.clicked.connect(lambda: self.stop())
+        self._tick_timer = QTimer(self)
+        self._tick_timer.setInterval(interval_ms)
+        self._tick_timer.timeout.connect(self._tick)
+        self._tick_timer.start()
+        return self.start_button, self.stop_button
+
+    def tick(self) -> None:
+        """Refresh live status (called by the `live_buttons` timer and after `stop()`)."""
+
+    def sync_buttons(self) -> None:
+        """Enable Start / Stop for the current state (called with every tick)."""
+        if self.start_button is not None and self.stop_button is not None:
+            self.start_button.setEnabled(not self.running)
+            self.stop_button.setEnabled(self.running)
+
+    def _tick(self) -> None:
+        if not self.closed:
+            self.tick()
+            self.sync_buttons()
+
+    def stream_stats(self, stages: str = "") -> str:
+        """"running · 19.8 fps · latency 12.0 ms · frames 120 · dropped 3" (`stages` after the latency)."""
+        s = self.stream.stats if self.stream is not None else None
+        if s is None:
+            return "stopped"
+        state = "running" if self.running else "stopped"
+        return (f"{state} · {s.fps:.1f} fps · latency {s.last_ms:.1f} ms{stages} · frames {s.processed} · "
+                f"dropped {s.dropped}")
+
+    def text_colour(self) -> QColor:
+        return self.palette().color(QPalette.ColorRole.WindowText)
+
+    def palette_changed(self) -> None:
+        """Called when the theme changes (restyle what stylesheets do not reach, e.g. plot axes)."""
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt override)
+        if event.type() == QEvent.Type.PaletteChange:
+            self.palette_changed()
+        super().changeEvent(event)
 
     # settings ----------------------------------------------------------------------------------------------
     def settings(self) -> dict[str, Any]:
@@ -459,21 +544,20 @@ class PluginWidgetBase(QWidget):
             if ev.event == "cancelled":
                 end("cancelled")
 
+        def settle(outcome: str, callback: Callable[[Any], None] | None, value: Any) -> None:
+            try:
+                if callback is not None:
+                    callback(value)
+            finally:
+                end(outcome)
+
         def result(value: Any) -> None:
             job.result = value
-            try:
-                if on_result is not None:
-                    on_result(value)
-            finally:
-                end("finished")
+            settle("finished", on_result, value)
 
         def error(msg: str) -> None:
             job.error = msg
-            try:
-                if on_error is not None:
-                    on_error(msg)
-            finally:
-                end("failed")
+            settle("failed", on_error, msg)
 
         self.jobs[job.key] = job
         if controls is not None:

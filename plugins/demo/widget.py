@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, Qt, QTimer
-from PySide6.QtGui import QBrush, QPalette
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush
 from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
@@ -28,7 +28,7 @@ from app.core.errors import ModelError
 from app.core.frames import Frame
 from app.core.io.images import read_image
 from app.core.plugin_api import Host
-from app.gui.sdk import Banner, Job, ModelPicker, PluginWidgetBase, ProbabilityBars
+from app.gui.sdk import Banner, Job, ModelPicker, PluginWidgetBase, ProbabilityBars, style_plot_axes
 
 from .engine import TASK, Classification, DemoEngine
 
@@ -58,11 +58,7 @@ class DemoWidget(PluginWidgetBase):
         self.model_combo.refreshed.connect(self._models_refreshed)
         self.model_combo.chosen.connect(self._use_model)
         self._models_refreshed(self.model_combo.currentData())
-        self._stats_timer = QTimer(self)
-        self._stats_timer.setInterval(250)
-        self._stats_timer.timeout.connect(self._update_stats)
-        self._stats_timer.start()
-        self._update_buttons()
+        self.sync_buttons()
 
     # layout ------------------------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -99,7 +95,7 @@ class DemoWidget(PluginWidgetBase):
         self.history.hideButtons()
         self.history.setLabel("left", "confidence")
         self.history.setLabel("bottom", "frames ago")
-        self._style_plot()
+        self.palette_changed()
         self._history: list[tuple[float, int]] = []  # (confidence, class index) of recent live frames
         self._brushes: list[QBrush] = []
         self._curve = self.history.plot([], [], pen=pg.mkPen((128, 128, 128), width=1), symbol="o",
@@ -118,10 +114,7 @@ class DemoWidget(PluginWidgetBase):
         self.model_combo = ModelPicker(self.host, TASK, plugin_id=PLUGIN_ID,
                                        items=lambda: [(m, m) for m in self.engine.available_models()])
         self.model_combo.setSizeAdjustPolicy(ModelPicker.SizeAdjustPolicy.AdjustToContents)
-        self.start_button = QPushButton("Start")
-        self.start_button.clicked.connect(self.start)
-        self.stop_button = QPushButton("Stop")
-        self.stop_button.clicked.connect(self.stop)
+        self.live_buttons()
         self.file_button = QPushButton("Classify file…")
         self.file_button.clicked.connect(self._classify_clicked)
         self.file_label = QLabel("")
@@ -148,18 +141,8 @@ class DemoWidget(PluginWidgetBase):
         layout.addLayout(left, 3)
         layout.addWidget(right_w, 2)
 
-    def _style_plot(self) -> None:
-        """Axis lines and text in the palette's text colour (readable in the light and the dark theme)."""
-        colour = self.palette().color(QPalette.ColorRole.WindowText)
-        for name in ("left", "bottom"):
-            axis = self.history.getAxis(name)
-            axis.setPen(pg.mkPen(colour))
-            axis.setTextPen(pg.mkPen(colour))
-
-    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt override)
-        if event.type() == QEvent.Type.PaletteChange:
-            self._style_plot()
-        super().changeEvent(event)
+    def palette_changed(self) -> None:
+        style_plot_axes(self.history, self.text_colour())
 
     def _set_labels(self, labels: tuple[str, ...]) -> None:
         if labels == self.bars.labels:
@@ -205,16 +188,7 @@ class DemoWidget(PluginWidgetBase):
         self.results = 0
         self.start_stream(source, self._process, self._on_result)
         self.label_detail.setText("Waiting for the first frame…")
-        self._update_buttons()
-
-    def stop(self) -> None:
-        super().stop()
-        if not self.closed:
-            self._update_buttons()
-            self._update_stats()
-
-    def on_shutdown(self) -> None:
-        self._stats_timer.stop()
+        self.sync_buttons()
 
     def _on_result(self, result: Any) -> None:
         self.results += 1
@@ -241,21 +215,10 @@ class DemoWidget(PluginWidgetBase):
             y = np.array([c for c, _ in self._history])
             self._curve.setData(x, y, symbolBrush=[self._brushes[k] for _, k in self._history])
 
-    def _update_stats(self) -> None:
-        s = self.stream.stats if self.stream is not None else None
-        if s is None:
-            self.stats_label.setText("stopped")
-        else:
-            state = "running" if self.stream.running else "stopped"
-            self.stats_label.setText(f"{state} · {s.fps:.1f} fps · latency {s.last_ms:.1f} ms · "
-                                     f"frames {s.processed} · dropped {s.dropped}")
-            if s.error:
-                self.message.show_message(f"<b>The stream stopped:</b> {s.error}")
-        self._update_buttons()
-
-    def _update_buttons(self) -> None:
-        self.start_button.setEnabled(not self.running)
-        self.stop_button.setEnabled(self.running)
+    def tick(self) -> None:
+        self.stats_label.setText(self.stream_stats())
+        if self.stream is not None and self.stream.stats.error:
+            self.message.show_message(f"<b>The stream stopped:</b> {self.stream.stats.error}")
 
     # files -------------------------------------------------------------------------------------------------
     def _classify_clicked(self) -> None:

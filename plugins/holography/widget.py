@@ -13,12 +13,10 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, Qt, QTimer
-from PySide6.QtGui import QPalette
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
@@ -28,7 +26,6 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSizePolicy,
     QSlider,
-    QSpinBox,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -36,7 +33,7 @@ from PySide6.QtWidgets import (
 
 from app.core.errors import VitascopeError
 from app.core.plugin_api import Host
-from app.gui.sdk import Banner, ModelPicker, PluginWidgetBase
+from app.gui.sdk import Banner, ModelPicker, PluginWidgetBase, spin_box, style_plot_axes
 
 from .engine import ENGINE_METHODS, HoloEngine, HoloResult
 from .optics import PRESETS, Optics
@@ -68,11 +65,7 @@ class HoloWidget(PluginWidgetBase):
         self._restore_settings()
         self._building = False
         self.model_combo.refresh(select=self.engine.model_id)
-        self._timer = QTimer(self)
-        self._timer.setInterval(250)
-        self._timer.timeout.connect(self._update_stats)
-        self._timer.start()
-        self._update_buttons()
+        self.sync_buttons()
 
     # layout ------------------------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -112,7 +105,7 @@ class HoloWidget(PluginWidgetBase):
         self.pred_curve = self.zplot.plot([], [], name="predicted", pen=None, symbol="o", symbolSize=4,
                                           symbolPen=None, symbolBrush=(52, 152, 219, 160))
         self.focus_curve = self.zplot.plot([], [], name="refocused at", pen=pg.mkPen((230, 126, 34), width=2))
-        self._style_plot()
+        self.palette_changed()
         self.stats_label = QLabel("stopped")
         self.stats_label.setWordWrap(True)
         self.stats_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -162,11 +155,7 @@ class HoloWidget(PluginWidgetBase):
         sim = QWidget()
         sf = QFormLayout(sim)
         sf.setContentsMargins(0, 0, 0, 0)
-        self.speed_spin = QDoubleSpinBox()
-        self.speed_spin.setRange(0.0, 100.0)
-        self.speed_spin.setDecimals(1)
-        self.speed_spin.setSuffix(" µm/s")
-        self.speed_spin.setValue(5.0)
+        self.speed_spin = spin_box(0.0, 100.0, 5.0, decimals=1, suffix=" µm/s")
         sf.addRow("z drift", self.speed_spin)
         page_file = QWidget()
         ff = QHBoxLayout(page_file)
@@ -180,23 +169,15 @@ class HoloWidget(PluginWidgetBase):
         page_cam = QWidget()
         cf = QFormLayout(page_cam)
         cf.setContentsMargins(0, 0, 0, 0)
-        self.camera_spin = QSpinBox()
-        self.camera_spin.setRange(0, 16)
+        self.camera_spin = spin_box(0, 16, 0)
         cf.addRow("Camera index", self.camera_spin)
         for page in (sim, page_file, page_cam):
             self.source_pages.addWidget(page)
         form.addRow(self.source_pages)
-        self.fps_spin = QDoubleSpinBox()
-        self.fps_spin.setRange(1.0, 200.0)
-        self.fps_spin.setDecimals(0)
-        self.fps_spin.setSuffix(" fps")
-        self.fps_spin.setValue(20.0)
+        self.fps_spin = spin_box(1.0, 200.0, 20.0, decimals=0, suffix=" fps")
         form.addRow("Frame rate", self.fps_spin)
         row = QHBoxLayout()
-        self.start_button = QPushButton("Start")
-        self.start_button.clicked.connect(self.start)
-        self.stop_button = QPushButton("Stop")
-        self.stop_button.clicked.connect(self.stop)
+        self.live_buttons()
         row.addWidget(self.start_button)
         row.addWidget(self.stop_button)
         form.addRow(row)
@@ -278,18 +259,9 @@ class HoloWidget(PluginWidgetBase):
         form.addRow("Preset", self.preset_combo)
         self.mode_combo = QComboBox()
         self.mode_combo.addItems(["offaxis", "inline"])
-        self.wl_spin = QDoubleSpinBox()
-        self.wl_spin.setRange(200.0, 2000.0)
-        self.wl_spin.setDecimals(1)
-        self.wl_spin.setSuffix(" nm")
-        self.px_spin = QDoubleSpinBox()
-        self.px_spin.setRange(0.01, 50.0)
-        self.px_spin.setDecimals(3)
-        self.px_spin.setSuffix(" µm")
-        self.na_spin = QDoubleSpinBox()
-        self.na_spin.setRange(0.0, 1.6)
-        self.na_spin.setDecimals(2)
-        self.na_spin.setSpecialValueText("unknown")
+        self.wl_spin = spin_box(200.0, 2000.0, 200.0, decimals=1, suffix=" nm")
+        self.px_spin = spin_box(0.01, 50.0, 0.01, decimals=3, suffix=" µm")
+        self.na_spin = spin_box(0.0, 1.6, 0.0, decimals=2, special="unknown")
         form.addRow("Mode", self.mode_combo)
         form.addRow("Wavelength", self.wl_spin)
         form.addRow("Pixel (object)", self.px_spin)
@@ -315,19 +287,13 @@ class HoloWidget(PluginWidgetBase):
         v.addWidget(self.record_label)
         return box
 
-    def _style_plot(self) -> None:
-        colour = self.palette().color(QPalette.ColorRole.WindowText)
-        for name in ("left", "bottom"):
-            axis = self.zplot.getAxis(name)
-            axis.setPen(pg.mkPen(colour))
-            axis.setTextPen(pg.mkPen(colour))
+    def palette_changed(self) -> None:
+        if not hasattr(self, "zplot"):  # still being built
+            return
+        colour = self.text_colour()
+        style_plot_axes(self.zplot, colour)
         for title in (self.amp_title, self.phase_title):
             title.setText(title.text, color=colour)
-
-    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt override)
-        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "zplot"):
-            self._style_plot()
-        super().changeEvent(event)
 
     # settings ----------------------------------------------------------------------------------------------
     def _restore_settings(self) -> None:
@@ -501,7 +467,7 @@ class HoloWidget(PluginWidgetBase):
         except VitascopeError as e:
             self._error = str(e)
             self._update_banner()
-            self._update_buttons()
+            self.sync_buttons()
             return
         except Exception as e:  # a broken file or driver must show, not crash
             log.exception("source failed")
@@ -522,7 +488,7 @@ class HoloWidget(PluginWidgetBase):
         self.start_stream(source, self.engine.process, self.show_result)
         self._show_plan()
         self._save_settings()
-        self._update_buttons()
+        self.sync_buttons()
 
     def start_demo(self) -> None:
         """Used by `vitascope gui --smoke`: the simulated camera."""
@@ -532,12 +498,6 @@ class HoloWidget(PluginWidgetBase):
     def stop(self) -> None:
         self.stop_recording()
         super().stop()
-        if not self.closed:
-            self._update_buttons()
-            self._update_stats()
-
-    def on_shutdown(self) -> None:
-        self._timer.stop()
 
     # results -----------------------------------------------------------------------------------------------
     def show_result(self, r: HoloResult) -> None:
@@ -600,20 +560,14 @@ class HoloWidget(PluginWidgetBase):
         self.banner.show_message("<br>".join(msgs), "error" if error or (rec is not None and rec.error)
                                  else "warning")
 
-    def _update_stats(self) -> None:
-        s = self.stream.stats if self.stream is not None else None
-        if s is None:
-            self.stats_label.setText("stopped")
-        else:
-            state = "running" if self.stream.running else "stopped"
-            stages = ""
-            if self.last is not None:
-                t = self.last.timings_ms
-                parts = [f"{k} {t[k]:.1f}" for k in ("focus", "reconstruct", "unwrap") if k in t]
-                stages = f" ({', '.join(parts)})" if parts else ""
-            px = f" · pixel {self.last.pixel_size_m * 1e6:.2f} µm" if self.last is not None else ""
-            self.stats_label.setText(f"{state} · {s.fps:.1f} fps · latency {s.last_ms:.1f} ms{stages} · frames "
-                                     f"{s.processed} · dropped {s.dropped}{px}")
+    def tick(self) -> None:
+        stages, px = "", ""
+        if self.last is not None and self.stream is not None:
+            t = self.last.timings_ms
+            parts = [f"{k} {t[k]:.1f}" for k in ("focus", "reconstruct", "unwrap") if k in t]
+            stages = f" ({', '.join(parts)})" if parts else ""
+            px = f" · pixel {self.last.pixel_size_m * 1e6:.2f} µm"
+        self.stats_label.setText(self.stream_stats(stages) + px)
         rec = self.engine.recorder
         if rec is not None and rec.running:
             blink = "●" if int(time.monotonic() * 2) % 2 == 0 else "○"
@@ -623,12 +577,9 @@ class HoloWidget(PluginWidgetBase):
         elif rec is not None and rec.error:
             self.stop_recording()
         self._update_banner()
-        self._update_buttons()
 
-    def _update_buttons(self) -> None:
-        running = self.running
-        self.start_button.setEnabled(not running)
-        self.stop_button.setEnabled(running)
+    def sync_buttons(self) -> None:
+        super().sync_buttons()
         recording = self.engine.recorder is not None and self.engine.recorder.running
         self.record_button.blockSignals(True)
         self.record_button.setChecked(recording)
@@ -646,7 +597,7 @@ class HoloWidget(PluginWidgetBase):
         path, _ = QFileDialog.getSaveFileName(self, "Record to HDF5", str(default), "HDF5 (*.h5 *.hdf5)")
         if path:
             self.start_recording(path)
-        self._update_buttons()
+        self.sync_buttons()
 
     def start_recording(self, path: str | Path) -> bool:
         """Record the live stream to `path` (starts the stream if needed); False with a message if it cannot."""
@@ -660,11 +611,11 @@ class HoloWidget(PluginWidgetBase):
             self._error = str(e)
             self.record_label.setText(str(e))
             self._update_banner()
-            self._update_buttons()
+            self.sync_buttons()
             return False
         self._error = None
         self.record_label.setText(f"Recording to {rec.path}")
-        self._update_buttons()
+        self.sync_buttons()
         return True
 
     def stop_recording(self) -> None:
@@ -675,4 +626,4 @@ class HoloWidget(PluginWidgetBase):
             if rec.error:
                 self._error = f"Recording stopped: {rec.error}"
         if hasattr(self, "record_button"):
-            self._update_buttons()
+            self.sync_buttons()

@@ -44,7 +44,7 @@ def test_live_view_updates_images_and_z_plot(widget, qtbot):
     x, y = w.focus_curve.getData()
     assert len(x) >= 2 and np.all(np.diff(x) > 0)
     assert len(w.true_curve.getData()[0]) >= 2 and len(w.pred_curve.getData()[0]) >= 2
-    w._update_stats()
+    w.tick()
     assert "fps" in w.stats_label.text() and "focus" in w.stats_label.text() and "running" in w.stats_label.text()
     assert w.engine.method == "auto" and "Auto → <b>sweep</b>: no installed autofocus model" in w.plan_label.text()
     assert not w.banner.isVisible()  # Auto without a model is the sweep, nothing to warn about
@@ -59,7 +59,7 @@ def test_method_switch_and_manual_z(widget, qtbot):
     qtbot.waitUntil(lambda: w.results >= 1, timeout=15000)
     w.method_combo.setCurrentIndex(w.method_combo.findData("sweep"))
     assert w.engine.method == "sweep" and w.engine.plan.method == "sweep" and "Sweep" in w.plan_label.text()
-    w._update_stats()
+    w.tick()
     assert not w.banner.isVisible()  # sweep needs no model: nothing to warn about
     w.set_manual_z_um(10.0)
     qtbot.waitUntil(lambda: w.last.method == "manual", timeout=10000)
@@ -76,7 +76,7 @@ def test_record_start_stop_writes_a_file(widget, qtbot, tmp_path):
     path = tmp_path / "rec.h5"
     assert w.start_recording(path)  # starts the stream too
     qtbot.waitUntil(lambda: w.engine.recorder is not None and w.engine.recorder.written >= 3, timeout=15000)
-    w._update_stats()
+    w.tick()
     assert "REC" in w.rec_indicator.text() and w.record_button.isChecked()
     w.stop_recording()
     assert not w.record_button.isChecked() and w.rec_indicator.text() == "" and "saved" in w.record_label.text()
