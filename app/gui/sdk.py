@@ -16,6 +16,7 @@ from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
+    QFileDialog,
     QGridLayout,
     QHBoxLayout,
     QLabel,
@@ -31,8 +32,9 @@ from app.core.plugin_api import Host, JobFn, JobHandle
 
 from .dispatch import Dispatcher, Latest
 
-__all__ = ["Banner", "Job", "JobControls", "Latest", "ModelPicker", "PluginWidgetBase", "ProbabilityBars",
-           "class_colour", "is_main_thread", "main_thread", "spin_box", "style_plot_axes"]
+__all__ = ["IMAGE_FILES", "Banner", "Job", "JobControls", "Latest", "ModelPicker", "PluginWidgetBase",
+           "ProbabilityBars", "ask_open_file", "ask_save_file", "button", "class_colour", "hbox", "is_main_thread",
+           "main_thread", "spin_box", "style_plot_axes"]
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -100,6 +102,40 @@ def spin_box(lo: float, hi: float, value: float, *, decimals: int | None = None,
             setter(text)
     box.setValue(value)
     return box
+
+
+IMAGE_FILES = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp)"  # a file-dialog filter
+
+
+def button(text: str, slot: Callable[[], Any], tip: str = "") -> QPushButton:
+    """A push button that calls `slot()` when clicked."""
+    b = QPushButton(text)
+    b.clicked.connect(lambda: slot())
+    if tip:
+        b.setToolTip(tip)
+    return b
+
+
+def hbox(*widgets: QWidget, stretch: bool = False) -> QHBoxLayout:
+    """The widgets side by side (`stretch`: pushed to the left)."""
+    row = QHBoxLayout()
+    for w in widgets:
+        row.addWidget(w)
+    if stretch:
+        row.addStretch(1)
+    return row
+
+
+def ask_open_file(parent: QWidget, title: str, filters: str = IMAGE_FILES) -> str | None:
+    """A file the user picks to open, or None when the dialog is cancelled."""
+    path, _ = QFileDialog.getOpenFileName(parent, title, "", filters)
+    return path or None
+
+
+def ask_save_file(parent: QWidget, title: str, default: str, filters: str) -> str | None:
+    """Where the user wants a file saved, or None when the dialog is cancelled."""
+    path, _ = QFileDialog.getSaveFileName(parent, title, default, filters)
+    return path or None
 
 
 # banner --------------------------------------------------------------------------------------------------------

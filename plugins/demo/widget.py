@@ -13,7 +13,6 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush
 from PySide6.QtWidgets import (
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -28,7 +27,15 @@ from app.core.errors import ModelError
 from app.core.frames import Frame
 from app.core.io.images import read_image
 from app.core.plugin_api import Host
-from app.gui.sdk import Banner, Job, ModelPicker, PluginWidgetBase, ProbabilityBars, style_plot_axes
+from app.gui.sdk import (
+    Banner,
+    Job,
+    ModelPicker,
+    PluginWidgetBase,
+    ProbabilityBars,
+    ask_open_file,
+    style_plot_axes,
+)
 
 from .engine import TASK, Classification, DemoEngine
 
@@ -222,8 +229,7 @@ class DemoWidget(PluginWidgetBase):
 
     # files -------------------------------------------------------------------------------------------------
     def _classify_clicked(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Classify an image", "",
-                                              "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp)")
+        path = ask_open_file(self, "Classify an image")
         if path:
             self.classify_file(Path(path))
 

@@ -28,7 +28,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -36,7 +35,6 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMenu,
     QPushButton,
-    QSpinBox,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -46,7 +44,17 @@ from app.core.collection import Collection
 from app.core.errors import VitascopeError
 from app.core.jobs import ProgressEvent
 from app.core.plugin_api import Host
-from app.gui.sdk import Job, JobControls, ModelPicker, PluginWidgetBase
+from app.gui.sdk import (
+    Job,
+    JobControls,
+    ModelPicker,
+    PluginWidgetBase,
+    ask_open_file,
+    ask_save_file,
+    button,
+    hbox,
+    spin_box,
+)
 
 from .embedders import BASELINES
 from .engine import Hit, RetrievalEngine, duplicate_groups, index_folders, read_rgb, search
@@ -134,24 +142,11 @@ class RetrievalWidget(PluginWidgetBase):
         self.query_caption = QLabel("")
         self.query_caption.setWordWrap(True)
         left.addWidget(self.query_caption)
-        row = QHBoxLayout()
-        self.file_btn = QPushButton("Query file…")
-        self.file_btn.clicked.connect(self._choose_query)
-        self.paste_btn = QPushButton("Paste")
-        self.paste_btn.clicked.connect(self.paste)
-        row.addWidget(self.file_btn)
-        row.addWidget(self.paste_btn)
-        left.addLayout(row)
-        self.k_spin = QSpinBox()
-        self.k_spin.setRange(1, 500)
-        self.k_spin.setValue(24)
-        self.k_spin.setPrefix("top ")
-        self.thr = QDoubleSpinBox()
-        self.thr.setRange(-1.0, 1.0)
-        self.thr.setSingleStep(0.05)
-        self.thr.setDecimals(3)
-        self.thr.setValue(0.0)
-        self.thr.setPrefix("score ≥ ")
+        self.file_btn = button("Query file…", self._choose_query)
+        self.paste_btn = button("Paste", self.paste)
+        left.addLayout(hbox(self.file_btn, self.paste_btn))
+        self.k_spin = spin_box(1, 500, 24, prefix="top ")
+        self.thr = spin_box(-1.0, 1.0, 0.0, decimals=3, step=0.05, prefix="score ≥ ")
         self.thr.valueChanged.connect(self._show_hits)
         self.k_spin.valueChanged.connect(self.rerun)
         self.folder_filter = QComboBox()
@@ -160,14 +155,9 @@ class RetrievalWidget(PluginWidgetBase):
         self.reid.toggled.connect(self._show_hits)
         for w in (self.k_spin, self.thr, QLabel("Folder filter:"), self.folder_filter, self.reid):
             left.addWidget(w)
-        row2 = QHBoxLayout()
-        self.dup_btn = QPushButton("Near-duplicates")
-        self.dup_btn.clicked.connect(self.show_duplicates)
-        self.csv_btn = QPushButton("Export CSV…")
-        self.csv_btn.clicked.connect(self._export_csv)
-        row2.addWidget(self.dup_btn)
-        row2.addWidget(self.csv_btn)
-        left.addLayout(row2)
+        self.dup_btn = button("Near-duplicates", self.show_duplicates)
+        self.csv_btn = button("Export CSV…", self._export_csv)
+        left.addLayout(hbox(self.dup_btn, self.csv_btn))
         left.addStretch(1)
         left_w = QWidget()
         left_w.setLayout(left)
@@ -268,7 +258,7 @@ class RetrievalWidget(PluginWidgetBase):
 
     # querying ----------------------------------------------------------------------------------------------
     def _choose_query(self) -> None:
-        f, _ = QFileDialog.getOpenFileName(self, "Query image", "", "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp)")
+        f = ask_open_file(self, "Query image")
         if f:
             self.query_file(f)
 
@@ -362,7 +352,7 @@ class RetrievalWidget(PluginWidgetBase):
         return len(rows)
 
     def _export_csv(self) -> None:
-        f, _ = QFileDialog.getSaveFileName(self, "Export ranked list", "results.csv", "CSV (*.csv)")
+        f = ask_save_file(self, "Export ranked list", "results.csv", "CSV (*.csv)")
         if f:
             n = self.export_csv(f)
             self.status.setText(f"{n} rows written to {f}")

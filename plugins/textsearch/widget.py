@@ -9,7 +9,6 @@ from pathlib import Path
 from PySide6.QtCore import QSize, Qt, QUrl
 from PySide6.QtGui import QDesktopServices, QGuiApplication, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
-    QDoubleSpinBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -24,7 +23,7 @@ from PySide6.QtWidgets import (
 from app.core.errors import VitascopeError
 from app.core.jobs import ProgressEvent
 from app.core.plugin_api import Host
-from app.gui.sdk import Job, JobControls, ModelPicker, PluginWidgetBase
+from app.gui.sdk import Job, JobControls, ModelPicker, PluginWidgetBase, ask_open_file, ask_save_file, spin_box
 
 from .clipcard import read_card as read_clip_card
 from .engine import TextSearchEngine
@@ -50,12 +49,7 @@ class TextSearchWidget(PluginWidgetBase):
 
         self.query = QLineEdit()
         self.query.setPlaceholderText('a dog on a beach   ·   "2:red car" + photo.jpg - night')
-        self.threshold = QDoubleSpinBox()
-        self.threshold.setRange(-1.0, 1.0)
-        self.threshold.setSingleStep(0.005)
-        self.threshold.setDecimals(3)
-        self.threshold.setValue(-1.0)
-        self.threshold.setPrefix("min score ")
+        self.threshold = spin_box(-1.0, 1.0, -1.0, decimals=3, step=0.005, prefix="min score ")
         self.threshold.setToolTip("hide results whose cosine score is below this")
         self.search_btn = QPushButton("Search")
         self.image_btn = QPushButton("Add image…")
@@ -167,7 +161,7 @@ class TextSearchWidget(PluginWidgetBase):
         self.show_results(results)
 
     def _add_image(self) -> None:
-        f, _ = QFileDialog.getOpenFileName(self, "Example image", "", "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff)")
+        f = ask_open_file(self, "Example image")
         if f:
             text = self.query.text().strip()
             self.query.setText(f"{text} + {f}" if text else f)
@@ -179,7 +173,7 @@ class TextSearchWidget(PluginWidgetBase):
         QGuiApplication.clipboard().setText("\n".join(r["file"] for r in self._last))
 
     def _export(self) -> None:
-        f, _ = QFileDialog.getSaveFileName(self, "Export results", "results.csv", "CSV (*.csv)")
+        f = ask_save_file(self, "Export results", "results.csv", "CSV (*.csv)")
         if f:
             self.export_csv(f)
 

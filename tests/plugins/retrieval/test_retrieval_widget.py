@@ -13,17 +13,17 @@ pytest.importorskip("pytestqt")
 
 @pytest.fixture
 def make_widget(isolated_settings, tmp_path, qtbot):
+    """The widget on a HeadlessHost: its job callbacks arrive on the host's own thread and the SDK brings them to
+    the Qt thread (the GUI tests cover the QtHost)."""
+    from app.core.host import HeadlessHost
     from app.core.zoo import Zoo
-    from app.gui.dispatch import Dispatcher
-    from app.gui.host import QtHost
-    from app.gui.jobs_qt import JobsModel
     from plugins.retrieval.engine import RetrievalEngine
     from plugins.retrieval.widget import RetrievalWidget
 
     made = []
+    host = HeadlessHost(Zoo(roots=[tmp_path / "no-models"]), home=tmp_path)
 
     def make():
-        host = QtHost("retrieval", Zoo(roots=[tmp_path / "no-models"]), JobsModel(Dispatcher()), home=tmp_path)
         w = RetrievalWidget(host, RetrievalEngine(host))
         qtbot.addWidget(w)
         w.resize(1200, 760)
@@ -34,6 +34,7 @@ def make_widget(isolated_settings, tmp_path, qtbot):
     yield make
     for w in made:
         w.shutdown()
+    host.shutdown()
 
 
 @pytest.fixture(scope="module")
