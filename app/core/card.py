@@ -1,4 +1,5 @@
-"""Model cards (`models/<id>/card.toml`, format: docs/formats.md): parse, validate and write."""
+"""Model cards (`models/<id>/card.toml`): parse, validate, upgrade and write. A card lists its files as
+`[[artifacts]]` (role, file, sha256, bytes); plug-ins keep their own fields in a table named after them."""
 
 from __future__ import annotations
 
@@ -16,9 +17,15 @@ CARD_FILE = "card.toml"
 MODEL_FILE = "model.onnx"
 GOLDEN_FILE = "golden.npz"
 RECIPE_FILE = "recipe.toml"
+MODEL_ROLE = "model"
 MAX_CARD_BYTES = 1 << 20
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+_ROLE_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+_HEX_RE = re.compile(r"^[0-9a-f]{64}$")
 _DTYPES = {"float32", "float16", "int64", "int32", "uint8", "int8", "bool"}
+# tables of an old card that named a file beside the model ({file, sha256, ...}) and the role each file takes
+_OLD_FILE_TABLES = {"explain": "rollout", "ood": "ood"}
+_OPTIONAL_ROLES = {"rollout"}  # a model is still usable without these (e.g. no heat maps); still verified
 
 
 @dataclass(frozen=True)
@@ -33,9 +40,34 @@ class TensorSpec:
         return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
 
 
+@dataclass(frozen=True)
+class Artifact:
+    """One file of a model folder: its role (model, rollout, ood, image_encoder, tokenizer...), name, sha256 and
+    size; `bytes` is None only for an upgraded old card whose file was not beside it. An optional artifact that
+    fails its check is left out when the model is opened; a required one refuses the model."""
+
+    role: str
+    file: str
+    sha256: str
+    bytes: int | None
+    optional: bool = False
+    meta: dict[str, Any] = field(default_factory=dict)  # role-specific numbers (the model's params and opset)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"role": self.role, "file": self.file, "sha256": self.sha256}
+        if self.bytes is not None:
+            d["bytes"] = self.bytes
+        if self.optional:
+            d["optional"] = True
+        d.update(self.meta)
+        return d
+
+
 @dataclass
 class ModelCard:
-    """The parsed card. Unknown tables are kept in `extra` so nothing a newer writer added is lost."""
+    """The parsed card. `sha256`, `bytes`, `params`, `opset` and `model_file` describe the `model` artifact;
+    `sidecars` are the other artifacts. Tables the core does not type (a plug-in's own table such as
+    [holography], [calibration], a newer writer's additions) are kept in `extra` so nothing is lost."""
 
     id: str
     task: str
@@ -51,11 +83,32 @@ class ModelCard:
     arch: dict[str, Any] = field(default_factory=dict)
     preprocess: dict[str, Any] = field(default_factory=dict)
     labels: list[str] = field(default_factory=list)
-    optics: dict[str, Any] = field(default_factory=dict)
     metrics: list[dict[str, Any]] = field(default_factory=list)
     latency: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    sidecars: list[Artifact] = field(default_factory=list)
+    model_file: str = MODEL_FILE
+
+    @property
+    def artifacts(self) -> list[Artifact]:
+        """Every file the card vouches for, the model first."""
+        meta = {k: v for k, v in (("params", self.params), ("opset", self.opset)) if v}
+        return [Artifact(MODEL_ROLE, self.model_file, self.sha256, self.bytes, meta=meta), *self.sidecars]
+
+    def artifact(self, role: str) -> Artifact | None:
+        return next((a for a in self.artifacts if a.role == role), None)
+
+    def section(self, name: str) -> dict[str, Any]:
+        """A plug-in's own table (e.g. "holography"), {} when the card has none."""
+        val = self.extra.get(name)
+        return dict(val) if isinstance(val, dict) else {}
+
+    @property
+    def optics(self) -> dict[str, Any]:
+        """Read-only alias kept for callers of the old field: the [holography] table's optics."""
+        optics = self.section("holography").get("optics")
+        return dict(optics) if isinstance(optics, dict) else {}
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -64,12 +117,11 @@ class ModelCard:
             "version": self.version,
             "license": self.license,
             "description": self.description,
-            "model": {"file": MODEL_FILE, "sha256": self.sha256, "bytes": self.bytes,
-                      "params": self.params, "opset": self.opset},
+            "artifacts": [a.to_dict() for a in self.artifacts],
             "inputs": [t.to_dict() for t in self.inputs],
             "outputs": [t.to_dict() for t in self.outputs],
         }
-        for key in ("arch", "preprocess", "optics", "latency", "provenance"):
+        for key in ("arch", "preprocess", "latency", "provenance"):
             val = getattr(self, key)
             if val:
                 d[key] = val
@@ -106,11 +158,13 @@ def _tensor_list(raw: Any, where: str) -> list[TensorSpec]:
     return out
 
 
-# the typed parts of a card; other top-level tables are kept in ModelCard.extra (a newer writer's additions)
+# the typed parts of a card; other top-level tables are kept in ModelCard.extra (plug-in tables, newer writers)
 _TOP_FIELDS = {"id": "str", "task": "str", "version": "str", "license": "str", "description": "str",
-               "model": "dict", "inputs": "list", "outputs": "list", "arch": "dict", "preprocess": "dict",
-               "labels": "list[str]", "optics": "dict", "metrics": "list", "latency": "dict", "provenance": "dict"}
-_MODEL_FIELDS = {"file": "str", "sha256": "str", "bytes": "int", "params": "int", "opset": "int"}
+               "artifacts": "list", "inputs": "list", "outputs": "list", "arch": "dict", "preprocess": "dict",
+               "labels": "list[str]", "metrics": "list", "latency": "dict", "provenance": "dict"}
+_OLD_MODEL_FIELDS = {"file": "str", "sha256": "str", "bytes": "int", "params": "int", "opset": "int"}
+_ARTIFACT_FIELDS = {"role": "str", "file": "str", "sha256": "str", "bytes": "int", "optional": "bool",
+                    "params": "int", "opset": "int"}
 _TENSOR_FIELDS = {"name": "str", "shape": "list", "dtype": "str"}
 
 
@@ -133,8 +187,133 @@ def _check_preprocess(pre: dict[str, Any], where: str) -> None:
             raise ModelError(f"{where}: [preprocess].std must not be 0")
 
 
-def parse_card(data: dict[str, Any], where: str = "card") -> ModelCard:
-    """Validate a card dict; raise ModelError naming the first missing or malformed field."""
+def _plain_name(name: Any) -> bool:
+    return (isinstance(name, str) and 0 < len(name) <= 255 and name not in (".", "..", CARD_FILE)
+            and not any(c in name for c in "/\\\0") and not name.startswith("."))
+
+
+# upgrade of old cards ---------------------------------------------------------------------------------------
+def is_old_format(data: dict[str, Any]) -> bool:
+    """An old card: a [model] table instead of [[artifacts]], file tables such as [ood]/[explain] or a
+    top-level [optics] table."""
+    return ("model" in data or "optics" in data
+            or any(isinstance(data.get(t), dict) and "file" in data[t] and "sha256" in data[t]
+                   for t in _OLD_FILE_TABLES))
+
+
+def upgrade(data: dict[str, Any], folder: str | Path | None = None, where: str = "card") -> dict[str, Any]:
+    """An old card dict → the artifacts form (one way; the input is not changed): [model] becomes the `model`
+    artifact, a file table ([explain] → `rollout`, [ood] → `ood`) becomes an artifact and keeps its other keys,
+    top-level [optics] moves to the [holography] table. A file's size is taken from `folder` when the file
+    there has the card's sha256."""
+    d = dict(data)
+    arts = [dict(a) if isinstance(a, dict) else a for a in d.get("artifacts", [])] \
+        if isinstance(d.get("artifacts"), list) else d.get("artifacts")
+    if "model" in d:
+        model = d.pop("model")
+        if not isinstance(model, dict):
+            raise ModelError(f"{where}: [model] must be a table (sha256, bytes)")
+        check_fields(model, _OLD_MODEL_FIELDS, f"{where}: [model]", ModelError)
+        if model.get("file", MODEL_FILE) != MODEL_FILE:
+            raise ModelError(f"{where}: [model].file must be {MODEL_FILE!r}")
+        if isinstance(arts, list) and any(isinstance(a, dict) and a.get("role") == MODEL_ROLE for a in arts):
+            raise ModelError(f"{where}: both a [model] table and a 'model' artifact")
+        entry = {"role": MODEL_ROLE, "file": MODEL_FILE, **{k: v for k, v in model.items() if k != "file"}}
+        arts = [entry, *(arts or [])]
+    for table, role in _OLD_FILE_TABLES.items():
+        t = d.get(table)
+        if not (isinstance(t, dict) and "file" in t and "sha256" in t):
+            continue
+        if not isinstance(arts, list):
+            arts = []
+        arts = [a for a in arts if not (isinstance(a, dict) and a.get("role") == role)]
+        entry = {"role": role, "file": t["file"], "sha256": t["sha256"]}
+        size = _size_if_matching(folder, t["file"], t["sha256"])
+        if size is not None:
+            entry["bytes"] = size
+        if role in _OPTIONAL_ROLES:
+            entry["optional"] = True
+        arts.append(entry)
+        rest = {k: v for k, v in t.items() if k not in ("file", "sha256")}
+        if rest:
+            d[table] = rest
+        else:
+            d.pop(table)
+    if "optics" in d:
+        optics = d.pop("optics")
+        holo = d.get("holography", {})
+        if not isinstance(holo, dict):
+            raise ModelError(f"{where}: [holography] must be a table")
+        if optics:
+            d["holography"] = {**holo, "optics": optics}
+    if arts is not None:
+        d["artifacts"] = arts
+    return d
+
+
+def _size_if_matching(folder: str | Path | None, name: Any, sha: Any) -> int | None:
+    if folder is None or not _plain_name(name) or not isinstance(sha, str):
+        return None
+    p = Path(folder) / name
+    try:
+        if p.is_file() and not p.is_symlink() and sha256_file(p) == sha:
+            return p.stat().st_size
+    except OSError:
+        return None
+    return None
+
+
+# parsing ----------------------------------------------------------------------------------------------------
+def _artifact(a: Any, where: str) -> Artifact:
+    if not isinstance(a, dict):
+        raise ModelError(f"{where}: every entry must be a table (role, file, sha256, bytes)")
+    check_fields(a, _ARTIFACT_FIELDS, where, ModelError)
+    role = a.get("role")
+    if not isinstance(role, str) or not _ROLE_RE.match(role):
+        raise ModelError(f"{where}: role must be lower-case letters, digits or '_' (got {role!r})")
+    w = f"{where} {role!r}"
+    if not _plain_name(a.get("file")):
+        raise ModelError(f"{w}: file must be a plain file name inside the model folder")
+    if not isinstance(a.get("sha256"), str) or not _HEX_RE.match(a["sha256"]):
+        raise ModelError(f"{w}: sha256 must be 64 lower-case hex digits")
+    nbytes = a.get("bytes")
+    if nbytes is not None and nbytes <= 0:
+        raise ModelError(f"{w}: bytes must be a positive integer")
+    meta = {k: a[k] for k in ("params", "opset") if k in a}
+    if any(v < 0 for v in meta.values()):
+        raise ModelError(f"{w}: params and opset must not be negative")
+    return Artifact(role, a["file"], a["sha256"], nbytes, bool(a.get("optional", False)), meta)
+
+
+def _artifacts(raw: Any, where: str) -> tuple[Artifact, list[Artifact]]:
+    where = f"{where}: [[artifacts]]"
+    if not isinstance(raw, list) or not raw:
+        raise ModelError(f"{where}: missing; a card lists its files (role, file, sha256, bytes)")
+    arts = [_artifact(a, where) for a in raw]
+    for key in ("role", "file"):
+        seen = [getattr(a, key) for a in arts]
+        dup = sorted({v for v in seen if seen.count(v) > 1})
+        if dup:
+            raise ModelError(f"{where}: {key} {dup[0]!r} is listed twice")
+    model = next((a for a in arts if a.role == MODEL_ROLE), None)
+    if model is None:
+        raise ModelError(f"{where}: no artifact with role 'model' (the ONNX file the app runs)")
+    if model.bytes is None:
+        raise ModelError(f"{where} 'model': bytes must be a positive integer")
+    if not model.file.endswith(".onnx"):
+        raise ModelError(f"{where} 'model': file must be an .onnx file")
+    if model.optional:
+        raise ModelError(f"{where} 'model': the model cannot be optional")
+    return model, [a for a in arts if a.role != MODEL_ROLE]
+
+
+def parse_card(data: dict[str, Any], where: str = "card", folder: str | Path | None = None) -> ModelCard:
+    """Validate a card dict (an old one is upgraded first, sizes of upgraded files from `folder`); raise
+    ModelError naming the first missing or malformed field."""
+    if not isinstance(data, dict):
+        raise ModelError(f"{where}: must be a table")
+    if is_old_format(data):
+        data = upgrade(data, folder, where)
     check_fields(data, _TOP_FIELDS, where, ModelError, unknown_ok=True)
     d = dict(data)
     for key in ("id", "task", "version", "license"):
@@ -142,34 +321,21 @@ def parse_card(data: dict[str, Any], where: str = "card") -> ModelCard:
             raise ModelError(f"{where}: missing or empty '{key}'")
     if not _ID_RE.match(d["id"]):
         raise ModelError(f"{where}: id {d['id']!r} must be lower-case letters, digits, '.', '_' or '-'")
-    model = d.pop("model", None)
-    if not isinstance(model, dict):
-        raise ModelError(f"{where}: missing [model] table (sha256, bytes)")
-    check_fields(model, _MODEL_FIELDS, f"{where}: [model]", ModelError)
-    if any(model.get(k, 0) < 0 for k in ("params", "opset")):
-        raise ModelError(f"{where}: [model].params and opset must not be negative")
-    sha = model.get("sha256")
-    if not isinstance(sha, str) or not re.fullmatch(r"[0-9a-f]{64}", sha):
-        raise ModelError(f"{where}: [model].sha256 must be 64 lower-case hex digits")
-    nbytes = model.get("bytes")
-    if not isinstance(nbytes, int) or nbytes <= 0:
-        raise ModelError(f"{where}: [model].bytes must be a positive integer")
-    if model.get("file", MODEL_FILE) != MODEL_FILE:
-        raise ModelError(f"{where}: [model].file must be {MODEL_FILE!r}")
+    model, sidecars = _artifacts(d.pop("artifacts", None), where)
     metrics = d.pop("metrics", [])
     if not isinstance(metrics, list) or not all(isinstance(m, dict) and "name" in m and "value" in m
                                                 for m in metrics):
         raise ModelError(f"{where}: [[metrics]] entries need a 'name' and a 'value'")
-    pre = d.get("preprocess", {})
-    _check_preprocess(pre, where)
+    _check_preprocess(d.get("preprocess", {}), where)
     card = ModelCard(
         id=d.pop("id"), task=d.pop("task"), version=d.pop("version"), license=d.pop("license"),
         description=str(d.pop("description", "")),
-        sha256=sha, bytes=nbytes, params=int(model.get("params", 0)), opset=int(model.get("opset", 0)),
+        sha256=model.sha256, bytes=int(model.bytes or 0), params=int(model.meta.get("params", 0)),
+        opset=int(model.meta.get("opset", 0)), model_file=model.file, sidecars=sidecars,
         inputs=_tensor_list(d.pop("inputs", None), f"{where}: [[inputs]]"),
         outputs=_tensor_list(d.pop("outputs", None), f"{where}: [[outputs]]"),
         arch=dict(d.pop("arch", {})), preprocess=dict(d.pop("preprocess", {})),
-        labels=[str(x) for x in d.pop("labels", [])], optics=dict(d.pop("optics", {})),
+        labels=[str(x) for x in d.pop("labels", [])],
         metrics=metrics, latency=dict(d.pop("latency", {})), provenance=dict(d.pop("provenance", {})),
     )
     card.extra = d
@@ -178,6 +344,12 @@ def parse_card(data: dict[str, Any], where: str = "card") -> ModelCard:
 
 def read_card(folder: str | Path) -> ModelCard:
     path = Path(folder) / CARD_FILE
+    return parse_card(read_card_dict(path), str(path), folder)
+
+
+def read_card_dict(path: str | Path) -> dict[str, Any]:
+    """The TOML of a card file as a dict (size-limited, UTF-8), not validated."""
+    path = Path(path)
     try:
         if path.exists() and not path.is_file():
             raise ModelError(f"{path}: not a regular file")
@@ -192,17 +364,37 @@ def read_card(folder: str | Path) -> ModelCard:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise ModelError(f"{path}: not valid TOML ({e})") from None
-    return parse_card(load_toml(text, str(path), ModelError), str(path))
+    return load_toml(text, str(path), ModelError)
 
 
 def write_card(folder: str | Path, card: ModelCard) -> Path:
+    """Write card.toml in the artifacts form. File tables an old-style writer put in `extra` ([ood], [explain]
+    with file and sha256) become artifacts, sized from the files in `folder`."""
     import tomli_w
 
     path = Path(folder) / CARD_FILE
+    data = card.to_dict()
+    if is_old_format(data):
+        data = parse_card(data, str(path), folder).to_dict()
     tmp = path.with_suffix(".toml.tmp")
-    tmp.write_text(tomli_w.dumps(card.to_dict()), encoding="utf-8")
+    tmp.write_text(tomli_w.dumps(data), encoding="utf-8")
     tmp.replace(path)
     return path
+
+
+def with_file(data: dict[str, Any], role: str, path: str | Path) -> dict[str, Any]:
+    """A copy of a card dict (artifacts form) whose `role` artifact is the file at `path` now: its name, sha256
+    and size; other keys of the entry (params, opset, optional) are kept, a new role is appended."""
+    p = Path(path)
+    entry = {"role": role, "file": p.name, "sha256": sha256_file(p), "bytes": p.stat().st_size}
+    arts = [dict(a) for a in data.get("artifacts", [])]
+    for i, a in enumerate(arts):
+        if a.get("role") == role:
+            arts[i] = {**a, **entry}
+            break
+    else:
+        arts.append(entry)
+    return {**data, "artifacts": arts}
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from . import manifest, paths, runtime
-from .card import CARD_FILE, GOLDEN_FILE, MODEL_FILE, ModelCard, TensorSpec, read_card, sha256_file
+from .card import CARD_FILE, GOLDEN_FILE, MODEL_FILE, Artifact, ModelCard, TensorSpec, read_card, sha256_file
 from .errors import BadInput, ModelError
 from .validate import finite_float32
 
@@ -39,13 +39,22 @@ class ZooEntry:
 
 @dataclass
 class ModelHandle:
-    """A verified model with its onnxruntime session."""
+    """A verified model with its onnxruntime session; `left_out` names optional artifacts that failed their check
+    (role → reason) and are not to be used."""
 
     card: ModelCard
     folder: Path
     session: object
     input_names: list[str] = field(default_factory=list)
     output_names: list[str] = field(default_factory=list)
+    left_out: dict[str, str] = field(default_factory=dict)
+
+    def path(self, role: str) -> Path | None:
+        """The checked file of an artifact, None when the card lists none for `role` or it was left out."""
+        art = self.card.artifact(role)
+        if art is None or role in self.left_out:
+            return None
+        return self.folder / art.file
 
     def run(self, *arrays: np.ndarray) -> list[np.ndarray]:
         """Run on positional inputs (card order); checks shapes and finiteness first."""
@@ -80,20 +89,41 @@ def check_shape(model_id: str, spec: TensorSpec, shape: tuple[int, ...]) -> None
             raise ModelError(f"{model_id}: input {spec.name!r} must be {list(spec.shape)}, got {list(shape)}")
 
 
-def verify_file(folder: Path, card: ModelCard) -> None:
-    """Size, then sha256 of model.onnx against the card; no sidecar weights allowed."""
-    onnx_path = folder / MODEL_FILE
-    if not onnx_path.is_file():
-        raise ModelError(f"{onnx_path}: missing")
-    if (folder / (MODEL_FILE + ".data")).exists():
-        raise ModelError(f"{folder}: has a model.onnx.data sidecar; models must be a single file")
-    size = onnx_path.stat().st_size
-    if size != card.bytes:
-        raise ModelError(f"{onnx_path}: {size} bytes but the card says {card.bytes} (truncated or replaced)")
-    digest = sha256_file(onnx_path)
-    if digest != card.sha256:
-        raise ModelError(f"{onnx_path}: sha256 {digest[:12]}… does not match the card's {card.sha256[:12]}… "
+def check_artifact(folder: Path, art: Artifact) -> None:
+    """One file of a model folder against its card entry: present, a regular file, the card's size, then its
+    sha256; ModelError naming the file and its role otherwise."""
+    path = folder / art.file
+    what = f"{path} ({art.role})"
+    if path.is_symlink() or not path.is_file():
+        raise ModelError(f"{what}: missing" if not path.exists() else f"{what}: not a regular file")
+    if art.file.endswith(".onnx") and (folder / (art.file + ".data")).exists():
+        raise ModelError(f"{folder}: has a {art.file}.data sidecar; ONNX files must hold their weights")
+    size = path.stat().st_size
+    if art.bytes is not None and size != art.bytes:
+        raise ModelError(f"{what}: {size} bytes but the card says {art.bytes} (truncated or replaced)")
+    digest = sha256_file(path)
+    if digest != art.sha256:
+        raise ModelError(f"{what}: sha256 {digest[:12]}… does not match the card's {art.sha256[:12]}… "
                          "(file corrupted or tampered with)")
+
+
+def verify_artifacts(folder: Path, card: ModelCard, strict: bool = True) -> dict[str, str]:
+    """Check every artifact the card lists before anything is loaded. A failing required artifact raises
+    ModelError; a failing optional one raises too when `strict`, else it is returned as {role: reason}."""
+    left_out: dict[str, str] = {}
+    for art in card.artifacts:
+        try:
+            check_artifact(folder, art)
+        except ModelError as e:
+            if strict or not art.optional:
+                raise
+            left_out[art.role] = str(e)
+    return left_out
+
+
+def verify_file(folder: Path, card: ModelCard) -> None:
+    """Every artifact of the card, optional ones included (the check `models verify` and installs make)."""
+    verify_artifacts(folder, card, strict=True)
 
 
 def check_io(card: ModelCard, session) -> None:
@@ -162,6 +192,33 @@ class Zoo:
         verify_file(e.folder, e.card)
         return e.card
 
+    def resolve(self, id_or_dir: str | Path | None, task: str | None = None) -> Path:
+        """The model folder `id_or_dir` names: a folder given by path, else an installed model id; None → the
+        first installed model (of `task` when given). With `task`, a model of another task is refused. Raises
+        BadInput for an empty name, ModelError for a name that is neither."""
+        if id_or_dir is not None and not str(id_or_dir).strip():
+            raise BadInput("model: empty; give an installed model id or a model folder")
+        what = f"{task} model" if task else "model"
+        if id_or_dir is None:
+            entries = [e for e in self.entries() if e.card and (task is None or e.card.task == task)]
+            if not entries:
+                raise ModelError(f"no {what} is installed (see `vitascope models list`)")
+            return entries[0].folder
+        p = Path(id_or_dir).expanduser()
+        if p.is_dir():
+            folder = p
+        else:
+            e = next((e for e in self.entries() if e.id == str(id_or_dir)), None)
+            if e is None:
+                raise ModelError(f"model {str(id_or_dir)!r} is not installed (see `vitascope models list`) "
+                                 "and is not a folder")
+            folder = e.folder
+        if task is not None:
+            card = read_card(folder)
+            if card.task != task:
+                raise ModelError(f"{id_or_dir}: a {card.task!r} model, not a {task!r} model")
+        return folder
+
     def open(self, model_id_or_dir: str | Path, threads: int | None = None) -> ModelHandle:
         """Verify checksum and size, create the session, check I/O against the card."""
         p = Path(model_id_or_dir)
@@ -178,7 +235,7 @@ class Zoo:
         files = install_files(src)  # before anything in it is read
         card = read_card(src)
         verify_file(src, card)
-        sess = runtime.create_session(src / MODEL_FILE, warmup=False)
+        sess = runtime.create_session(src / card.model_file, warmup=False)
         check_io(card, sess)
         del sess
         with self._lock:
@@ -261,11 +318,13 @@ def copy_regular(src: Path, dest: Path) -> None:
 
 
 def open_folder(folder: Path, threads: int | None = None) -> ModelHandle:
+    """Read the card, check every artifact (size, sha256), then create the session and check its I/O."""
     card = read_card(folder)
-    verify_file(folder, card)
-    sess = runtime.create_session(folder / MODEL_FILE, threads=threads, warmup=False)
+    left_out = verify_artifacts(folder, card, strict=False)
+    sess = runtime.create_session(folder / card.model_file, threads=threads, warmup=False)
     check_io(card, sess)
-    handle = ModelHandle(card, folder, sess, [s.name for s in card.inputs], [s.name for s in card.outputs])
+    handle = ModelHandle(card, folder, sess, [s.name for s in card.inputs], [s.name for s in card.outputs],
+                         left_out)
     handle.run(*example_inputs(card))  # warm-up with shapes the card allows
     return handle
 

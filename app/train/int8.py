@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from app.core import runtime
-from app.core.card import GOLDEN_FILE, MODEL_FILE, ModelCard, parse_card, read_card, sha256_file, write_card
+from app.core.card import GOLDEN_FILE, MODEL_FILE, MODEL_ROLE, ModelCard, parse_card, read_card, with_file, write_card
 from app.core.errors import JobError
 
 from .export import measure_latency, verify_folder
@@ -116,7 +116,7 @@ def quantize_folder(fp_dir: str | Path, out_dir: str | Path, calib: np.ndarray, 
                   enumerate(src.inputs[0].shape)][1:])
     data = src.to_dict()
     updates = dict(card_updates or {})
-    data["model"] = {**data["model"], "sha256": sha256_file(onnx_path), "bytes": onnx_path.stat().st_size}
+    data = with_file(data, MODEL_ROLE, onnx_path)
     data["latency"] = measure_latency(onnx_path, name, shape, runs=latency_runs)
     data["provenance"] = {**data.get("provenance", {}), **updates.pop("provenance", {})}
     data["int8"] = {"format": "QDQ", "activations": "QUInt8", "weights": "QInt8", "per_channel": per_channel,

@@ -1,5 +1,5 @@
 """Qt-free engine of the ECG plug-in: read ECG files, screen them with the installed `ecg.screen` model (batched
-onnxruntime), attention-rollout heatmaps from the model folder's checked `rollout.onnx`, interval measurements."""
+onnxruntime), attention-rollout heatmaps from the model's checked `rollout` artifact, interval measurements."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 
 from app.core import runtime
-from app.core.card import sha256_file
 from app.core.errors import ModelError, VitascopeError
 from app.core.jobs import CancelToken
 from app.core.ood import MahalanobisStats
@@ -40,7 +39,8 @@ def softmax(z: np.ndarray) -> np.ndarray:
 
 class EcgEngine:
     """Screens EcgInputs. The model is looked up through the Host (zoo), opened lazily, dropped when the zoo
-    changes; `explain` adds the attention-rollout heatmap when the model ships a rollout.onnx whose sha256 matches."""
+    changes; `explain` adds the attention-rollout heatmap when the model ships a `rollout` artifact that passed its
+    check."""
 
     def __init__(self, host: Host, model_id: str | None = None) -> None:
         self.host = host
@@ -90,18 +90,16 @@ class EcgEngine:
         return h, w
 
     def _rollout_session(self) -> object | None:
-        """The rollout model of the current model folder, checked against the card's sha256; None if absent/bad."""
+        """The model's `rollout` artifact (checked by the zoo when the model was opened); None when the card lists
+        none or the file failed its check (heat maps are then off, with a notice)."""
         if self._rollout_checked:
             return self._rollout
         handle = self.model
         self._rollout_checked = True
-        table = handle.card.extra.get("explain") or {}
-        path = handle.folder / str(table.get("file", ""))
-        if not table or not path.is_file():
-            return None
-        if sha256_file(path) != table.get("sha256"):
-            self.host.notify(f"{handle.card.id}: {path.name} does not match its card's sha256; heatmaps are off",
-                             "warning")
+        path = handle.path("rollout")
+        if path is None:
+            if "rollout" in handle.left_out:
+                self.host.notify(f"{handle.left_out['rollout']}; heatmaps are off", "warning")
             return None
         try:
             self._rollout = runtime.create_session(path, warmup=False)
@@ -146,15 +144,16 @@ class EcgEngine:
         return t, c
 
     def _ood_stats(self) -> MahalanobisStats | None:
-        """The model folder's OOD statistics (card [ood] file, sha256-checked), or None when it ships none."""
+        """The model's OOD statistics (its `ood` artifact, checked by the zoo before the model opened; thresholds
+        from the card's [ood] table), or None when it ships none."""
         if self._ood_checked:
             return self._ood
         handle = self.model
-        table = handle.card.extra.get("ood") or {}
-        if table:  # a model that ships OOD statistics is unusable without them: every call raises until fixed
-            path = handle.folder / str(table.get("file", ""))
-            if not path.is_file() or sha256_file(path) != table.get("sha256"):
-                raise ModelError(f"{handle.card.id}: {path.name} is missing or does not match its card's sha256")
+        if handle.card.artifact("ood") is not None:  # a model that ships OOD statistics is unusable without them
+            path = handle.path("ood")
+            if path is None or not path.is_file():
+                raise ModelError(f"{handle.card.id}: its ood artifact is missing or failed its check")
+            table = handle.card.section("ood")
             stats = MahalanobisStats.load(path)
             try:
                 stats.threshold = float(table.get("threshold", stats.threshold))

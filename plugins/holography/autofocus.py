@@ -17,6 +17,7 @@ import scipy.fft as sfft
 from app.core.card import ModelCard
 from app.core.errors import BadInput, ModelError
 
+from .cardtable import model_optics
 from .focus import (
     METRICS,
     Metric,
@@ -416,8 +417,9 @@ class Autofocus:
     def z_range(self) -> tuple[float, float]:
         if self.z_range_m is not None:
             return self.z_range_m  # type: ignore[return-value]
-        if self.model is not None and self.model.card.optics.get("z_range_m"):
-            lo, hi = self.model.card.optics["z_range_m"]
+        trained = model_optics(self.model.card) if self.model is not None else {}
+        if trained.get("z_range_m"):
+            lo, hi = trained["z_range_m"]
             olo, ohi = self.reconstructor.optics.z_range_m
             return max(float(lo), olo), min(float(hi), ohi)
         return self.reconstructor.optics.z_range_m
@@ -731,11 +733,13 @@ def _fine_stage(spec: np.ndarray, optics: Optics, pixel_m: float, zs: np.ndarray
 
 # model choice ------------------------------------------------------------------------------------------------
 def card_optics(card: ModelCard) -> Optics:
-    """The optics a model was trained for, from its card's [optics] table; ModelError when absent or bad."""
-    if not card.optics:
-        raise ModelError(f"model {card.id!r}: its card has no [optics] table")
+    """The optics a model was trained for, from its card's [holography.optics] table; ModelError when absent or
+    bad."""
+    trained = model_optics(card)
+    if not trained:
+        raise ModelError(f"model {card.id!r}: its card has no [holography.optics] table")
     try:
-        return Optics.from_dict(dict(card.optics), source=f"model {card.id!r} card optics")
+        return Optics.from_dict(trained, source=f"model {card.id!r} card optics")
     except BadInput as e:
         raise ModelError(str(e)) from None
 
@@ -744,7 +748,7 @@ def card_mismatch(card: ModelCard, optics: Optics) -> list[str]:
     """How the stream's optics differ from what the model was trained for (an NA inside the card's na_range
     counts as a match); ModelError when the card has no usable [optics]."""
     co = card_optics(card)
-    na_range = card.optics.get("na_range")
+    na_range = model_optics(card).get("na_range")
     if optics.na and na_range and float(na_range[0]) - 1e-9 <= optics.na <= float(na_range[1]) + 1e-9:
         co = co.with_(na=None)  # trained across this NA range
     return optics_mismatch(optics, co)

@@ -33,6 +33,7 @@ from .autofocus import (
     select_crops,
     select_model,
 )
+from .cardtable import model_optics, with_optics
 from .hdf5 import read_stack
 from .optics import Optics, optics_mismatch
 from .reconstruct import Reconstructor
@@ -146,8 +147,9 @@ def calibrate(stack_path: str | Path, out_dir: str | Path, base_model_dir_or_id:
     ckpt_path = base_dir / CHECKPOINT_FILE
     if not ckpt_path.is_file():
         raise ModelError(f"{base_dir}: no {CHECKPOINT_FILE}; this model cannot be fine-tuned")
-    if stack.optics.mode != base.optics.get("mode"):
-        raise BadInput(f"{stack_path}: a {stack.optics.mode} stack cannot calibrate the {base.optics.get('mode')} "
+    base_mode = model_optics(base).get("mode")
+    if stack.optics.mode != base_mode:
+        raise BadInput(f"{stack_path}: a {stack.optics.mode} stack cannot calibrate the {base_mode} "
                        f"model {base.id!r}")
 
     stack.optics, sign_note = _measure_sideband(stack, stack_path)
@@ -198,8 +200,8 @@ def calibrate(stack_path: str | Path, out_dir: str | Path, base_model_dir_or_id:
 
     o = stack.optics
     optics = {"mode": o.mode, "wavelength_m": o.wavelength_m, "pixel_size_m": o.pixel_size_m, "na": o.na,
-              "z_range_m": list(base.optics.get("z_range_m", o.z_range_m)), "medium_index": o.medium_index,
-              "calibrated_z_span_m": [float(z.min()), float(z.max())], "preset": base.optics.get("preset")}
+              "z_range_m": list(model_optics(base).get("z_range_m", o.z_range_m)), "medium_index": o.medium_index,
+              "calibrated_z_span_m": [float(z.min()), float(z.max())], "preset": model_optics(base).get("preset")}
     if o.mode == "offaxis" and o.sideband in ("+1", "-1"):
         optics["sideband"] = o.sideband
     mism = optics_mismatch(o, card_optics(base))
@@ -230,8 +232,8 @@ def calibrate(stack_path: str | Path, out_dir: str | Path, base_model_dir_or_id:
                               f"steps); held-out MAE {after.mean():.2f} µm (base {before.mean():.2f} µm)."
                               + (f" Object wave in sideband {o.sideband} (measured before any offset)."
                                  if "sideband" in optics else "")),
-              "preprocess": dict(base.preprocess), "optics": optics, "metrics": metrics, "provenance": provenance,
-              "extra": {"refine": dict(base.extra.get("refine", {}))} if base.extra.get("refine") else {}}
+              "preprocess": dict(base.preprocess), "metrics": metrics, "provenance": provenance,
+              "extra": with_optics({"refine": dict(base.extra["refine"])} if base.extra.get("refine") else {}, optics)}
     tmp = out_dir.with_name(out_dir.name + ".part")
     shutil.rmtree(tmp, ignore_errors=True)
     card = finetune.export_finetuned(ft, tmp, fields, calibrated_from=base.id)

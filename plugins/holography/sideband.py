@@ -11,6 +11,7 @@ import numpy as np
 
 from app.core.errors import BadInput
 
+from .cardtable import model_optics
 from .optics import Optics
 
 log = logging.getLogger(__name__)
@@ -164,7 +165,7 @@ def with_model_sideband(optics: Optics, card: object | None) -> tuple[Optics, st
         return optics, f"sideband {optics.sideband} (stated by the stream's optics)"
     card_side = None
     if card is not None:
-        card_side = (getattr(card, "optics", None) or {}).get("sideband")
+        card_side = model_optics(card).get("sideband")
     if card_side in ("+1", "-1", 1, -1):
         o = optics.with_(sideband=str(card_side) if str(card_side).startswith(("+", "-")) else f"{int(card_side):+d}")
         return o, f"sideband {o.sideband} (from model {getattr(card, 'id', '?')}, calibrated on this microscope)"

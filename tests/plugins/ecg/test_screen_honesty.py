@@ -125,13 +125,10 @@ def test_a_tampered_ood_file_stops_screening_every_time(tmp_path):
     import shutil
 
     folder = tmp_path / "m"
-    shutil.copytree(REPO / "models" / "ecg-screen-vit", folder)
+    shutil.copytree(REPO / "plugins" / "ecg" / "models" / "ecg-screen-vit", folder)
     with open(folder / "ood.npz", "ab") as f:
         f.write(b"tampered")
     host = HeadlessHost(zoo=Zoo())
-    eng = EcgEngine(host)
-    eng.use_handle(host.zoo.open(folder))
-    (inp,) = eng.read(REPO / "resources" / "samples" / "ecg" / "ecg-demo-1.png")
-    for _ in range(2):  # never a silent fall-back to screening without the OOD check
+    for _ in range(2):  # the zoo refuses the model: never a silent fall-back to screening without the OOD check
         with pytest.raises(VitascopeError, match="ood.npz"):
-            eng.screen(inp, explain=False)
+            EcgEngine(host).use_handle(host.zoo.open(folder))

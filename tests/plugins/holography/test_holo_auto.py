@@ -13,7 +13,7 @@ def _card(metrics: dict[str, float]) -> ModelCard:
     o = preset("dhm-offaxis-10x").optics
     return ModelCard(id="af", task="holo.autofocus", version="1", license="MIT", description="", sha256="0" * 64,
                      bytes=1, inputs=[], outputs=[],
-                     optics={**o.to_dict(), "na_range": [0.2, 0.3]},
+                     extra={"holography": {"optics": {**o.to_dict(), "na_range": [0.2, 0.3]}}},
                      metrics=[{"name": k, "value": v} for k, v in metrics.items()])
 
 

@@ -34,7 +34,7 @@ from plugins.holography.optics import Optics, preset
 from plugins.holography.physics import simulate_stack
 from plugins.holography.reconstruct import Reconstructor
 
-MODEL_DIR = Path(__file__).resolve().parents[3] / "models" / "holo-autofocus-tvit"
+MODEL_DIR = Path(__file__).resolve().parents[3] / "plugins" / "holography" / "models" / "holo-autofocus-tvit"
 needs_model = pytest.mark.skipif(not (MODEL_DIR / "model.onnx").is_file(), reason="shipped autofocus model absent")
 
 
@@ -151,8 +151,8 @@ def test_select_model_matches_optics_and_says_why_not():
 @needs_model
 def test_card_without_optics_is_a_model_error():
     card = read_card(MODEL_DIR)
-    card.optics = {}
-    with pytest.raises(ModelError, match="no \\[optics\\]"):
+    card.extra.pop("holography")
+    with pytest.raises(ModelError, match="no \\[holography.optics\\]"):
         card_optics(card)
     assert select_model([card], preset("dhm-offaxis-10x").optics)[0] is None
 

@@ -26,7 +26,7 @@ def card(model_id: str, **optics) -> ModelCard:
     o = {**OPTICS.to_dict(), "na_range": [0.2, 0.3], **optics}
     o = {k: v for k, v in o.items() if v is not None}
     return ModelCard(model_id, TASK, "1", "MIT", "0" * 64, 1, [TensorSpec("x", ("n", 3, 64, 64))],
-                     [TensorSpec("z", ("n", 1))], optics=o)
+                     [TensorSpec("z", ("n", 1))], extra={"holography": {"optics": o}})
 
 
 class FakeModel:

@@ -124,7 +124,9 @@ def test_stated_sideband_wins_then_the_calibrated_models_then_the_default():
 
     class Card:
         id = "my-scope"
-        optics = {"sideband": "-1"}
+
+        def section(self, name: str) -> dict:
+            return {"optics": {"sideband": "-1"}} if name == "holography" else {}
 
     assert with_model_sideband(o.with_(sideband="+1"), Card())[0].sideband == "+1"
     got, why = with_model_sideband(o, Card())
