@@ -42,16 +42,34 @@ def test_only_gui_and_widgets_import_qt():
     assert offenders == []
 
 
+def _is_widget(p: Path) -> bool:
+    return p.name == "widget.py" or p.name.startswith("widget_")
+
+
 def test_plugins_reach_the_app_only_through_core():
-    """Plug-ins may use app.core (the Host contract and shared readers), never app.gui or app.train at import."""
+    """Plug-ins may use app.core (the Host contract and shared readers), never app.gui or app.train at import;
+    the one exception is app.gui.sdk, the widget toolkit, in a plug-in's widget files."""
     offenders = []
     for p in (ROOT / "plugins").rglob("*.py"):
         tree = ast.parse(p.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module and node.col_offset == 0:
+                if node.module == "app.gui.sdk" and _is_widget(p):
+                    continue
                 if node.module.startswith(("app.gui", "app.cli", "app.models_cli")):
                     offenders.append(f"{p.relative_to(ROOT)}: {node.module}")
     assert offenders == []
+
+
+def test_every_widget_builds_on_the_sdk():
+    """Each plug-in's widget.py imports app.gui.sdk (its toolkit) and only that module of app.gui."""
+    widgets = sorted((ROOT / "plugins").glob("*/widget.py"))
+    assert len(widgets) >= 3
+    for p in widgets:
+        tree = ast.parse(p.read_text(encoding="utf-8"))
+        gui = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module
+               and n.module.startswith("app.gui")}
+        assert gui == {"app.gui.sdk"}, f"{p.relative_to(ROOT)}: {sorted(gui)}"
 
 
 BLOCKER = """
