@@ -263,7 +263,7 @@ class Job:
 
     @property
     def running(self) -> bool:
-        return not self.outcome
+        return not self.outcome and not (self.handle is not None and self.handle.done)
 
     def cancel(self) -> None:
         if self.handle is not None and self.running:
@@ -446,6 +446,9 @@ class PluginWidgetBase(QWidget):
         for job in list(self.jobs.values()):
             job.cancel()
         self.wait_idle(5.0)
+        for job in self.jobs.values():  # their callbacks no longer reach the widget
+            job.outcome = job.outcome or "cancelled"
+        self.jobs.clear()
         self._drop_latest()
         self.stream = None
         if self._tick_timer is not None:
