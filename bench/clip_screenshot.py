@@ -6,15 +6,13 @@ textsearch-combined.png (a weighted query with an example image and a negative t
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
-import sys
-import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from shots import ROOT, SHOTS, close, isolated_home, main_window, open_tab, pump, save
+
 COCO = ROOT.parent / "shared" / "data" / "clip" / "coco"
 
 
@@ -24,59 +22,33 @@ def main() -> int:
     ap.add_argument("--images", default=None, help="folder to index (default: the COCO validation photos)")
     ap.add_argument("--text", default="a man riding a wave on top of a surfboard")
     ap.add_argument("--example", default=None, help="image for the combined query (default: first indexed)")
-    ap.add_argument("--out-dir", default=str(ROOT / "resources" / "screenshots"))
+    ap.add_argument("--out-dir", default=str(SHOTS))
     args = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="vitascope-clip-shot-"))
-    os.environ["VITASCOPE_HOME"] = str(tmp / "home")
-    os.environ["XDG_CONFIG_HOME"] = str(tmp / "config")
+    tmp = isolated_home("clip-shot")
     model = Path(args.model)
     shutil.copytree(model, tmp / "home" / "models" / model.name)
     images = Path(args.images) if args.images else tmp / "coco-val"
     if not args.images:
-        import json
-
         images.mkdir()
         for name in dict.fromkeys(r["image"] for r in json.loads((COCO / "captions_val.json").read_text())):
             os.symlink(COCO / "images" / name, images / name)
 
-    from PySide6.QtCore import QEventLoop, QTimer
-    from PySide6.QtWidgets import QApplication
-
-    from app.gui.main_window import MainWindow
-
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    window = MainWindow()
-    window.resize(1400, 880)
-    window.show()
-
-    def wait(seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            loop = QEventLoop()
-            QTimer.singleShot(50, loop.quit)
-            loop.exec()
-
-    ids = [t.id for t in window.plugin_tabs]
-    window.tabs.setCurrentIndex(ids.index("textsearch"))
-    w = window.plugin_tabs[ids.index("textsearch")].widget
+    app, window = main_window()
+    w = open_tab(window, "textsearch")
     w.start_index([str(images)])
-    end = time.monotonic() + 600
-    while w._job is not None and time.monotonic() < end:
-        wait(0.2)
+    pump(until=lambda: not w.job_running("index"), timeout=600, what="indexing")
     out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     w.query.setText(args.text)
     w.run_search()
-    wait(1.0)
-    ok = window.grab().save(str(out / "textsearch-text.png"))
+    pump(1.0)
+    ok = save(window, out / "textsearch-text.png")
     example = args.example or sorted(images.iterdir())[0]
     w.query.setText(f'"2:{args.text}" + {example} - night')
     w.run_search()
-    wait(1.0)
-    ok &= window.grab().save(str(out / "textsearch-combined.png"))
+    pump(1.0)
+    ok &= save(window, out / "textsearch-combined.png")
     print(f"{out}: {'written' if ok else 'FAILED'}; model {w.model_box.currentText()}; {w.status.text()}")
-    window.close()
-    app.processEvents()
+    close(app, window)
     return 0 if ok else 1
 
 

@@ -10,16 +10,12 @@ resources/screenshots/ecg-review-1024x700.png and ecg-review-1400x900.png."""
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import sys
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from shots import ROOT, SHOTS, close, isolated_home, main_window, open_tab, pump, save
+
 REAL = ROOT.parent / "shared" / "data" / "ecg-real"
 LUDB = ("109", "13", "105", "11")      # two with infarction statements, two sinus-rhythm records
 KHAN = ("myocardial_infarction", "normal")
@@ -89,48 +85,22 @@ def _inputs(tmp: Path) -> list[Path]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out-dir", default=str(ROOT / "resources" / "screenshots"))
+    ap.add_argument("--out-dir", default=str(SHOTS))
     ap.add_argument("--sizes", default="1024x700,1400x900")
     args = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="vitascope-ecg-shot-"))
-    os.environ["VITASCOPE_HOME"] = str(tmp / "home")
-    os.environ["XDG_CONFIG_HOME"] = str(tmp / "config")  # fresh QSettings: a first run, demo ECGs loaded
-
-    from PySide6.QtCore import QEventLoop, QTimer
-    from PySide6.QtWidgets import QApplication
-
-    from app.gui.main_window import MainWindow
-
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    window = MainWindow()
-    window.resize(1400, 900)
-    window.show()
-
-    def wait(seconds: float = 0.0, until: Any = None, timeout: float = 180.0) -> None:
-        end = time.monotonic() + (timeout if until else seconds)
-        while time.monotonic() < end:
-            loop = QEventLoop()
-            QTimer.singleShot(50, loop.quit)
-            loop.exec()
-            if until is not None and until():
-                return
-        if until is not None:
-            raise TimeoutError("the ECG tab did not get ready")
-
-    ids = [t.id for t in window.plugin_tabs]
-    tab = window.plugin_tabs[ids.index("ecg")]
-    window.tabs.setCurrentIndex(ids.index("ecg"))
-    w = tab.widget
-    wait(until=lambda: w.worklist is not None and len(w.worklist) >= 4 and not w.jobs)
+    tmp = isolated_home("ecg-shot")  # fresh QSettings: a first run, demo ECGs loaded
+    app, window = main_window(1400, 900)
+    w = open_tab(window, "ecg")
+    pump(until=lambda: w.worklist is not None and len(w.worklist) >= 4 and not w.jobs, what="the ECG tab")
     engine = CompletingEngine(w._io.engine)
     w._io.engine = engine
     extra = _inputs(tmp)
     if extra:
         w.open_files(extra)
-        wait(until=lambda: not w.jobs)
+        pump(until=lambda: not w.jobs)
     w.reviewer_edit.setText("Dr. Rossi")
     w.screen_all()
-    wait(until=lambda: not w.jobs)
+    pump(until=lambda: not w.jobs)
     if w.last_errors:
         print("screening errors: " + "; ".join(w.last_errors[:3]))
     items = w.worklist.items()
@@ -146,19 +116,18 @@ def main() -> int:
     target = next((it for it in waves if it.uncertain and it.disagreement and it.scope == "12-lead"),
                   next((it for it in waves if it.uncertain), waves[0] if waves else items[0]))
     w.select_item(target.id)
-    wait(until=lambda: w.current_image is not None, timeout=30)
+    pump(until=lambda: w.current_image is not None, timeout=30)
     w.heatmap_check.setChecked(True)
     out_dir = Path(args.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     ok = True
     for size in args.sizes.split(","):
         width, height = (int(v) for v in size.lower().split("x"))
         window.resize(width, height)
-        wait(1.0)
+        pump(1.0)
         w.table.setFocus()
-        wait(0.3)
+        pump(0.3)
         out = out_dir / f"ecg-review-{width}x{height}.png"
-        saved = window.grab().save(str(out))
+        saved = save(window, out)
         ok &= saved
         got = window.size()
         print(f"{out}: {'written' if saved else 'FAILED'} (window {got.width()}×{got.height()}, "
@@ -168,8 +137,7 @@ def main() -> int:
           f"disagreement={target.disagreement!r}")
     print("items: " + ", ".join(f"{Path(it.source).name}={it.label}{'⚠' if it.uncertain else ''}"
                                 for it in w.worklist.items()))
-    window.close()
-    app.processEvents()
+    close(app, window)
     shutil.rmtree(tmp, ignore_errors=True)
     return 0 if ok else 1
 

@@ -6,63 +6,34 @@ synthetic specimens) and retrieval-reid.png (the same query with re-ID borders: 
 from __future__ import annotations
 
 import argparse
-import os
-import sys
-import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from shots import SHOTS, close, isolated_home, main_window, open_tab, pump, save
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--out-dir", default=str(ROOT / "resources" / "screenshots"))
+    ap.add_argument("--out-dir", default=str(SHOTS))
     args = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="vitascope-retrieval-shot-"))
-    os.environ["VITASCOPE_HOME"] = str(tmp / "home")
-    os.environ["XDG_CONFIG_HOME"] = str(tmp / "config")
-
-    from PySide6.QtCore import QEventLoop, QTimer
-    from PySide6.QtWidgets import QApplication
-
-    from app.gui.main_window import MainWindow
+    tmp = isolated_home("retrieval-shot")
     from plugins.retrieval.synthetic import write_market_layout
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    window = MainWindow()
-    window.resize(1400, 880)
-    window.show()
-
-    def wait(seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            loop = QEventLoop()
-            QTimer.singleShot(50, loop.quit)
-            loop.exec()
-
-    ids = [t.id for t in window.plugin_tabs]
-    window.tabs.setCurrentIndex(ids.index("retrieval"))
-    w = window.plugin_tabs[ids.index("retrieval")].widget
+    app, window = main_window()
+    w = open_tab(window, "retrieval")
     root = write_market_layout(tmp / "specimens", n_ids=40, seed=20261203, views=6)
     w.add_folder(str(root / "bounding_box_test"))
     w.start_index()
-    end = time.monotonic() + 120
-    while w.job is not None and time.monotonic() < end:
-        wait(0.2)
+    pump(until=lambda: not w.job_running("index"), timeout=120, what="indexing")
     query = sorted((root / "query").iterdir())[5]
     w.query_file(str(query))
-    wait(1.0)
+    pump(1.0)
     out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    ok = window.grab().save(str(out / "retrieval-query.png"))
+    ok = save(window, out / "retrieval-query.png")
     w.reid.setChecked(True)
-    wait(0.5)
-    ok &= window.grab().save(str(out / "retrieval-reid.png"))
+    pump(0.5)
+    ok &= save(window, out / "retrieval-reid.png")
     print(f"{out}: {'written' if ok else 'FAILED'}; model {w.model_box.currentText()}; {w.status.text()}")
-    window.close()
-    app.processEvents()
+    close(app, window)
     return 0 if ok else 1
 
 

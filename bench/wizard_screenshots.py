@@ -7,28 +7,22 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from shots import SHOTS, application, isolated_home, pump
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--out", default=str(ROOT / "resources" / "screenshots"))
+    ap.add_argument("--out", default=str(SHOTS))
     ap.add_argument("--steps", type=int, default=600)
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    tmp = Path(tempfile.mkdtemp(prefix="vitascope-wizard-shots-"))
-    os.environ["VITASCOPE_HOME"] = str(tmp / "home")
+    tmp = isolated_home("wizard-shots", config=False)
 
     import pyqtgraph as pg
-    from PySide6.QtCore import QEventLoop, QTimer
-    from PySide6.QtWidgets import QApplication
 
-    from app.core import paths
+    from app.core.manifest import model_roots
     from app.core.registry import discover
     from app.core.zoo import Zoo
     from app.gui.dispatch import Dispatcher
@@ -37,9 +31,9 @@ def main() -> int:
     from app.gui.wizard import TrainingWizard
 
     pg.setConfigOptions(imageAxisOrder="row-major")
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app = application()
     apply_theme(app, "light")
-    zoo = Zoo([paths.builtin_models_dir(), tmp / "models"], install_root=tmp / "models")
+    zoo = Zoo([*model_roots(), tmp / "models"], install_root=tmp / "models")
     dispatch = Dispatcher()
     jobs = JobsModel(dispatch)
     wiz = TrainingWizard(discover(use_entry_points=False).plugins, zoo, jobs, confirm_close=False)
@@ -48,15 +42,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
 
     def wait(seconds: float = 0.0, until=None, timeout: float = 180.0) -> None:
-        end = time.monotonic() + (timeout if until else seconds)
-        while time.monotonic() < end:
-            loop = QEventLoop()
-            QTimer.singleShot(50, loop.quit)
-            loop.exec()
-            if until is not None and until():
-                return
-        if until is not None:
-            raise TimeoutError("page did not get ready")
+        pump(seconds, until, timeout, what="the page")
 
     def shot(name: str) -> None:
         wait(0.3)
