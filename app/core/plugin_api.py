@@ -166,7 +166,11 @@ class PluginWidget(Protocol):
     - `stop()`: end live work; idempotent; `start()` may follow.
     - `start_demo()`: what `vitascope gui --smoke` shows: start on the built-in demo data.
     - `shutdown()`: the last call, once the window closes: stop, cancel this widget's jobs and release what it
-      holds; idempotent; no callback reaches the widget after it returns."""
+      holds; idempotent; no callback reaches the widget after it returns.
+    - `running`: live work is going on (False for widgets without live work)."""
+
+    @property
+    def running(self) -> bool: ...
 
     def start(self) -> None: ...
 

@@ -10,7 +10,7 @@ import pytest
 
 from app.core.frames import FrameSource
 from app.core.host import HeadlessHost
-from app.core.plugin_api import API_VERSION, Engine, Plugin
+from app.core.plugin_api import API_VERSION, Engine, Plugin, PluginWidget
 from app.core.registry import discover
 from app.core.zoo import Zoo
 
@@ -64,13 +64,27 @@ def test_every_task_has_a_shipped_model(plugin):
 
 
 @pytest.mark.parametrize("plugin", PLUGINS, ids=lambda p: p.info.id)
-def test_widget_builds_and_shuts_down(plugin, host, qtbot):
+def test_widget_keeps_the_lifecycle(plugin, host, qtbot):
+    """The PluginWidget lifecycle as behaviour: stop before start is harmless, start_demo starts, stop stops and
+    start starts again (live widgets), shutdown ends every stream and job of the widget and may be repeated."""
+    from PySide6.QtWidgets import QWidget
+
     engine = plugin.create_engine(host)
     widget = plugin.create_widget(host, engine)
     qtbot.addWidget(widget)
+    assert isinstance(widget, QWidget) and isinstance(widget, PluginWidget)
     widget.show()
-    for name in ("shutdown", "stop"):
-        if callable(getattr(widget, name, None)):
-            getattr(widget, name)()
-            break
+    widget.stop()
+    widget.start_demo()
+    if widget.running:
+        widget.stop()
+        widget.stop()
+        assert not widget.running
+        widget.start()
+        assert widget.running
+    streams = [s for s, *_ in host.streams]
+    widget.shutdown()
+    assert not widget.running
+    assert all(not s.running for s in streams) and all(j.done for j in host.jobs)  # its threads are joined
+    widget.shutdown()  # idempotent
     engine.close()
