@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from app.core.errors import BadInput
+from app.core.errors import BadInput, VitascopeError
 
 from . import loop
 from .arch.vit import VisionTransformer
@@ -20,14 +20,11 @@ CHECKPOINT_FILE = "checkpoint.pt"
 
 def resolve_model_dir(model: str) -> Path:
     """A model folder path, or the folder of an installed/shipped model id; BadInput if neither."""
-    p = Path(model).expanduser()
-    if p.is_dir():
-        return p.resolve()
     from app.core.zoo import Zoo
 
     try:
-        return Zoo().entry(model).folder
-    except Exception as e:
+        return Zoo().resolve(model).resolve()
+    except VitascopeError as e:
         raise BadInput(f"{model}: neither a model folder nor a known model id ({e})") from None
 
 

@@ -10,7 +10,7 @@ from app.core.errors import BadInput
 from app.core.host import HeadlessHost
 from app.core.io.images import read_image
 
-from .engine import DemoEngine
+from .engine import TASK, DemoEngine
 
 MIN_SIDE = 8  # pixels: smaller images hold no shape to classify
 
@@ -30,9 +30,8 @@ def classify_cmd(args: argparse.Namespace) -> int:
     """Classify every readable image; each unreadable one gets one stderr line (its message names the file).
     Exit 0 when all were classified, 1 when some failed (after the others' results), 2 when none could be (as
     `ecg screen`). A --model that cannot be used is an error before any image is read, never replaced."""
-    if args.model is not None and not args.model.strip():
-        raise BadInput("--model: empty; give a model id or a model folder")
-    engine = DemoEngine(HeadlessHost(), args.model)
+    host = HeadlessHost()
+    engine = DemoEngine(host, None if args.model is None else str(host.zoo.resolve(args.model, TASK)))
     engine.model  # noqa: B018 - open (and verify) the chosen model first: a bad --model fails here
     rows, failed = [], 0
     for path in args.images:

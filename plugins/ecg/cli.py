@@ -109,16 +109,9 @@ def _engine(model: str | None):
 
     from .engine import TASK, EcgEngine
 
-    if model is not None and not model.strip():
-        raise BadInput("--model is empty: give an installed model id or a model folder")
     host = HeadlessHost()
-    engine = EcgEngine(host, None if model and Path(model).is_dir() else model)
-    if model and Path(model).is_dir():
-        engine.use_handle(host.zoo.open(Path(model)))
-    elif model and model not in engine.available_models():
-        raise BadInput(f"model {model!r} is not installed (see `vitascope models list`) and is not a folder")
-    elif not engine.available_models():
-        raise BadInput(f"no {TASK} model is installed (see `vitascope models list`)")
+    engine = EcgEngine(host)
+    engine.use_handle(host.zoo.open(host.zoo.resolve(model, TASK)))
     return engine
 
 

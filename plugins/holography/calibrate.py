@@ -58,13 +58,11 @@ def _base_folder(base: str | Path | None, optics: Optics) -> Path:
     """The base model folder: a folder, an installed id, or (None) the installed model matching the optics."""
     from app.core.zoo import Zoo
 
+    zoo = Zoo()
     if base is None:
-        card, _ = select_model(Zoo().cards(TASK), optics)
+        card, _ = select_model(zoo.cards(TASK), optics)
         base = card.id if card is not None else DEFAULT_BASE
-    p = Path(base).expanduser()
-    if p.is_dir():
-        return p
-    return Zoo().entry(str(base)).folder
+    return zoo.resolve(base, TASK)
 
 
 def _split(z: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -208,9 +208,7 @@ def _autofocus_model(args: argparse.Namespace, optics: Any, has_background: bool
         return None, None, "sweep", ""
     host = HeadlessHost()
     if args.model and Path(args.model).is_dir():
-        handle = host.zoo.open(Path(args.model))
-        if handle.card.task != TASK:
-            raise BadInput(f"{args.model}: a {handle.card.task!r} model, not an autofocus ({TASK}) model")
+        handle = host.zoo.open(host.zoo.resolve(args.model, TASK))
         diff = card_mismatch(handle.card, optics)
         if diff:
             _note(f"the input's optics differ from model {handle.card.id}'s card: {'; '.join(diff)}")
@@ -219,9 +217,9 @@ def _autofocus_model(args: argparse.Namespace, optics: Any, has_background: bool
             _note(reason)
             return handle, handle.card.id, method, reason
         return handle, handle.card.id, args.method, ""
+    if args.model:
+        host.zoo.resolve(args.model, TASK)  # an installed autofocus model, else a one-line error
     cards = host.models(TASK)
-    if args.model and args.model not in {c.id for c in cards}:
-        raise BadInput(f"model {args.model!r} is not installed (see `vitascope models list`) and is not a folder")
     plan = plan_focus(cards, optics, args.method, args.model, has_background)
     for note in plan.notes + ((plan.reason,) if plan.reason else ()):
         _note(note)
@@ -285,12 +283,10 @@ def _sweep_card(args: argparse.Namespace, optics: Any) -> Any:
     if optics.mode != "offaxis":
         return None
     try:
-        if args.model and Path(args.model).is_dir():
-            return read_card(Path(args.model))
-        cards = HeadlessHost().models(TASK)
+        host = HeadlessHost()
         if args.model:
-            return next((c for c in cards if c.id == args.model), None)
-        return select_model(cards, optics)[0]
+            return read_card(host.zoo.resolve(args.model, TASK))
+        return select_model(host.models(TASK), optics)[0]
     except VitascopeError:
         return None
 

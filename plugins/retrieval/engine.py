@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from app.core.collection import Collection, ScanReport
-from app.core.errors import BadInput, Cancelled
+from app.core.errors import BadInput, Cancelled, ModelError
 from app.core.io.images import read_image
 from app.core.vector_index import (
     GRAPH_THRESHOLD,
@@ -61,18 +61,11 @@ def resolve_embedder(host: Any, model: str | None) -> Embedder:
     """A baseline by name, an installed model id, a model folder, or (None) the first installed retrieval model."""
     if model in BASELINES:
         return baseline(model)
-    zoo = host.zoo
-    if model and Path(model).is_dir():
-        return OnnxEmbedder(zoo.open(Path(model)))
-    ids = [c.id for c in zoo.cards(TASK)]
-    if model:
-        if model not in ids:
-            raise BadInput(f"model {model!r} is not an installed {TASK} model (installed: "
-                           f"{', '.join(ids) or 'none'}; baselines: {', '.join(BASELINES)})")
-        return OnnxEmbedder(zoo.open(model))
-    if not ids:
-        raise BadInput(f"no {TASK} model is installed (see `vitascope models list`)")
-    return OnnxEmbedder(zoo.open(ids[0]))
+    try:
+        folder = host.zoo.resolve(model, TASK)
+    except ModelError as e:
+        raise BadInput(f"{e} (baselines: {', '.join(BASELINES)})") from None
+    return OnnxEmbedder(host.zoo.open(folder))
 
 
 def read_rgb(path: str | Path) -> np.ndarray:
