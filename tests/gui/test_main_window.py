@@ -66,6 +66,48 @@ def test_plugin_whose_widget_fails_gets_an_error_tab(make_window, qtbot):
     assert any("API 0" in m for m in messages) and any("widget exploded" in m for m in messages)
 
 
+class _NoLifecycle(_WidgetFails):
+    """A plug-in whose widget is a bare QWidget: no start / stop / start_demo / shutdown."""
+
+    info = type(demo_plugin.info)(id="bare", name="Bare widget", version="0",
+                                  api_version=demo_plugin.info.api_version)
+
+    def create_widget(self, host, engine):
+        return QWidget()
+
+
+class _Counting(_WidgetFails):
+    """A plug-in whose widget counts the lifecycle calls the window makes."""
+
+    info = type(demo_plugin.info)(id="counting", name="Counting", version="0",
+                                  api_version=demo_plugin.info.api_version)
+
+    def create_widget(self, host, engine):
+        from app.gui.sdk import PluginWidgetBase
+
+        class Counting(PluginWidgetBase):
+            calls: list[str] = []
+
+            def start(self) -> None:
+                self.calls.append("start")
+
+            def shutdown(self) -> None:
+                self.calls.append("shutdown")
+                super().shutdown()
+
+        return Counting(host, engine)
+
+
+def test_the_window_drives_the_widget_lifecycle(make_window, qtbot):
+    w = make_window(Registry([_NoLifecycle(), _Counting()], []))
+    bare, counting = w.plugin_tabs
+    assert bare.widget is None and "lacks the widget lifecycle" in bare.error and "shutdown" in bare.error
+    assert w.start_demos() == []
+    assert counting.widget.calls == ["start"]  # start_demo() defaults to start()
+    w.close()
+    assert counting.widget.calls == ["start", "shutdown"] and counting.widget.closed
+
+
 def _png_std(path: Path) -> float:
     img = cv2.imread(str(path))
     assert img is not None, f"{path} is not a readable PNG"
