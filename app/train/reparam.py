@@ -166,7 +166,8 @@ def branched_from_teacher(teacher: VisionTransformer, depth: int) -> BranchedViT
 
 
 def lambda_at(step: int, total: int, ramp_start: float = 0.1, ramp_end: float = 0.7) -> float:
-    """λ schedule: 0 until ramp_start·total, cosine ramp to 1 at ramp_end·total, then 1 (UNCONFIRMED form)."""
+    """λ schedule: 0 until ramp_start·total, cosine ramp to 1 at ramp_end·total, then 1 (our choice: the
+    paper does not publish its schedule; docs/methods.md)."""
     if total <= 0:
         return 1.0
     t = step / total
