@@ -242,8 +242,8 @@ def upgrade(data: dict[str, Any], folder: str | Path | None = None, where: str =
     if "optics" in d:
         optics = d.pop("optics")
         holo = d.get("holography", {})
-        if not isinstance(holo, dict):
-            raise ModelError(f"{where}: [holography] must be a table")
+        if not isinstance(optics, dict) or not isinstance(holo, dict):
+            raise ModelError(f"{where}: [optics] and [holography] must be tables")
         if optics:
             d["holography"] = {**holo, "optics": optics}
     if arts is not None:

@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.core.card import sha256_file
+from app.core.card import Artifact, sha256_file
 from app.core.errors import ModelError
 from app.core.validate import load_toml
+from app.core.zoo import check_artifact
 
 CARD = "clip_card.toml"
 IMAGE_FILE = "image_encoder.onnx"
@@ -106,13 +107,8 @@ def read_card(folder: str | Path) -> ClipCard:
 
 
 def verify(folder: str | Path, card: ClipCard) -> None:
-    """Each file's size and sha256 against the card (a truncated or replaced file is refused by name)."""
+    """Each file's size and sha256 against the card, with the zoo's artifact check (a truncated or replaced file is
+    refused by name and role)."""
     for role in ROLES:
         f = card.files[role]
-        p = Path(folder) / f["file"]
-        if not p.is_file():
-            raise ModelError(f"{p}: missing ({role} of {card.id})")
-        if p.stat().st_size != f["bytes"]:
-            raise ModelError(f"{p}: {p.stat().st_size} bytes but the card says {f['bytes']}")
-        if sha256_file(p) != f["sha256"]:
-            raise ModelError(f"{p}: sha256 does not match the card (replaced or corrupted)")
+        check_artifact(Path(folder), Artifact(role, f["file"], f["sha256"], f["bytes"]))
