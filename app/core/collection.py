@@ -7,6 +7,7 @@ import hashlib
 import os
 import sqlite3
 import stat
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -96,10 +97,9 @@ def _writable_file(path: Path) -> bool:
 
 def _writable_folder(folder: Path) -> bool:
     """Probed with a temporary file: os.access says yes to root on a read-only mount."""
-    probe = folder / f".vitascope-probe.{os.getpid()}"
     try:
-        probe.touch()
-        probe.unlink()
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".vitascope-probe-"):
+            pass
     except OSError:
         return False
     return True
