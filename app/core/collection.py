@@ -150,7 +150,8 @@ class Collection:
 
     def __init__(self, db_path: str | Path, readonly: bool = False) -> None:
         self.path = Path(db_path)
-        self.readonly = readonly or (self.path.is_file() and not _writable_file(self.path))
+        self._not_writable = not readonly and self.path.is_file() and not _writable_file(self.path)
+        self.readonly = readonly or self._not_writable
         if self.path.is_dir():
             raise BadInput(f"{self.path}: is a folder; give a catalogue file path (e.g. photos.vdb)")
         try:
@@ -243,6 +244,9 @@ class Collection:
         self.db.commit()
 
     def _writable(self) -> None:
+        if self._not_writable:
+            raise BadInput(f"{self.path}: catalogue cannot be written (read-only disk or no permission); opened "
+                           "read-only")
         if self.readonly:
             raise BadInput(f"{self.path}: catalogue is open read-only")
 
