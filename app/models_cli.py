@@ -49,7 +49,8 @@ def list_cmd(args: argparse.Namespace) -> int:
             row = {"id": e.id, "folder": str(e.folder), "builtin": e.builtin, "error": error}
             if e.card:
                 row.update(task=e.card.task, version=e.card.version, bytes=e.card.bytes, params=e.card.params,
-                           sha256=e.card.sha256, metrics=e.card.metrics)
+                           sha256=e.card.sha256, metrics=e.card.metrics,
+                           artifacts=[{"role": a.role, "file": a.file, "bytes": a.bytes} for a in e.card.artifacts])
             rows.append(row)
         json.dump(rows, sys.stdout, indent=1)
         sys.stdout.write("\n")
@@ -60,7 +61,9 @@ def list_cmd(args: argparse.Namespace) -> int:
         if e.card and not error:
             metric = ", ".join(f"{m['name']}={m['value']:.4g}" for m in e.card.metrics[:2]
                                if isinstance(m.get("value"), (int, float)))
-            print(f"{e.id:28s} {e.card.task:20s} {e.card.bytes / 1e6:6.2f} MB  {metric}")
+            size = sum(a.bytes or 0 for a in e.card.artifacts)
+            files = f"{len(e.card.artifacts)} files" if len(e.card.artifacts) > 1 else "1 file"
+            print(f"{e.id:28s} {e.card.task:20s} {size / 1e6:6.2f} MB {files:8s} {metric}")
         else:
             print(f"{e.id:28s} BROKEN: {error}")
     return 0

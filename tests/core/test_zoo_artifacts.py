@@ -4,6 +4,7 @@ installs every artifact, and Zoo.resolve turns an id or a folder into the model 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -126,6 +127,11 @@ def test_cli_verify_names_the_tampered_artifact_on_one_line(make_model_folder, t
     ok = subprocess.run([sys.executable, "-m", "app.cli", "models", "verify"], capture_output=True, text=True,
                         cwd=ROOT, env=env, timeout=300)
     assert ok.returncode == 0, ok.stderr
+    listed = subprocess.run([sys.executable, "-m", "app.cli", "models", "list", "--json"], capture_output=True,
+                            text=True, cwd=ROOT, env=env, timeout=300)
+    row = next(r for r in json.loads(listed.stdout) if r["id"] == folder.name)
+    assert [a["role"] for a in row["artifacts"]] == ["model", *SIDE]
+    assert all(a["bytes"] == (folder / a["file"]).stat().st_size for a in row["artifacts"])
     _flip(folder / "ood.npz")
     r = subprocess.run([sys.executable, "-m", "app.cli", "models", "verify"], capture_output=True, text=True,
                        cwd=ROOT, env=env, timeout=300)
