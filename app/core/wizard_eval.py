@@ -14,6 +14,7 @@ from . import runtime
 from .card import MODEL_FILE, read_card
 from .entries import check_entry, resolve_entry
 from .errors import BadInput
+from .metrics import scorer
 from .plugin_api import TrainTask
 
 log = logging.getLogger(__name__)
@@ -76,17 +77,10 @@ def run_onnx(sess: Any, x: np.ndarray, batch: int = 64) -> np.ndarray:
 
 def score(out: np.ndarray, y: np.ndarray, problem: str, labels: list[str] | None = None
           ) -> tuple[str, float, dict[str, float]]:
-    """(metric name, value, per-class accuracy): accuracy for classification, MAE for regression."""
-    if problem == "classification":
-        pred = out.argmax(axis=1)
-        y = y.reshape(-1).astype(np.int64)
-        per = {}
-        for k in sorted(set(y.tolist())):
-            name = labels[k] if labels and k < len(labels) else str(k)
-            per[name] = float(np.mean(pred[y == k] == k))
-        return "accuracy", float(np.mean(pred == y)), per
-    d = out.reshape(len(out), -1).astype(np.float64) - y.reshape(len(y), -1)
-    return "mae", float(np.abs(d).mean()), {}
+    """(metric name, value, per-class values): the headline metric of the task's objective (app.core.metrics)."""
+    sc = scorer(problem)
+    value, per = sc.score(out, y, labels)
+    return sc.metric, value, per
 
 
 def evaluate_folder(folder: str | Path, role: str, task: TrainTask, job_params: dict[str, Any],
@@ -100,9 +94,10 @@ def evaluate_folder(folder: str | Path, role: str, task: TrainTask, job_params: 
     out = run_onnx(sess, x)
     metric, value, per = score(out, y, task.problem, card.labels)
     times = runtime.time_runs(sess, {sess.get_inputs()[0].name: x[:1]}, latency_runs, warmup=3)
+    plots = scorer(task.problem).plots
     return EvalRow(role, card.id, metric, value, float(np.median(times)), int(card.bytes), int(card.params),
-                   int(len(x)), where, per, out.reshape(len(out), -1)[:, 0] if task.problem != "classification"
-                   else None, y.reshape(len(y), -1)[:, 0] if task.problem != "classification" else None)
+                   int(len(x)), where, per, out.reshape(len(out), -1)[:, 0] if plots else None,
+                   y.reshape(len(y), -1)[:, 0] if plots else None)
 
 
 def compare(task: TrainTask, job_params: dict[str, Any], new: str | Path, parent: str | Path | None = None,

@@ -23,9 +23,10 @@ from app.core.jobs import CancelToken, ProgressEvent
 
 from . import loop
 from .arch.vit import VisionTransformer, count_params
-from .distill import RegressionDistill, USKDLoss, kd_loss, nkd_loss, soft_target_ce
+from .distill import RegressionDistill, USKDLoss, nkd_loss, soft_target_ce
 from .export import export_onnx
 from .loop import EventFn, TrainSpec
+from .objectives import get_objective
 from .teacher import CHECKPOINT_FILE, heldout_data, heldout_seed, load_teacher, resolve_model_dir
 
 __all__ = ["CompressSpec", "compress", "distill_student", "heldout_data", "heldout_seed", "load_teacher",
@@ -67,9 +68,8 @@ def portable_dir(path: Path) -> str:
 
 
 def metrics_of(out: np.ndarray, y: np.ndarray, task: str) -> dict[str, float]:
-    if task == "classification":
-        return loop.classification_metrics(out, y, out.shape[1])
-    return loop.regression_metrics(out, y)
+    """The metrics of the objective named `task` (the teacher's training task)."""
+    return get_objective(task).metrics(out, y)
 
 
 def calibration_set(x_train: torch.Tensor, n: int, seed: int) -> tuple[torch.Tensor, dict[str, Any]]:
@@ -94,10 +94,11 @@ def distill_student(teacher: VisionTransformer, depth: int, spec: TrainSpec, cs:
     torch.manual_seed(cs.seed)
     student = branched_from_teacher(teacher, depth)
     teacher.eval()
-    task = spec.task
-    mode = cs.distill or ("kd" if task == "classification" else "regression")
-    if task == "regression" and mode not in ("regression", "kd"):
-        raise BadInput(f"--distill {mode}: a regression model distils its prediction and features (omit --distill)")
+    obj = spec.objective
+    mode = cs.distill or obj.default_distill
+    if mode.split(":", 1)[0] not in obj.distill_modes:
+        raise BadInput(f"--distill {mode}: a {obj.name} model distils with {', '.join(obj.distill_modes)} "
+                       "(or omit --distill)")
     store = None
     if mode.startswith("logits:"):
         from .logits_store import LogitStore
@@ -119,46 +120,46 @@ def distill_student(teacher: VisionTransformer, depth: int, spec: TrainSpec, cs:
     student.train()
     last = float("nan")
     t0 = time.perf_counter()
-    for step in range(cs.steps):
-        if cancel is not None:
-            cancel.check()
+
+    def batch_loss(step: int) -> torch.Tensor:
         student.set_lambda(lambda_at(step, cs.steps))
-        for grp in opt.param_groups:
-            grp["lr"] = cs.lr * 0.5 * (1 + np.cos(np.pi * step / max(1, cs.steps)))
         idx = batches.indices(step)
         if store is not None:
             epoch = step // batches.per_epoch
             xb, target = store.batch(x, idx.numpy(), epoch % store.epochs)
-            loss = soft_target_ce(student(xb), target)
-        else:
-            xb = loop.augment_batch(x[idx], spec.augment, cs.seed, step)
-            yb = y[idx]
-            with torch.no_grad():
-                t_feat = teacher.forward_head(teacher.forward_features(xb), pre_logits=True)
-                t_out = teacher.head(t_feat)
-            s_feat = student.forward_head(student.forward_features(xb), pre_logits=True)
-            s_out = student.head(s_feat)
-            if mode == "kd":
-                if task == "regression":
-                    loss = F.mse_loss(s_out, t_out)
-                else:
-                    loss = kd_loss(s_out, t_out, cs.temperature) + F.cross_entropy(s_out, yb)
-            elif mode == "nkd":
-                loss = F.cross_entropy(s_out, yb) + nkd_loss(s_out, t_out, yb)
-            elif mode == "uskd":
-                loss = F.cross_entropy(s_out, yb) + uskd(s_feat, s_out, yb)
-            else:
-                loss = reg(s_out, t_out, yb, s_feat, t_feat)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
-        opt.step()
+            return soft_target_ce(student(xb), target)
+        xb = loop.augment_batch(x[idx], spec.augment, cs.seed, step)
+        yb = y[idx]
+        with torch.no_grad():
+            t_feat = teacher.forward_head(teacher.forward_features(xb), pre_logits=True)
+            t_out = teacher.head(t_feat)
+        s_feat = student.forward_head(student.forward_features(xb), pre_logits=True)
+        s_out = student.head(s_feat)
+        if mode == "kd":
+            return obj.distill_loss(s_out, t_out, yb, cs.temperature)
+        if mode == "nkd":
+            return F.cross_entropy(s_out, yb) + nkd_loss(s_out, t_out, yb)
+        if mode == "uskd":
+            return F.cross_entropy(s_out, yb) + uskd(s_feat, s_out, yb)
+        return reg(s_out, t_out, yb, s_feat, t_feat)
+
+    def after(done: int, loss: torch.Tensor) -> None:
+        nonlocal last
         last = loss.item()
-        if step % 50 == 0:
-            log.info("distill step %d/%d λ=%.3f loss %.4g", step, cs.steps, student.lam, last)
-        if (step + 1) % PROGRESS_EVERY == 0 or step + 1 == cs.steps:
-            on_event(ProgressEvent("progress", step=step + 1, total=cs.steps,
+        if (done - 1) % 50 == 0:
+            log.info("distill step %d/%d λ=%.3f loss %.4g", done - 1, cs.steps, student.lam, last)
+        if done % PROGRESS_EVERY == 0 or done == cs.steps:
+            on_event(ProgressEvent("progress", step=done, total=cs.steps,
                                    values={"distill_loss": last, "lambda": float(student.lam)}))
+
+    def stop(step: int) -> bool:
+        if cancel is not None:
+            cancel.check()
+        return False
+
+    loop.run_steps(opt, list(student.parameters()), range(cs.steps), batch_loss,
+                   lr=lambda step: cs.lr * 0.5 * (1 + np.cos(np.pi * step / max(1, cs.steps))), grad_clip=1.0,
+                   stop=stop, after=after)
     student.set_lambda(1.0)
     student.eval()
     merged = student.reparameterize()

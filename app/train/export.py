@@ -23,6 +23,8 @@ from app.core import runtime
 from app.core.card import GOLDEN_FILE, MODEL_FILE, ModelCard, TensorSpec, parse_card, sha256_file, write_card
 from app.core.errors import JobError
 
+from .objectives import get_objective, objective_names
+
 log = logging.getLogger(__name__)
 PARITY_ATOL = 1e-4
 _CARD_KEYS = ("id", "task", "version", "license", "description", "arch", "preprocess", "labels", "optics",
@@ -170,8 +172,9 @@ def export_onnx(model: nn.Module, example_input: torch.Tensor, out_dir: str | Pa
     if example.shape[0] < 2:  # batch 1 examples can freeze the batch dim in torch.onnx.export
         example = example.repeat(2, 1, 1, 1)
     cfg = getattr(model, "config", None)
-    head = getattr(cfg, "head", "classification")
-    output_name = output_name or ("logits" if head == "classification" else "output")
+    if not output_name:
+        head = getattr(cfg, "head", "classification")
+        output_name = get_objective(head).output_name if head in objective_names() else "output"
     output_names = [output_name] if isinstance(output_name, str) else list(output_name)
     _, c, h, w = (int(s) for s in example.shape)
     multiple = int(getattr(cfg, "patch", 1))

@@ -19,7 +19,8 @@ from app.core.jobs import CancelToken
 from .arch.vit import VisionTransformer, ViTConfig
 from .checkpoint import load_checkpoint, model_from_checkpoint
 from .export import export_onnx
-from .loop import LOSSES, augment_batch
+from .loop import augment_batch, run_steps
+from .objectives import REGRESSION
 
 CHECKPOINT_FILE = "checkpoint.pt"
 
@@ -70,7 +71,7 @@ def finetune_regression(ft: FineTuned, x: np.ndarray, y: np.ndarray, steps: int,
     one are kept — the starting weights included, so a small calibration set cannot make the model worse there."""
     torch.manual_seed(seed)
     model = ft.model
-    loss_fn = LOSSES[loss]
+    loss_fn = REGRESSION.loss_fn(loss)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     xt, yt = torch.from_numpy(np.ascontiguousarray(x, np.float32)), torch.from_numpy(y.astype(np.float32))
     yt = yt.reshape(-1, 1)
@@ -91,20 +92,24 @@ def finetune_regression(ft: FineTuned, x: np.ndarray, y: np.ndarray, steps: int,
     if validate is not None:
         check(0)
     model.train()
-    for step in range(steps):
-        if cancel is not None and cancel.cancelled:
-            raise Cancelled()
+
+    def batch_loss(step: int) -> torch.Tensor:
         idx = torch.randint(0, len(xt), (bs,), generator=g)
         xb = augment_batch(xt[idx], ops, seed, ft.steps + step)
-        value = loss_fn(model(xb), yt[idx])
-        opt.zero_grad(set_to_none=True)
-        value.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        return loss_fn(model(xb), yt[idx])
+
+    def stop(step: int) -> bool:
+        if cancel is not None and cancel.cancelled:
+            raise Cancelled()
+        return False
+
+    def after(done: int, value: torch.Tensor) -> None:
         if on_step:
-            on_step(step + 1, float(value.detach()))
-        if validate is not None and ((step + 1) % validate_every == 0 or step + 1 == steps):
-            check(step + 1)
+            on_step(done, float(value.detach()))
+        if validate is not None and (done % validate_every == 0 or done == steps):
+            check(done)
+
+    run_steps(opt, list(model.parameters()), range(steps), batch_loss, grad_clip=1.0, stop=stop, after=after)
     if best is not None:
         model.load_state_dict(best[2])
         ft.kept_step = ft.steps + best[1]

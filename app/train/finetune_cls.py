@@ -16,6 +16,7 @@ from app.core.errors import BadInput, Cancelled
 from app.core.jobs import CancelToken
 
 from .finetune import FineTuned
+from .loop import run_steps
 
 
 def jitter(x: torch.Tensor, g: torch.Generator, rotate: float = 0.035, scale: float = 0.06, shift: float = 0.04,
@@ -126,24 +127,28 @@ def finetune_classifier(ft: FineTuned, x: np.ndarray, y: np.ndarray, steps: int,
     for m in frozen:
         m.eval()  # frozen batch-norm statistics stay as trained
     t0 = time.perf_counter()
-    for step in range(steps):
-        if cancel is not None and cancel.cancelled:
-            raise Cancelled()
-        for group in opt.param_groups:
-            group["lr"] = lr * 0.5 * (1 + np.cos(np.pi * step / steps)) * min(1.0, (step + 1) / max(1, warmup))
+
+    def batch_loss(step: int) -> torch.Tensor:
         idx = rng.choice(len(y), n_real, p=w)
         xb, yb = xt[idx], yt[idx]
         if n_replay:
             j = rng.integers(0, len(replay[0]), n_replay)
             xb = torch.cat([xb, torch.from_numpy(np.ascontiguousarray(replay[0][j], np.float32))])
             yb = torch.cat([yb, torch.from_numpy(np.asarray(replay[1][j], np.int64))])
-        loss = F.cross_entropy(model(jitter(xb, g)), yb, label_smoothing=label_smoothing)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        return F.cross_entropy(model(jitter(xb, g)), yb, label_smoothing=label_smoothing)
+
+    def stop(step: int) -> bool:
+        if cancel is not None and cancel.cancelled:
+            raise Cancelled()
+        return False
+
+    def after(done: int, loss: torch.Tensor) -> None:
         if on_step:
-            on_step(step + 1, float(loss.detach()))
+            on_step(done, float(loss.detach()))
+
+    run_steps(opt, list(model.parameters()), range(steps), batch_loss,
+              lr=lambda step: lr * 0.5 * (1 + np.cos(np.pi * step / steps)) * min(1.0, (step + 1) / max(1, warmup)),
+              grad_clip=1.0, stop=stop, after=after)
     for q in model.parameters():
         q.requires_grad_(True)
     model.eval()

@@ -156,7 +156,7 @@ def _teacher_and_data(model: str) -> tuple[nn.Module, torch.Tensor, str]:
 
     folder = resolve_model_dir(model)
     teacher, spec, _ = load_teacher(folder)
-    if spec.task != "classification":
+    if "logits" not in spec.objective.distill_modes:
         raise BadInput(f"{folder}: sparse logits need a classification teacher (task is {spec.task})")
     x, _, _, _ = loop.load_data(spec.data, spec.seed, spec.task)
     return teacher, x, folder.name

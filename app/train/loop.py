@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from app.core.entries import resolve_entry
@@ -24,9 +23,9 @@ from app.core.validate import check_fields, dataclass_types
 from . import ddp
 from .arch.vit import VisionTransformer, ViTConfig, count_params, get_config
 from .checkpoint import CKPT_LAST, load_checkpoint, save_checkpoint
+from .objectives import Objective, get_objective
 
 log = logging.getLogger(__name__)
-TASKS = ("classification", "regression")
 SCHEDULES = ("cosine", "linear", "constant")
 AUGMENTS = ("hflip", "vflip", "rot90", "vroll")
 DATA_FIELDS = {"entry": "str", "params": "dict", "seed": "int"}  # a spec's params.data table
@@ -41,8 +40,8 @@ class TrainSpec:
     model: str = "vit-micro"
     model_overrides: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)  # {"entry": "pkg.mod:fn", "params": {...}, "seed": int}
-    task: str = "classification"
-    loss: str = ""  # "ce" | "mse" | "logcosh" | "l1"; default: ce for classification, mse for regression
+    task: str = "classification"  # a registered objective (app.train.objectives)
+    loss: str = ""  # one of the objective's losses; default: the objective's own
     steps: int = 0
     epochs: int = 0
     batch_size: int = 64
@@ -87,25 +86,22 @@ class TrainSpec:
         return spec
 
     @property
+    def objective(self) -> Objective:
+        return get_objective(self.task)
+
+    @property
     def loss_name(self) -> str:
-        return self.loss or ("ce" if self.task == "classification" else "mse")
+        return self.objective.loss_name(self.loss)
 
     def model_config(self) -> ViTConfig:
-        overrides = {"head": self.task, **self.model_overrides}
+        overrides = {"head": self.objective.head, **self.model_overrides}
         try:
             return get_config(self.model, **overrides)
         except (KeyError, ValueError, TypeError) as e:
             raise JobError(f"job spec: model {self.model!r}: {e.args[0] if e.args else e}") from None
 
     def validate(self) -> None:
-        if self.task not in TASKS:
-            raise JobError(f"job spec: task must be one of {TASKS}, got {self.task!r}")
-        if self.loss_name not in LOSSES:
-            raise JobError(f"job spec: loss must be one of {tuple(LOSSES)}, got {self.loss!r}")
-        if self.task == "classification" and self.loss_name != "ce":
-            raise JobError(f"job spec: loss {self.loss_name!r} does not fit a classification task (use 'ce')")
-        if self.task == "regression" and self.loss_name == "ce":
-            raise JobError("job spec: loss 'ce' does not fit a regression task (use 'mse', 'logcosh' or 'l1')")
+        self.objective.loss_fn(self.loss)  # an unknown task or a loss that does not fit it: JobError
         if self.schedule not in SCHEDULES:
             raise JobError(f"job spec: schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.steps <= 0 and self.epochs <= 0:
@@ -142,35 +138,7 @@ class TrainResult:
     train_seconds: float
 
 
-# losses and metrics ----------------------------------------------------------------------------------------
-def _logcosh(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    d = out - y
-    return (d + F.softplus(-2.0 * d) - math.log(2.0)).mean()
-
-
-LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
-    "ce": F.cross_entropy, "mse": F.mse_loss, "logcosh": _logcosh, "l1": F.l1_loss,
-}
-
-
-def classification_metrics(logits: np.ndarray, y: np.ndarray, num_classes: int) -> dict[str, float]:
-    """Accuracy and macro-F1 (classes absent from both y and the predictions are skipped)."""
-    pred = logits.argmax(axis=1)
-    f1s = []
-    for c in range(num_classes):
-        tp = int(np.sum((pred == c) & (y == c)))
-        fp = int(np.sum((pred == c) & (y != c)))
-        fn = int(np.sum((pred != c) & (y == c)))
-        if tp + fp + fn:
-            f1s.append(2 * tp / (2 * tp + fp + fn))
-    return {"accuracy": float(np.mean(pred == y)), "macro_f1": float(np.mean(f1s)) if f1s else 0.0}
-
-
-def regression_metrics(out: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    d = out.reshape(len(out), -1).astype(np.float64) - y.reshape(len(y), -1)
-    return {"mae": float(np.abs(d).mean()), "rmse": float(np.sqrt((d**2).mean()))}
-
-
+# evaluation -----------------------------------------------------------------------------------------------
 @torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor, batch: int = 256) -> torch.Tensor:
     """Eval-mode outputs for all of x, in chunks; restores the training flag."""
@@ -182,22 +150,22 @@ def predict(model: nn.Module, x: torch.Tensor, batch: int = 256) -> torch.Tensor
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, spec: TrainSpec) -> dict[str, float]:
-    """Validation loss plus accuracy/macro-F1 (classification) or MAE/RMSE (regression)."""
+    """Validation loss plus the objective's metrics (e.g. accuracy and macro-F1, MAE and RMSE, recall@1 and mAP)."""
     if len(x) == 0:
         return {}
     out = predict(model, x, max(256, spec.batch_size))
-    metrics = {"val_loss": float(LOSSES[spec.loss_name](out, y))}
-    if spec.task == "classification":
-        metrics.update(classification_metrics(out.numpy(), y.numpy(), out.shape[1]))
-    else:
-        metrics.update(regression_metrics(out.numpy(), y.numpy()))
-    return metrics
+    obj = spec.objective
+    with torch.no_grad():
+        val_loss = float(obj.loss_fn(spec.loss)(out, y))
+    return {"val_loss": val_loss, **obj.metrics(out.numpy(), y.numpy())}
 
 
 # data ------------------------------------------------------------------------------------------------------
-def load_data(data: dict[str, Any], default_seed: int, task: str,
+def load_data(data: dict[str, Any], default_seed: int, task: str | Objective,
               overrides: dict[str, Any] | None = None) -> tuple[torch.Tensor, ...]:
-    """Call the data entry (seed=..., **params) → (x_train, y_train, x_val, y_val) as torch tensors."""
+    """Call the data entry (seed=..., **params) → (x_train, y_train, x_val, y_val) as torch tensors, the targets
+    converted by the objective named `task`."""
+    obj = task if isinstance(task, Objective) else get_objective(task)
     fn = resolve_entry(data["entry"])
     params = {**dict(data.get("params", {})), **(overrides or {})}
     seed = int(data.get("seed", default_seed))
@@ -214,11 +182,7 @@ def load_data(data: dict[str, Any], default_seed: int, task: str,
         else:
             if len(a) != len(out[-1]):
                 raise JobError(f"data entry {data['entry']!r}: {len(out[-1])} images but {len(a)} targets")
-            dtype = np.int64 if task == "classification" else np.float32
-            y = np.ascontiguousarray(a, dtype=dtype)
-            if task != "classification":
-                y = y.reshape(len(y), int(np.prod(y.shape[1:], dtype=np.int64)))  # -1 fails on an empty split
-            out.append(torch.from_numpy(y))
+            out.append(obj.targets(a))
     return tuple(out)
 
 
@@ -227,11 +191,7 @@ def _check_data(cfg: ViTConfig, spec: TrainSpec, x: torch.Tensor, y: torch.Tenso
         raise JobError("data entry returned no training samples")
     if x.shape[1] != cfg.in_chans:
         raise JobError(f"data has {x.shape[1]} channels but model {spec.model!r} expects {cfg.in_chans}")
-    if spec.task == "classification" and (int(y.min()) < 0 or int(y.max()) >= cfg.num_outputs):
-        raise JobError(f"labels span {int(y.min())}..{int(y.max())} but the model has {cfg.num_outputs} "
-                       "outputs (set model_overrides.num_outputs)")
-    if spec.task == "regression" and y.shape[1] != cfg.num_outputs:
-        raise JobError(f"targets have {y.shape[1]} columns but the model has {cfg.num_outputs} outputs")
+    spec.objective.check_data(y, cfg.num_outputs)
 
 
 # schedule and batching -------------------------------------------------------------------------------------
@@ -300,6 +260,33 @@ def make_optimizer(model: nn.Module, spec: TrainSpec) -> torch.optim.AdamW:
 
 
 # the loop --------------------------------------------------------------------------------------------------
+def run_steps(optimizer: torch.optim.Optimizer, params: list[nn.Parameter], steps: range,
+              batch_loss: Callable[[int], torch.Tensor], *, lr: Callable[[int], float] | None = None,
+              grad_clip: float = 0.0, stop: Callable[[int], bool] | None = None,
+              after: Callable[[int, torch.Tensor], None] | None = None) -> int | None:
+    """The optimisation loop every trainer shares (recipes and the wizard, compression, calibration fine-tuning):
+    per step, `stop(step)` may end the run (its step is returned; it may also raise), the learning rate is set to
+    `lr(step)`, `batch_loss(step)` is backpropagated, gradients of `params` are clipped to `grad_clip` (0: no
+    clipping) and the optimiser steps; `after(done, loss)` sees each finished step. Returns None when every step
+    ran."""
+    for step in steps:
+        if stop is not None and stop(step):
+            return step
+        if lr is not None:
+            value = lr(step)
+            for group in optimizer.param_groups:
+                group["lr"] = value
+        loss = batch_loss(step)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip > 0:
+            nn.utils.clip_grad_norm_(params, grad_clip)
+        optimizer.step()
+        if after is not None:
+            after(step + 1, loss)
+    return None
+
+
 def train(spec: TrainSpec, on_event: EventFn, cancel: CancelToken, *, emit_finished: bool = True) -> TrainResult:
     """Train per `spec`, emitting started/progress/metric/checkpoint and finished or cancelled events.
     With `spec.resume`, continue from out_dir/ckpt_last.pt (bit-identical to an uninterrupted run).
@@ -320,12 +307,13 @@ def train(spec: TrainSpec, on_event: EventFn, cancel: CancelToken, *, emit_finis
 
     torch.manual_seed(spec.seed)
     model = VisionTransformer(cfg)
-    x_train, y_train, x_val, y_val = load_data(spec.data, spec.seed, spec.task)
+    spec.objective.init_model(model, spec.seed)
+    x_train, y_train, x_val, y_val = load_data(spec.data, spec.seed, spec.objective)
     _check_data(cfg, spec, x_train, y_train)
     batches = Batches(len(x_train), spec.batch_size, spec.seed)
     total = spec.steps if spec.steps > 0 else spec.epochs * batches.per_epoch
     optimizer = make_optimizer(model, spec)
-    loss_fn = LOSSES[spec.loss_name]
+    loss_fn = spec.objective.loss_fn(spec.loss)
 
     start, seconds_before, metrics = 0, 0.0, {}
     if spec.init and not (spec.resume and ckpt_path.exists()):
@@ -386,34 +374,34 @@ def train(spec: TrainSpec, on_event: EventFn, cancel: CancelToken, *, emit_finis
 
     net = dist.wrap(model)
     model.train()
-    for step in range(start, total):
-        if dist.any(cancel.cancelled):
-            path = checkpoint(step)
-            on_event(ProgressEvent("cancelled", step=step, total=total, path=str(path),
-                                   message=f"cancelled at step {step}/{total}; resume from {path}"))
-            return result("cancelled", step, path)
-        lr = lr_at(spec, step, total)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+
+    def batch_loss(step: int) -> torch.Tensor:
         idx = batches.indices(step)
         xb = augment_batch(x_train[idx], spec.augment, spec.seed, step)
-        loss = loss_fn(net(dist.shard(xb)), dist.shard(y_train[idx]))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if spec.grad_clip > 0:
-            nn.utils.clip_grad_norm_(model.parameters(), spec.grad_clip)
-        optimizer.step()
-        done = step + 1
+        return loss_fn(net(dist.shard(xb)), dist.shard(y_train[idx]))
+
+    def after(done: int, loss: torch.Tensor) -> None:
+        nonlocal metrics
         loss_value = dist.mean(loss.detach())
         if not math.isfinite(loss_value):
             raise JobError(f"loss became {loss_value} at step {done}; try a lower lr")
         if done % max(1, spec.log_every) == 0 or done == total:
-            on_event(ProgressEvent("progress", step=done, total=total, values={"loss": loss_value, "lr": lr}))
+            on_event(ProgressEvent("progress", step=done, total=total,
+                                   values={"loss": loss_value, "lr": lr_at(spec, done - 1, total)}))
         if spec.eval_every > 0 and done % spec.eval_every == 0 and done < total:
             metrics = evaluate(model, x_val, y_val, spec)
             on_event(ProgressEvent("metric", step=done, total=total, values=metrics))
         if spec.checkpoint_every > 0 and done % spec.checkpoint_every == 0 and done < total:
             checkpoint(done)
+
+    stopped = run_steps(optimizer, list(model.parameters()), range(start, total), batch_loss,
+                        lr=lambda step: lr_at(spec, step, total), grad_clip=spec.grad_clip,
+                        stop=lambda step: dist.any(cancel.cancelled), after=after)
+    if stopped is not None:
+        path = checkpoint(stopped)
+        on_event(ProgressEvent("cancelled", step=stopped, total=total, path=str(path),
+                               message=f"cancelled at step {stopped}/{total}; resume from {path}"))
+        return result("cancelled", stopped, path)
 
     metrics = evaluate(model, x_val, y_val, spec)
     if metrics:

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 POOLS = ("cls", "mean")
-HEADS = ("classification", "regression")
+HEADS = ("classification", "regression", "metric")  # the training objectives (app.train.objectives)
 STEMS = ("patch", "conv", "cnn")
 
 
