@@ -71,6 +71,7 @@ def test_torchrun_command():
     assert "--nproc-per-node=2" in cmd and cmd[-4:] == ["r.toml", "--out", "/o", "--resume"]
 
 
+@pytest.mark.slow  # two torchrun ranks training
 def test_two_processes_match_one(tmp_path, one_torch_thread):
     """Both ranks run, rank 0 alone writes one checkpoint and the events, which are the single-process events;
     the loss decreases and the weights match a single-process run on the same global batches."""
@@ -119,6 +120,7 @@ def _shapes_wizard_spec(out: Path, model_id: str, n_train: int, n_val: int, step
     return spec
 
 
+@pytest.mark.slow  # the wizard job end to end: train, then distil
 def test_wizard_job_trains_then_compresses(tmp_path, one_torch_thread):
     from app.core.card import read_card
 
@@ -135,6 +137,7 @@ def test_wizard_job_trains_then_compresses(tmp_path, one_torch_thread):
     assert "accuracy" in events[-1].values
 
 
+@pytest.mark.slow  # the wizard job trains before it distils
 def test_wizard_job_cancels_during_compression(tmp_path, one_torch_thread):
     """Cancel while the student distils: the job ends "cancelled" soon after (not at the end of distillation), the
     trained model stays and no compressed folder is written."""
@@ -155,6 +158,7 @@ def test_wizard_job_cancels_during_compression(tmp_path, one_torch_thread):
     assert not (tmp_path / "out" / "compressed").exists()
 
 
+@pytest.mark.slow  # the wizard's recipe trained and compressed headless
 def test_headless_wizard_recipe_runs_the_same(tmp_path, one_torch_thread):
     from app.core.registry import discover
     from app.core.wizard_spec import WizardSpec, available_tasks
