@@ -71,6 +71,7 @@ def make_wizard(qtbot, zoo, jobs, out_dir: Path, steps: int = 400):
     return wiz
 
 
+@pytest.mark.slow  # trains, cancels, resumes and installs a model in a worker process
 def test_wizard_end_to_end(qtbot, env, tmp_path):
     zoo, jobs = env
     t0 = time.monotonic()
