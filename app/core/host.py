@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import paths
+from . import manifest, paths
 from .callbacks import CallbackThread, LatestValue
 from .card import ModelCard
 from .frames import FrameSource, StreamHandle
@@ -23,9 +24,11 @@ log = logging.getLogger(__name__)
 
 
 class PluginFiles:
-    """Where a plug-in keeps its own files: shared by every Host implementation (needs `self.home`)."""
+    """Where a plug-in keeps its own files: shared by every Host implementation (needs `self.home`; `plugin_id`
+    names the plug-in the host serves, "" for a host shared by several)."""
 
     home: Path
+    plugin_id: str = ""
 
     def data_dir(self, plugin_id: str) -> Path:
         d = self.home / "plugins" / plugin_id
@@ -33,11 +36,17 @@ class PluginFiles:
         return d
 
     def resource(self, relative: str) -> Path:
-        return paths.resources_dir() / relative
+        """A file the plug-in ships, inside its own folder (its manifest's folder): the host's plug-in, else the
+        plug-in whose module calls; a caller that is no plug-in (the app) gets the app's resources/ folder."""
+        owner = manifest.by_id(self.plugin_id) if self.plugin_id else None
+        if owner is None:
+            owner = manifest.owner_of(str(sys._getframe(1).f_globals.get("__name__", "")))
+        return owner.resource(relative) if owner else paths.resources_dir() / relative
 
 
 class HeadlessHost(PluginFiles):
-    def __init__(self, zoo: Zoo | None = None, home: Path | None = None) -> None:
+    def __init__(self, zoo: Zoo | None = None, home: Path | None = None, plugin_id: str = "") -> None:
+        self.plugin_id = plugin_id
         self.zoo = zoo or Zoo()
         self.home = Path(home) if home else paths.user_home()
         self.notices: list[Notice] = []
