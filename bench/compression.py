@@ -6,7 +6,7 @@ W4A4 I&S-ViT (SULQ + three-stage reconstruction), W4A4 MinMax — held-out metri
   nice -n 15 .venv/bin/python bench/compression.py [MODEL_DIR ...] [--steps 300] [--student-depth L]
       [--student DIR ...]   (students already written by `vitascope compress` from this teacher: used, not redone)
 
-Without MODEL_DIR: every shipped model (models/*) holding a checkpoint.pt. Fake-quantized rows are torch
+Without MODEL_DIR: every shipped model (plugins/*/models/*) holding a checkpoint.pt. Fake-quantized rows are torch
 simulations (no latency); their size is params × weight bits / 8."""
 
 from __future__ import annotations
@@ -175,7 +175,7 @@ def main() -> int:
     ap.add_argument("--json", default="", help="also write the rows to this JSON file")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    folders = [Path(m) for m in args.models] or sorted(p.parent for p in (REPO / "models").glob("*/checkpoint.pt"))
+    folders = [Path(m) for m in args.models] or sorted(p.parent for p in REPO.glob("plugins/*/models/*/checkpoint.pt"))
     if not folders:
         print("no model folder with a checkpoint.pt", file=sys.stderr)
         return 2

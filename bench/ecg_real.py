@@ -2,7 +2,7 @@
 flag (AUROC of real ECG pages vs real photos and noise pages, how often real ECGs are flagged), confident answers on
 inputs that cannot carry one (must be zero), and throughput with gating and OOD scoring included.
 
-    .venv/bin/python bench/ecg_real.py [--model models/ecg-screen-vit] [--report DIR/realft-report.json]
+    .venv/bin/python bench/ecg_real.py [--model plugins/ecg/models/ecg-screen-vit] [--report DIR/realft-report.json]
         [--photos 150] [--files 96] [--json OUT]
 
 Real data come from ../shared/data (tests and benchmarks only): Khan report images, LUDB records, the
@@ -101,7 +101,7 @@ def screen_outcomes(eng: EcgEngine, inputs: list[EcgInput]) -> dict[str, int]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default=str(ROOT / "models" / "ecg-screen-vit"))
+    ap.add_argument("--model", default=str(ROOT / "plugins" / "ecg" / "models" / "ecg-screen-vit"))
     ap.add_argument("--report", default="", help="realft-report.json of the fine-tuning run (CV metrics)")
     ap.add_argument("--photos", type=int, default=150)
     ap.add_argument("--files", type=int, default=96, help="Khan images for throughput and OOD")

@@ -1,8 +1,9 @@
 """ECG screening benchmark: held-out accuracy / macro-F1 per render style, screening throughput (decode +
 preprocess + ORT, batched) against decoding alone in the same run, and what the model says about the real files.
 
-    .venv/bin/python bench/ecg_screen.py [--model models/ecg-screen-vit] [--n-files 64] [--heldout-per-class 150]
-    .venv/bin/python bench/ecg_screen.py --write-card models/ecg-screen-vit   # per-style metrics onto the card
+    .venv/bin/python bench/ecg_screen.py [--model plugins/ecg/models/ecg-screen-vit] [--n-files 64] \
+        [--heldout-per-class 150]
+    .venv/bin/python bench/ecg_screen.py --write-card plugins/ecg/models/ecg-screen-vit  # per-style metrics → card
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ def real_files(engine: EcgEngine) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default=str(ROOT / "models" / "ecg-screen-vit"))
+    ap.add_argument("--model", default=str(ROOT / "plugins" / "ecg" / "models" / "ecg-screen-vit"))
     ap.add_argument("--n-files", type=int, default=64)
     ap.add_argument("--heldout-per-class", type=int, default=150)
     ap.add_argument("--heldout-seed", type=int, default=20261122, help="the recipe's export.heldout.seed")

@@ -3,7 +3,8 @@ against the cardiologists' diagnoses mapped by plugins/ecg/diagnoses.py: per-cri
 the 4-class (+other) confusion, accuracy and macro-F1 over the four classes — all 100 records, the tuning part and
 the fixed held-out split below.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/ecg_second_opinion.py [--model models/ecg-screen-vit] [--no-model]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/ecg_second_opinion.py [--model plugins/ecg/models/ecg-screen-vit] \
+        [--no-model]
 """
 
 from __future__ import annotations
@@ -101,7 +102,8 @@ CRITERIA: list[tuple[str, str, Callable[[list[str]], bool], Callable[[dict], boo
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", default=str(ROOT / "models" / "ecg-screen-vit"), help="ECG screening model folder")
+    ap.add_argument("--model", default=str(ROOT / "plugins" / "ecg" / "models" / "ecg-screen-vit"),
+                    help="ECG screening model folder")
     ap.add_argument("--no-model", action="store_true", help="criteria only (no model, no fusion)")
     ap.add_argument("--ludb", default=str(LUDB), help="folder of LUDB .hea/.dat records")
     ap.add_argument("--list", action="store_true", help="print one line per record")

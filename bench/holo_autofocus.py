@@ -2,8 +2,10 @@
 carrier settings not used in training): `vit`, `vit+refine`, `sweep` and PyHoloscope `find_focus`, same frames,
 same process — error (µm), time per frame (ms, demodulation included) and ratios against `sweep`.
 
-  .venv/bin/python bench/holo_autofocus.py [--model models/holo-autofocus-tvit] [--stacks 8] [--per 8]
-  .venv/bin/python bench/holo_autofocus.py --write-card models/holo-autofocus-tvit --ckpt RUN/ckpt_last.pt
+  .venv/bin/python bench/holo_autofocus.py [--model plugins/holography/models/holo-autofocus-tvit] [--stacks 8] \
+      [--per 8]
+  .venv/bin/python bench/holo_autofocus.py --write-card plugins/holography/models/holo-autofocus-tvit \
+      --ckpt RUN/ckpt_last.pt
   .venv/bin/python bench/holo_autofocus.py --split train --refine-defaults   # tune refine settings (not held-out)
   .venv/bin/python bench/holo_autofocus.py --no-inline-term --methods sweep   # what the in-line term costs
 
@@ -205,7 +207,7 @@ def write_card_metrics(model_dir: Path, out: dict[str, dict[str, float]], n: int
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default=str(ROOT / "models" / "holo-autofocus-tvit"))
+    ap.add_argument("--model", default=str(ROOT / "plugins" / "holography" / "models" / "holo-autofocus-tvit"))
     ap.add_argument("--stacks", type=int, default=8)
     ap.add_argument("--per", type=int, default=8, help="frames per stack (one session/carrier per stack)")
     ap.add_argument("--size", type=int, default=512)

@@ -35,7 +35,7 @@ from plugins.holography.physics import simulate_stack  # noqa: E402
 from plugins.holography.reconstruct import Reconstructor  # noqa: E402
 from plugins.holography.sideband import sign_from_stack  # noqa: E402
 
-MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "holo-autofocus-tvit"
+MODEL_DIR = Path(__file__).resolve().parents[1] / "plugins" / "holography" / "models" / "holo-autofocus-tvit"
 METHODS = ("sweep", "vit", "vit+refine")
 TARGETS = {"vit_mae_um": 1.5, "vit_time_ratio": 0.5, "refine_mae_ratio": 1.05, "refine_max_um": 3.0,
            "refine_time_ratio": 0.6}

@@ -78,7 +78,7 @@ def main() -> None:
     ap.add_argument("--test", type=int, default=40)
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--seed", type=int, default=31)
-    ap.add_argument("--model", default=str(ROOT / "models" / "holo-autofocus-tvit"))
+    ap.add_argument("--model", default=str(ROOT / "plugins" / "holography" / "models" / "holo-autofocus-tvit"))
     a = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:

@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.core.card import read_card, write_card  # noqa: E402
 
-MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "holo-autofocus-tvit"
+MODEL_DIR = Path(__file__).resolve().parents[1] / "plugins" / "holography" / "models" / "holo-autofocus-tvit"
 METHODS = ("sweep", "vit", "vit+refine")
 
 

@@ -1,6 +1,6 @@
-"""Ship the trained DCAL embedder: copy the exported folder into models/retrieval-dcal-vit with its recipe and
-write the held-out metrics measured by bench/retrieval_eval.py (synthetic re-ID and real class-disjoint, beside
-the SA-only twin and the classical baselines) into its card.
+"""Ship the trained DCAL embedder: copy the exported folder into plugins/retrieval/models/retrieval-dcal-vit with its
+recipe and write the held-out metrics measured by bench/retrieval_eval.py (synthetic re-ID and real
+class-disjoint, beside the SA-only twin and the classical baselines) into its card.
 
     .venv/bin/python bench/retrieval_card.py --model /tmp/dcal/dcal --bench /tmp/retrieval_bench.json \
         --recipe /tmp/dcal_recipe.toml"""
@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 from app.core.card import read_card, write_card  # noqa: E402
 from app.core.zoo import golden_check, open_folder  # noqa: E402
 
-DEST = ROOT / "models" / "retrieval-dcal-vit"
+DEST = ROOT / "plugins" / "retrieval" / "models" / "retrieval-dcal-vit"
 
 
 def metric_rows(bench: dict) -> list[dict]:
@@ -49,7 +49,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--model", required=True, help="exported DCAL model folder")
     ap.add_argument("--bench", required=True, help="JSON written by bench/retrieval_eval.py")
-    ap.add_argument("--recipe", required=True, help="the recipe (real_root relative to models/retrieval-dcal-vit)")
+    ap.add_argument("--recipe", required=True,
+                    help="the recipe (real_root relative to plugins/retrieval/models/retrieval-dcal-vit)")
     args = ap.parse_args()
     bench = json.loads(Path(args.bench).read_text())
     DEST.mkdir(parents=True, exist_ok=True)

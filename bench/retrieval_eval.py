@@ -2,7 +2,7 @@
 synthetic re-ID held-out set and (2) a class-disjoint split of the real imagen150 photos; then speed: indexing
 images/s, exact query time at 1e5 items, HNSW graph vs exact at 1e6 synthetic vectors, memory per item.
 
-    OMP_NUM_THREADS=2 .venv/bin/python bench/retrieval_eval.py --dcal models/retrieval-dcal-vit \
+    OMP_NUM_THREADS=2 .venv/bin/python bench/retrieval_eval.py --dcal plugins/retrieval/models/retrieval-dcal-vit \
         --twin /tmp/dcal/twin --out /tmp/retrieval_bench.json [--skip-speed] [--graph-n 1000000]
 
 Real split (fixed, written down): the 150 class folders sorted by name; classes at index i with i % 3 == 2 (50

@@ -26,8 +26,8 @@ def register_entry(entry: str) -> None:
 
 
 def plugin_entries() -> frozenset[str]:
-    """Entries of installed plug-ins: every train task's data_entry and held-out entry (the plug-in's own
-    train_tasks or the app's table for the built-in ones) and PluginInfo.entries. Discovered once per process."""
+    """Entries of installed plug-ins: every train task's data_entry, folder_entry and held-out entry and
+    PluginInfo.entries, all from the plug-ins' manifests. Discovered once per process."""
     global _plugin_entries
     with _lock:
         if _plugin_entries is None:
@@ -38,7 +38,7 @@ def plugin_entries() -> frozenset[str]:
             found: set[str] = set()
             for plugin in plugins:
                 found.update(getattr(plugin.info, "entries", ()))
-            for task in available_tasks(plugins):  # declared train tasks, or the built-in plug-ins' table
+            for task in available_tasks(plugins):
                 found.update(e for e in (task.data_entry, getattr(task, "folder_entry", "")) if e)
                 held = task.heldout.get("entry") if isinstance(task.heldout, dict) else None
                 if isinstance(held, str):

@@ -45,8 +45,17 @@ class Reader:
 
 @dataclass(frozen=True)
 class Manifest:
-    """One plug-in's manifest. `entries`, `engine`, `widget`, `cli` and train-task entries are absolute
-    "package.module:attr" strings (a leading "." in the file is relative to the plug-in's package)."""
+    """One plug-in's manifest. The file's keys (unknown keys are refused):
+
+    - top level: `manifest_version` (1), `id`, `name`, `version`, `api_version` (the plug-in API it speaks),
+      `description`, `tasks` (model tasks it runs), `entries` (further job kinds / data entries job specs may name);
+    - `[contributions]`: `engine` (called with the Host), `widget` (called with host and engine), `cli` (called
+      with the argparse sub-parsers), `commands` (the top-level commands `cli` adds), `models` (zoo roots, default
+      ["models"]), `[[samples]]` (key, title, path), `[[readers]]` (entry, suffixes, title), `[[train_tasks]]`
+      (the fields of plugin_api.TrainTask but `plugin`; `recipe` is a path in the folder).
+
+    Paths are relative to the plug-in's folder and may not leave it. Entries are "package.module:attr"; a leading
+    "." is relative to the plug-in's package. Here they are absolute and paths resolved."""
 
     id: str
     name: str

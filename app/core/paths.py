@@ -16,6 +16,7 @@ def install_root() -> Path:
 
 
 def builtin_models_dir() -> Path:
+    """The shared zoo root for models several plug-ins use; a plug-in's own models live in its folder."""
     return install_root() / "models"
 
 

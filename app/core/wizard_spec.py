@@ -24,25 +24,6 @@ SOURCES = ("simulate", "folder", "hdf5")
 MIN_FREE_BYTES = 50 * 2**20
 STARTUP_S = 6.0  # worker start: python + torch import + data (measured ~4-6 s on the shared 2-core machine)
 
-# Tasks of the built-in plug-ins (their plug-in files predate PluginInfo.train_tasks); a plug-in may instead
-# declare its own in PluginInfo.train_tasks, which wins for the same task id.
-BUILTIN_TRAIN_TASKS: dict[str, tuple[TrainTask, ...]] = {
-    "demo": (TrainTask(
-        id="demo.shapes", title="Shapes classifier (demo)", plugin="demo", problem="classification",
-        data_entry="plugins.demo.shapes:make_dataset", data_params={"n_train": 4000, "n_val": 500, "size": 64},
-        count_param="n_train", val_param="n_val", image_size_param="size", default_seed=1,
-        recipe="models/demo-shapes-vit/recipe.toml", metric="accuracy",
-        description="Classify generated shapes (circle, square, triangle, cross): the demo plug-in's model."),),
-    "holography": (TrainTask(
-        id="holo.autofocus", title="Holography autofocus (z regression)", plugin="holography", problem="regression",
-        data_entry="plugins.holography.dataset:make_dataset",
-        data_params={"split": "train", "n_scenes": 300, "z_per_scene": 6, "crops_per_frame": 4, "n_val_scenes": 40,
-                     "size": 512, "label_unit_um": 10.0},
-        count_param="n_scenes", val_param="n_val_scenes", image_size_param="", default_seed=1,
-        recipe="models/holo-autofocus-tvit/recipe.toml", metric="mae",
-        description="Predict the defocus z of an off-axis DHM hologram (simulated with the plug-in's physics)."),),
-}
-
 # Mirror of app.train.arch's registry (torch-free, for the GUI); tests/core/test_wizard_spec.py checks it.
 ARCHITECTURES: dict[str, dict[str, Any]] = {
     "vit-micro": dict(img_size=64, patch=8, width=64, depth=2, heads=2, mlp_ratio=2.0, num_outputs=4),
@@ -55,12 +36,10 @@ ARCHITECTURES: dict[str, dict[str, Any]] = {
 
 
 def available_tasks(plugins: list[Any]) -> list[TrainTask]:
-    """Trainable tasks of the loaded plug-ins: each plug-in's `info.train_tasks`, else the built-in table."""
+    """Trainable tasks of the loaded plug-ins: what each declares in `info.train_tasks` (from its manifest)."""
     out: dict[str, TrainTask] = {}
     for p in plugins:
-        info = p.info
-        declared = tuple(getattr(info, "train_tasks", ()) or ()) or BUILTIN_TRAIN_TASKS.get(info.id, ())
-        for t in declared:
+        for t in tuple(getattr(p.info, "train_tasks", ()) or ()):
             out.setdefault(t.id, t)
     return list(out.values())
 

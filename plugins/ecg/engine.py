@@ -118,7 +118,7 @@ class EcgEngine:
 
     def demo_files(self) -> list[Path]:
         """The sample ECGs bundled with the app (rendered by the simulator, one per class)."""
-        folder = self.host.resource("samples/ecg")
+        folder = self.host.resource("samples")
         if not folder.is_dir():
             return []
         return sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".hea", ".dcm"))

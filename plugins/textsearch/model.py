@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.core import paths
+from app.core import manifest, paths
 from app.core.errors import BadInput, ModelError
 from app.core.runtime import create_session
 
@@ -18,9 +18,10 @@ from .tokenizer import ClipTokenizer
 
 
 def model_folders() -> list[Path]:
-    """Installed CLIP model folders: built-in first, then the user's (a user folder with the same id wins)."""
+    """Installed CLIP model folders: shipped ones (the shared models/ and plug-ins' model folders) first, then the
+    user's (a user folder with the same id wins)."""
     found: dict[str, Path] = {}
-    for root in (paths.builtin_models_dir(), paths.user_models_dir()):
+    for root in (*manifest.model_roots(), paths.user_models_dir()):
         if not root.is_dir():
             continue
         for folder in sorted(p for p in root.iterdir() if (p / CARD).is_file()):

@@ -13,7 +13,7 @@ import pytest
 from app.core import entries
 from app.core.errors import BadInput, JobError, ModelError
 from app.core.host import HeadlessHost
-from app.core.paths import builtin_models_dir
+from app.core.manifest import model_roots
 from app.core.task_model import TaskModel
 from app.core.validate import check_fields, check_output_dir, check_output_file, finite_float32
 from app.core.zoo import Zoo
@@ -64,7 +64,7 @@ def _model_copy(tmp_path: Path) -> Path:
     import shutil
 
     src = tmp_path / "src"
-    shutil.copytree(builtin_models_dir() / "demo-shapes-vit", src, ignore=shutil.ignore_patterns("*.pt"))
+    shutil.copytree(Zoo(model_roots()).entry("demo-shapes-vit").folder, src, ignore=shutil.ignore_patterns("*.pt"))
     card = (src / "card.toml").read_text()
     (src / "card.toml").write_text(card.replace('id = "demo-shapes-vit"', 'id = "demo-copy"', 1))
     return src
@@ -100,7 +100,7 @@ def test_install_copies_a_clean_folder(tmp_path):
 
 
 def test_a_chosen_model_is_never_replaced(tmp_path):
-    host = HeadlessHost(Zoo([builtin_models_dir()]), home=tmp_path)
+    host = HeadlessHost(Zoo(model_roots()), home=tmp_path)
     assert TaskModel(host, "demo.shapes").handle.card.id == "demo-shapes-vit"
     with pytest.raises(ModelError, match="'bogus' is not an installed 'demo.shapes' model"):
         TaskModel(host, "demo.shapes", "bogus").handle  # noqa: B018
@@ -132,7 +132,7 @@ def test_values_beyond_float32_are_refused_not_turned_into_inf():
     with pytest.raises(BadInput, match="exceed float32"):
         finite_float32(big, "frame")
     assert finite_float32(np.full(3, 3e38), "frame").dtype == np.float32
-    handle = Zoo([builtin_models_dir()]).open("demo-shapes-vit")
+    handle = Zoo(model_roots()).open("demo-shapes-vit")
     x = np.full((1, 3, 64, 64), 1e300)
     with pytest.raises(ModelError, match="exceed float32"):
         handle.run(x)

@@ -97,8 +97,10 @@ def test_bundle_size_and_contents(bundle: Bundle) -> None:
     internal = bundle.internal
     for heavy in ("torch", "torchvision", "sympy", "onnxscript", "onnx", "matplotlib", "tkinter", "PyQt5"):
         assert not (internal / heavy).exists(), f"{heavy} was bundled (check build.spec excludes)"
-    assert (internal / "models" / DEMO_MODEL / "card.toml").is_file()
-    assert (internal / "models" / DEMO_MODEL / "model.onnx").is_file()
+    assert (internal / "plugins" / "demo" / "vitascope.toml").is_file()  # manifests ship with their plug-ins
+    assert (internal / "plugins" / "demo" / "models" / DEMO_MODEL / "card.toml").is_file()
+    assert (internal / "plugins" / "demo" / "models" / DEMO_MODEL / "model.onnx").is_file()
+    assert not list(internal.glob("plugins/*/models/*/*.pt")), "training checkpoints were bundled"
     assert (internal / "resources").is_dir()
     # the distribution metadata carries the plug-in entry points into the frozen app
     eps = [p for p in internal.glob("vitascope-*.*-info/entry_points.txt")]
@@ -173,7 +175,7 @@ def test_training_commands_explain_missing_torch(bundle: Bundle) -> None:
     spec = bundle.home / "job.json"
     spec.write_text(json.dumps({"kind": "train", "params": {}, "out_dir": str(bundle.home / "job")}),
                     encoding="utf-8")
-    recipe = next((ROOT / "models").glob("*/recipe.toml"), None)
+    recipe = next(ROOT.glob("plugins/*/models/*/recipe.toml"), None)
     runs = [("worker", str(spec))]
     if recipe is not None:
         runs.append(("train", str(recipe)))
@@ -187,7 +189,7 @@ def test_training_commands_explain_missing_torch(bundle: Bundle) -> None:
 def test_ecg_screening_in_the_frozen_app(bundle: Bundle) -> None:
     """The ECG plug-in's readers (images, WFDB via wfdb/pandas), model and de-identification (dicom-anonymizer's
     tables, imported by name) work without Python installed."""
-    samples = bundle.internal / "resources" / "samples" / "ecg"
+    samples = bundle.internal / "plugins" / "ecg" / "samples"
     proc = bundle.run("ecg", "screen", str(samples), "--json", timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rows = json.loads(proc.stdout)

@@ -34,13 +34,13 @@ def build_fixtures(folder: Path) -> Path:
     cv2.imwrite(str(folder / "holo.png"), frame)
     (folder / "ok.png").write_bytes(png_image(64, 64, 90))
     model = folder / "model"
-    shutil.copytree(REPO / "models" / "demo-shapes-vit", model,
+    shutil.copytree(REPO / "plugins" / "demo" / "models" / "demo-shapes-vit", model,
                     ignore=shutil.ignore_patterns("recipe.toml", "*.pt"))
     card = (model / "card.toml").read_text(encoding="utf-8")
     (model / "card.toml").write_text(card.replace('id = "demo-shapes-vit"', 'id = "demo-fuzz"', 1), encoding="utf-8")
-    shutil.copytree(REPO / "models" / "holo-autofocus-tvit", folder / "holo-model",
-                    ignore=shutil.ignore_patterns("*.toml", "*.pt"))
-    shutil.copy2(REPO / "models" / "holo-autofocus-tvit" / "card.toml", folder / "holo-model" / "card.toml")
+    holo = REPO / "plugins" / "holography" / "models" / "holo-autofocus-tvit"
+    shutil.copytree(holo, folder / "holo-model", ignore=shutil.ignore_patterns("*.toml", "*.pt"))
+    shutil.copy2(holo / "card.toml", folder / "holo-model" / "card.toml")
     spec = tiny_spec(str(folder / "run"))
     (folder / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
     (folder / "recipe.toml").write_text(toml_dumps(spec), encoding="utf-8")

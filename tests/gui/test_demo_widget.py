@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from app.core import paths
+from app.core.manifest import by_id, model_roots
 from app.core.zoo import Zoo
 from plugins.demo.widget import DemoWidget
 
@@ -61,15 +61,15 @@ def test_classify_file_runs_as_a_job(make_window, zoo, add_model, tmp_path, qtbo
     qtbot.waitUntil(lambda: "no such file" in w.file_label.text(), timeout=5000)
 
 
-REAL = paths.builtin_models_dir() / "demo-shapes-vit"
+REAL = by_id("demo").folder / "models" / "demo-shapes-vit"
 
 
 @pytest.mark.skipif(not ((REAL / "card.toml").is_file() and (REAL / "model.onnx").is_file()),
-                    reason="models/demo-shapes-vit is not there yet (trained by its recipe)")
+                    reason="plugins/demo/models/demo-shapes-vit is not there yet (trained by its recipe)")
 def test_real_demo_model_classifies_the_live_stream(make_window, qtbot):
     from plugins.demo.shapes import LABELS
 
-    w = _widget(make_window(zoo=Zoo([paths.builtin_models_dir()])))
+    w = _widget(make_window(zoo=Zoo(model_roots())))
     assert w.model_combo.currentText() == "demo-shapes-vit"
     w.start_demo()
     qtbot.waitUntil(lambda: w.label.text() in LABELS, timeout=10000)

@@ -10,7 +10,7 @@ from plugins.ecg.types import CLASSES
 
 
 def test_review_flow_with_the_shipped_model(isolated_settings, tmp_path, qtbot):
-    from app.core import paths
+    from app.core.manifest import model_roots
     from app.core.zoo import Zoo
     from app.gui.dispatch import Dispatcher
     from app.gui.host import QtHost
@@ -18,7 +18,7 @@ def test_review_flow_with_the_shipped_model(isolated_settings, tmp_path, qtbot):
     from plugins.ecg.engine import EcgEngine
     from plugins.ecg.widget import EcgWidget
 
-    host = QtHost("ecg", Zoo(roots=[paths.builtin_models_dir()]), JobsModel(Dispatcher()), home=tmp_path)
+    host = QtHost("ecg", Zoo(roots=model_roots()), JobsModel(Dispatcher()), home=tmp_path)
     engine = EcgEngine(host)
     w = EcgWidget(host, engine)
     qtbot.addWidget(w)

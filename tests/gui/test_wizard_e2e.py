@@ -13,8 +13,8 @@ import pytest
 
 pytest.importorskip("torch")
 
-from app.core import paths  # noqa: E402
 from app.core.host import HeadlessHost  # noqa: E402
+from app.core.manifest import model_roots  # noqa: E402
 from app.core.registry import discover  # noqa: E402
 from app.core.zoo import Zoo  # noqa: E402
 
@@ -28,7 +28,7 @@ def env(tmp_path, monkeypatch):
     from app.gui.jobs_qt import JobsModel
 
     installed = tmp_path / "user-models"
-    zoo = Zoo([paths.builtin_models_dir(), installed], install_root=installed)
+    zoo = Zoo([*model_roots(), installed], install_root=installed)
     dispatch = Dispatcher()
     jobs = JobsModel(dispatch)
     yield zoo, jobs

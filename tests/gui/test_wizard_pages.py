@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from app.core import paths
+from app.core.manifest import model_roots
 from app.core.plugin_api import API_VERSION, PluginInfo, TrainTask
 from app.core.registry import discover
 from app.core.zoo import Zoo
@@ -36,7 +36,7 @@ def wizard(qtbot, tmp_path):
     from app.gui.jobs_qt import JobsModel
     from app.gui.wizard import TrainingWizard
 
-    zoo = Zoo([paths.builtin_models_dir(), tmp_path / "user"], install_root=tmp_path / "user")
+    zoo = Zoo([*model_roots(), tmp_path / "user"], install_root=tmp_path / "user")
     dispatch = Dispatcher()
     jobs = JobsModel(dispatch)
 

@@ -1,5 +1,5 @@
-"""The shipped demo model (models/demo-shapes-vit) is honest: its card's held-out accuracy is reproduced with
-onnxruntime on the held-out seed, and its recipe is a runnable train + export spec. No torch needed."""
+"""The shipped demo model (plugins/demo/models/demo-shapes-vit) is honest: its card's held-out accuracy is reproduced
+with onnxruntime on the held-out seed, and its recipe is a runnable train + export spec. No torch needed."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from app.core.card import read_card
 from app.core.zoo import golden_check, open_folder
 from plugins.demo.shapes import HELDOUT_SEED, LABELS, make_dataset
 
-FOLDER = Path(__file__).resolve().parents[2] / "models" / "demo-shapes-vit"
+FOLDER = Path(__file__).resolve().parents[2] / "plugins" / "demo" / "models" / "demo-shapes-vit"
 pytestmark = pytest.mark.skipif(not (FOLDER / "card.toml").is_file(), reason="demo model not built yet")
 
 

@@ -19,8 +19,8 @@ from plugins.ecg.types import CLASSES
 
 REPO = Path(__file__).resolve().parents[3]
 SHARED = REPO.parent / "shared" / "data" / "ecg"
-SAMPLES = REPO / "resources" / "samples" / "ecg"
-MODEL = REPO / "models" / "ecg-screen-vit"
+SAMPLES = REPO / "plugins" / "ecg" / "samples"
+MODEL = REPO / "plugins" / "ecg" / "models" / "ecg-screen-vit"
 
 
 @pytest.fixture(scope="module")

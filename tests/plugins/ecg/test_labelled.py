@@ -20,7 +20,7 @@ def test_khan_folds_match_the_written_split():
     if not KHAN.is_dir():
         pytest.skip("shared Khan images not available")
     d = load_labelled(KHAN, k=5, seed=0)
-    with open(REPO / "models" / "ecg-screen-vit" / "khan-folds.csv", newline="") as f:
+    with open(REPO / "plugins" / "ecg" / "models" / "ecg-screen-vit" / "khan-folds.csv", newline="") as f:
         rows = {r["file"]: r for r in csv.DictReader(f)}
     assert len(rows) == len(d.files) == 326
     for name, h, fold in zip(d.files, d.sha256, d.folds, strict=True):

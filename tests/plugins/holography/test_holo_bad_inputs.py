@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from app.cli import main
-from app.core import paths, registry
+from app.core import manifest
 from app.core.errors import BadInput
 from plugins.holography import hdf5
 from plugins.holography.hdf5 import LazyFrames, StackReader, read_stack, write_stack
@@ -25,10 +25,9 @@ from plugins.holography.reconstruct import check_frame
 
 @pytest.fixture(autouse=True)
 def holo_cli(monkeypatch, tmp_path):
-    monkeypatch.setitem(registry.BUILTIN, "holography", "plugins.holography:plugin")
     empty = tmp_path / "no-models"
     empty.mkdir()
-    monkeypatch.setattr(paths, "builtin_models_dir", lambda: empty)
+    monkeypatch.setattr(manifest, "model_roots", lambda: [empty])
 
 
 @pytest.fixture

@@ -11,24 +11,21 @@ import numpy as np
 import pytest
 
 from app.cli import main
-from app.core import paths, registry
+from app.core import manifest
 
 
 @pytest.fixture(autouse=True)
 def holo_cli(monkeypatch, tmp_path):
-    """The holography commands registered (until it is a built-in), and no installed model (→ sweep)."""
-    monkeypatch.setitem(registry.BUILTIN, "holography", "plugins.holography:plugin")
+    """No shipped or installed model (→ sweep)."""
     empty = tmp_path / "no-models"
     empty.mkdir()
-    monkeypatch.setattr(paths, "builtin_models_dir", lambda: empty)
+    monkeypatch.setattr(manifest, "model_roots", lambda: [empty])
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     out = tmp_path_factory.mktemp("holo") / "sim.h5"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(registry.BUILTIN, "holography", "plugins.holography:plugin")
-        assert main(["holo", "simulate", "--out", str(out), "--n", "3", "--size", "192", "--seed", "3"]) == 0
+    assert main(["holo", "simulate", "--out", str(out), "--n", "3", "--size", "192", "--seed", "3"]) == 0
     return out
 
 

@@ -24,7 +24,7 @@ from plugins.holography.sideband import (
     with_model_sideband,
 )
 
-MODEL_DIR = Path(__file__).resolve().parents[3] / "models" / "holo-autofocus-tvit"
+MODEL_DIR = Path(__file__).resolve().parents[3] / "plugins" / "holography" / "models" / "holo-autofocus-tvit"
 Z = np.array([-36e-6, -18e-6, 20e-6, 34e-6])
 
 
