@@ -5,7 +5,6 @@ ONNX (image → L2-normalised embedding). Run as a job (`kind = "app.train.dcal_
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import math
 import time
@@ -17,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from app.core.entries import resolve_entry
 from app.core.errors import BadInput, Cancelled
 from app.core.jobs import CancelToken, JobSpec, ProgressEvent
 
@@ -37,8 +37,8 @@ def load_data(data: dict[str, Any], img_size: int, base: Path) -> tuple[np.ndarr
             with np.load(cache) as z:
                 x, y = z["x"], z["y"]
         else:
-            module, _, fn = str(syn.get("entry", "plugins.retrieval.synthetic:make_split")).partition(":")
-            make = getattr(importlib.import_module(module), fn)
+            make = resolve_entry(str(syn.get("entry", "plugins.retrieval.synthetic:make_split")),
+                                 "data.synthetic.entry")
             x, y, _ = make(int(syn["n_ids"]), int(syn["views"]), int(syn["seed"]), img_size)
             if cache is not None:
                 np.savez(cache, x=x, y=y)
