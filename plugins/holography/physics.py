@@ -1,5 +1,6 @@
 """Hologram simulator: specimen → pupil (NA) → defocus z (band-limited AS) → in-line or off-axis interference →
-illumination → camera (shot/read noise, gain, bits); deterministic per seed, `simulate_stack` gives a labelled z-stack (format: docs/formats.md)."""
+illumination → camera (shot/read noise, gain, bits); deterministic per seed; `simulate_stack` gives a labelled
+z-stack (format: docs/formats.md)."""
 
 from __future__ import annotations
 

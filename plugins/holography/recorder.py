@@ -1,5 +1,6 @@
-"""Recording a live hologram stream to HDF5 (the stack format of hdf5.py plus per-frame z, method, timestamps) on a writer thread,
-flushed at least every `flush_interval_s`, so a process killed with SIGKILL keeps every frame flushed before."""
+"""Recording a live hologram stream to HDF5 (the stack format of hdf5.py plus per-frame z, method, timestamps) on a
+writer thread, flushed at least every `flush_interval_s`, so a process killed with SIGKILL keeps every frame flushed
+before."""
 
 from __future__ import annotations
 
