@@ -165,6 +165,7 @@ class Banner(QLabel):
         if level != self.level:
             self.level = level
             pad = "1px" if level == "notice" else "6px"
+            self.setWordWrap(level != "notice")  # a standing notice is one line
             self.setStyleSheet(f"QLabel {{ {BANNER_STYLES[level]} border-radius: 4px; padding: {pad}; }}")
             self.setAlignment(Qt.AlignmentFlag.AlignCenter if level == "notice" else Qt.AlignmentFlag.AlignLeft
                               | Qt.AlignmentFlag.AlignVCenter)
