@@ -98,3 +98,13 @@ def test_a_card_with_both_forms_of_the_model_is_refused():
 
     with pytest.raises(ModelError, match="both a \\[model\\] table and a 'model' artifact"):
         parse_card(both, "card")
+
+
+def test_shipped_cards_are_written_in_the_artifacts_form():
+    shipped = sorted([*ROOT.glob("models/*/*card.toml"), *ROOT.glob("plugins/*/models/*/*card.toml")])
+    assert len(shipped) >= len(CARDS)
+    for path in shipped:
+        raw = _raw(path)
+        assert not is_old_format(raw) and raw["artifacts"][0]["role"] == "model", path
+        if path.name == CARD_FILE:  # the cards the zoo reads vouch for the size of every file
+            assert all(isinstance(a.get("bytes"), int) for a in raw["artifacts"]), path

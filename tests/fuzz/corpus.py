@@ -192,6 +192,17 @@ RAW_RECIPES: list[tuple[str, str]] = [
     ("unknown-key", 'kind = "train"\ncolour = 1\n'),
 ]
 
+def _model(c: dict, **kw: Any) -> dict:
+    """The card with keys of its model artifact (the first) replaced."""
+    return {**c, "artifacts": [{**c["artifacts"][0], **kw}, *c["artifacts"][1:]]}
+
+
+def _side(c: dict, **kw: Any) -> dict:
+    """The card with a required side artifact added (a tokenizer: sha256 of the model unless given)."""
+    entry = {"role": "tokenizer", "sha256": c["artifacts"][0]["sha256"], "bytes": 10, **kw}
+    return {**c, "artifacts": [*c["artifacts"], entry]}
+
+
 CARD_MUTATIONS: list[tuple[str, Any]] = [
     ("id-int", lambda c: {**c, "id": 5}),
     ("id-path", lambda c: {**c, "id": "../../x"}),
@@ -203,17 +214,29 @@ CARD_MUTATIONS: list[tuple[str, Any]] = [
     ("license-missing", lambda c: {k: v for k, v in c.items() if k != "license"}),
     ("description-int", lambda c: {**c, "description": 5}),
     ("model-str", lambda c: {**c, "model": "model.onnx"}),
-    ("model-missing", lambda c: {k: v for k, v in c.items() if k != "model"}),
-    ("bytes-str", lambda c: {**c, "model": {**c["model"], "bytes": "854551"}}),
-    ("bytes-neg", lambda c: {**c, "model": {**c["model"], "bytes": -1}}),
-    ("bytes-wrong", lambda c: {**c, "model": {**c["model"], "bytes": 10}}),
-    ("sha-int", lambda c: {**c, "model": {**c["model"], "sha256": 5}}),
-    ("sha-short", lambda c: {**c, "model": {**c["model"], "sha256": "abc"}}),
-    ("sha-wrong", lambda c: {**c, "model": {**c["model"], "sha256": "0" * 64}}),
-    ("params-str", lambda c: {**c, "model": {**c["model"], "params": "many"}}),
-    ("opset-float", lambda c: {**c, "model": {**c["model"], "opset": 1.5}}),
-    ("file-other", lambda c: {**c, "model": {**c["model"], "file": "../../etc/passwd"}}),
-    ("model-unknown-key", lambda c: {**c, "model": {**c["model"], "url": "http://x"}}),
+    ("model-missing", lambda c: {k: v for k, v in c.items() if k != "artifacts"}),
+    ("artifacts-str", lambda c: {**c, "artifacts": "model.onnx"}),
+    ("artifacts-empty", lambda c: {**c, "artifacts": []}),
+    ("bytes-str", lambda c: _model(c, bytes="854551")),
+    ("bytes-neg", lambda c: _model(c, bytes=-1)),
+    ("bytes-wrong", lambda c: _model(c, bytes=10)),
+    ("bytes-missing", lambda c: {**c, "artifacts": [{k: v for k, v in c["artifacts"][0].items() if k != "bytes"}]}),
+    ("sha-int", lambda c: _model(c, sha256=5)),
+    ("sha-short", lambda c: _model(c, sha256="abc")),
+    ("sha-wrong", lambda c: _model(c, sha256="0" * 64)),
+    ("params-str", lambda c: _model(c, params="many")),
+    ("opset-float", lambda c: _model(c, opset=1.5)),
+    ("file-other", lambda c: _model(c, file="../../etc/passwd")),
+    ("file-card", lambda c: _model(c, file="card.toml")),
+    ("model-unknown-key", lambda c: _model(c, url="http://x")),
+    ("model-optional", lambda c: _model(c, optional=True)),
+    ("role-upper", lambda c: _model(c, role="Model")),
+    ("role-none", lambda c: _model(c, role="tokenizer")),
+    ("artifact-twice", lambda c: {**c, "artifacts": c["artifacts"] * 2}),
+    ("side-missing", lambda c: _side(c, file="vocab.txt")),
+    ("side-sha-wrong", lambda c: _side(c, file="golden.npz", sha256="0" * 64)),
+    ("side-path", lambda c: _side(c, file="../model/model.onnx")),
+    ("both-forms", lambda c: {**c, "model": {k: v for k, v in c["artifacts"][0].items() if k != "role"}}),
     ("inputs-str", lambda c: {**c, "inputs": "image"}),
     ("inputs-empty", lambda c: {**c, "inputs": []}),
     ("inputs-shape-str", lambda c: {**c, "inputs": [{**c["inputs"][0], "shape": "1x3"}]}),
