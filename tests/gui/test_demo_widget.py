@@ -24,10 +24,10 @@ def test_stream_delivers_results_with_a_model(make_window, zoo, add_model, qtbot
     w.start_demo()
     qtbot.waitUntil(lambda: w.label.text() in ("circle", "square", "triangle", "cross"), timeout=5000)
     qtbot.waitUntil(lambda: w.results >= 3, timeout=5000)
-    w._update_stats()
+    w.tick()
     assert "fps" in w.stats_label.text() and "dropped" in w.stats_label.text()
     assert not w.start_button.isEnabled() and w.stop_button.isEnabled()
-    assert sum(bar.value() for bar in w._bars.values()) == pytest.approx(1000, abs=5)
+    assert sum(bar.value() for bar in w.bars.bars.values()) == pytest.approx(1000, abs=5)
     w.stop()
     assert not w.stream.running and w.start_button.isEnabled()
 
