@@ -16,7 +16,19 @@ from pathlib import Path
 import numpy as np
 
 from . import manifest, paths, runtime
-from .card import CARD_FILE, GOLDEN_FILE, MODEL_FILE, Artifact, ModelCard, TensorSpec, read_card, sha256_file
+from .card import (
+    CARD_FILE,
+    GOLDEN_FILE,
+    MODEL_FILE,
+    Artifact,
+    ModelCard,
+    TensorSpec,
+    is_old_format,
+    read_card,
+    read_card_dict,
+    sha256_file,
+    write_card,
+)
 from .errors import BadInput, ModelError
 from .validate import finite_float32
 
@@ -247,6 +259,8 @@ class Zoo:
             try:
                 for f in files:
                     copy_regular(f, tmp / f.name)
+                if is_old_format(read_card_dict(tmp / CARD_FILE)):
+                    write_card(tmp, card)  # the installed copy holds the upgraded card
                 verify_file(tmp, card)  # catch a short write (full disk) before it becomes visible
                 if dest.exists():
                     old = self.install_root / f".{card.id}.old"

@@ -108,3 +108,16 @@ def test_shipped_cards_are_written_in_the_artifacts_form():
         assert not is_old_format(raw) and raw["artifacts"][0]["role"] == "model", path
         if path.name == CARD_FILE:  # the cards the zoo reads vouch for the size of every file
             assert all(isinstance(a.get("bytes"), int) for a in raw["artifacts"]), path
+
+
+def test_installing_a_folder_with_an_old_card_installs_the_upgraded_card(tmp_path):
+    from app.core.zoo import Zoo
+
+    src = tmp_path / "src"
+    shutil.copytree(_shipped("ecg-screen-vit"), src)
+    shutil.copy2(LEGACY / "ecg-screen-vit" / CARD_FILE, src / CARD_FILE)
+    card = Zoo(roots=[tmp_path / "user"]).install(src)
+    dest = tmp_path / "user" / card.id
+    assert not is_old_format(_raw(dest / CARD_FILE)) and is_old_format(_raw(src / CARD_FILE))
+    assert read_card(dest).to_dict() == read_card(src).to_dict()
+    assert open_folder(dest).path("ood") == dest / "ood.npz"
