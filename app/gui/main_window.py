@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
@@ -73,6 +74,16 @@ def quit_question(running: list[Any]) -> str:
         text += (f"\n\n{r.name}: stops after its current step and keeps its checkpoint in {out}."
                  + (f" To continue later: vitascope train {recipe} --resume" if recipe.is_file() else ""))
     return text + "\n\nCancel the jobs and quit?"
+
+
+def _guarded(tab: PluginTab, what: str, step: Callable[[], Any] | None) -> None:
+    """Run one plug-in's shutdown step (if it has it); its failure is logged, the others still run."""
+    if step is None:
+        return
+    try:
+        step()
+    except Exception:
+        log.exception("plug-in %s: %s failed", tab.id, what)
 
 
 def _error_page(title: str, message: str) -> QWidget:
@@ -500,20 +511,12 @@ class MainWindow(QMainWindow):
             return True
         self._shut_down = True
         for tab in self.plugin_tabs:
-            if tab.widget is not None:
-                try:
-                    tab.widget.shutdown()
-                except Exception:
-                    log.exception("plug-in %s: stopping its widget failed", tab.id)
+            _guarded(tab, "stopping its widget", None if tab.widget is None else tab.widget.shutdown)
             if tab.host is not None:
                 tab.host.shutdown(timeout)
         ok = self.jobs.cancel_all_and_join(timeout)
         for tab in self.plugin_tabs:
-            if tab.engine is not None:
-                try:
-                    tab.engine.close()
-                except Exception:
-                    log.exception("plug-in %s: closing its engine failed", tab.id)
+            _guarded(tab, "closing its engine", None if tab.engine is None else tab.engine.close)
         self.jobs_panel.stop_timer()
         self.dispatch.close()
         return ok
