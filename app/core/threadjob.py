@@ -1,5 +1,5 @@
-"""In-process jobs on a thread with a CancelToken; callbacks go through `dispatch` (the GUI marshals them to
-the Qt thread, the headless host calls them directly)."""
+"""In-process jobs on a thread with a CancelToken; callbacks go through `dispatch` (each host passes the post to
+its UI thread: the Qt thread in the GUI, HeadlessHost's callback thread; the default calls them directly)."""
 
 from __future__ import annotations
 
