@@ -3,11 +3,11 @@ flag (AUROC of real ECG pages vs real photos and noise pages, how often real ECG
 inputs that cannot carry one (must be zero), and throughput with gating and OOD scoring included.
 
     .venv/bin/python bench/ecg_real.py [--model plugins/ecg/models/ecg-screen-vit] [--report DIR/realft-report.json]
-        [--photos 150] [--files 96] [--json OUT]
+        [--photos 150] [--photo-set imagen150|coco] [--files 96] [--json OUT]
 
 Real data come from ../shared/data (tests and benchmarks only): Khan report images, LUDB records, the
-ecg-image-kit sample pages, and imagen150 photographs (never shipped). Photos are upscaled to a 1100 px long side so
-that the size check cannot refuse them and the OOD score is what is measured.
+ecg-image-kit sample pages, and imagen150 or COCO photographs (never shipped). Photos are upscaled to a 1100 px long
+side so that the size check cannot refuse them and the OOD score is what is measured.
 """
 
 from __future__ import annotations
@@ -44,8 +44,12 @@ def engine_for(model: str) -> EcgEngine:
     return eng
 
 
-def photo_inputs(n: int) -> list[EcgInput]:
-    files = sorted((SHARED / "retrieval" / "imagen150").glob("*/*.jpg"))
+PHOTO_SETS = {"imagen150": ("retrieval/imagen150", "*/*.jpg"), "coco": ("clip/coco/images", "*.jpg")}
+
+
+def photo_inputs(n: int, photo_set: str = "imagen150") -> list[EcgInput]:
+    folder, pattern = PHOTO_SETS[photo_set]
+    files = sorted((SHARED / folder).glob(pattern))
     out = []
     for f in files[:: max(1, len(files) // n)][:n]:
         img = read_image(f)
@@ -104,6 +108,8 @@ def main() -> int:
     ap.add_argument("--model", default=str(ROOT / "plugins" / "ecg" / "models" / "ecg-screen-vit"))
     ap.add_argument("--report", default="", help="realft-report.json of the fine-tuning run (CV metrics)")
     ap.add_argument("--photos", type=int, default=150)
+    ap.add_argument("--photo-set", choices=sorted(PHOTO_SETS), default="imagen150",
+                    help="real photographs that are not ECGs: imagen150 (ImageNet classes) or coco (COCO scenes)")
     ap.add_argument("--files", type=int, default=96, help="Khan images for throughput and OOD")
     ap.add_argument("--json", default="")
     a = ap.parse_args()
@@ -126,7 +132,7 @@ def main() -> int:
               f"{rep.get('oof_refused', float('nan')):.3f}")
     eng = engine_for(a.model)
     khan, kit, ludb = real_ecg_inputs(a.files)
-    photos, noise = photo_inputs(a.photos), noise_inputs(24)
+    photos, noise = photo_inputs(a.photos, a.photo_set), noise_inputs(24)
     s = {name: eng.ood_scores(inp) for name, inp in
          (("khan", khan), ("kit", kit), ("ludb", ludb), ("photos", photos), ("noise", noise))}
     if s["khan"] is None:
