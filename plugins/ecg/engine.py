@@ -98,8 +98,10 @@ class EcgEngine:
         self._rollout_checked = True
         path = handle.path("rollout")
         if path is None:
-            if "rollout" in handle.left_out:
-                self.host.notify(f"{handle.left_out['rollout']}; heatmaps are off", "warning")
+            art = handle.card.artifact("rollout")
+            if art is not None and "rollout" in handle.left_out:
+                self.host.notify(f"{handle.card.id}: {art.file} does not match the card's size and sha256, heatmaps "
+                                 f"are off ({handle.left_out['rollout']})", "warning")
             return None
         try:
             self._rollout = runtime.create_session(path, warmup=False)
