@@ -83,6 +83,7 @@ def test_data_checks_name_what_does_not_fit():
     assert reg.targets(np.zeros(3)).shape == (3, 1) and cls.targets(np.zeros(3)).dtype == torch.int64
 
 
+@pytest.mark.slow  # 120 training steps and an ONNX export
 def test_a_metric_model_trains_exports_and_scores(tmp_path, one_torch_thread):
     """The shapes' four classes as identities: the embedding ranks the validation set better than the model it
     started from; export names the output "embedding" and the card carries the task and its retrieval metrics."""
