@@ -6,7 +6,13 @@ max error, median ms per frame and the ratios to the sweep, against the targets:
 sweep's time; vit+refine MAE ≤ 1.05× the sweep's, max ≤ 3 µm, ≤ 0.6× the sweep's time.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/holo_autofocus_indep.py --scopes 6 --frames 4 --json out.json
-    (PyHoloscope: PYTHONPATH=<folder with pyholoscope 1.1.3> ...; --no-background: frames without a background)"""
+    (PyHoloscope: PYTHONPATH=<folder with pyholoscope 1.1.3> ...; --no-background: frames without a background)
+
+Frames without a background: --self-background frame estimates the background field from each frame (Reconstructor
+self_background; "none" = normalised by the frame's mean only).
+--one-by-one: every evaluated frame comes from its own microscope (its own carrier, beams, camera), without a
+background and without a calibration stack — holograms dropped in one at a time; the sign of z is then given
+(the truth, as a one-bit calibration would) so that the figure measures the background path alone."""
 
 from __future__ import annotations
 
@@ -67,6 +73,39 @@ def independent_scopes(n: int, per: int, size: int, seed: int):
                scope.background(rng), scope.optics_attrs(), scope.sideband, [f.kind for f in frames])
 
 
+def one_by_one_frames(sim: str, n: int, size: int, seed: int):
+    """(name, frame, z, optics attrs, true sideband, kind) of n frames, each from its own microscope."""
+    if sim == "training":
+        h, z, _, attrs = simulate_stack("dhm-offaxis-10x", n, size, seed=seed * 1000 + 500, kinds=HELDOUT_KINDS,
+                                         per_frame_optics=True, sideband="random")
+        sides, kinds = attrs["frame_sideband"].split(","), attrs["frame_kinds"].split(",")
+        base = {k: attrs[k] for k in ("wavelength_m", "pixel_size_m", "mode", "medium_index", "z_range_m")}
+        for i in range(n):
+            yield f"train-frame{i}", h[i], float(z[i]), {**base, "na": float(attrs["frame_na"][i])}, sides[i], kinds[i]
+        return
+    from bench.holo_indep_sim import Z_RANGE_M, draw_microscope, render_frame
+
+    for k in range(n):
+        rng = np.random.default_rng([seed, 37, k])
+        scope = draw_microscope(rng, size)
+        f = render_frame(scope, rng, float(rng.uniform(*Z_RANGE_M)))
+        yield f"indep-frame{k}", f.hologram, f.z_m, scope.optics_attrs(), scope.sideband, f.kind
+
+
+def run_one_by_one(a: argparse.Namespace, model) -> list[dict]:
+    rows: list[dict] = []
+    self_bg = None if a.self_background == "none" else a.self_background
+    for sim in a.sims.split(","):
+        for name, frame, zt, attrs, truth, kind in one_by_one_frames(sim, a.scopes * a.frames, a.size, a.seed):
+            o = Optics.from_dict(attrs).with_(sideband=truth)
+            for m in METHODS:
+                af = Autofocus(Reconstructor(o, None, self_background=self_bg), None if m == "sweep" else model, m)
+                r = af.predict(frame)
+                rows.append({"sim": sim, "scope": name, "kind": kind, "method": m, "z_true_um": zt * 1e6,
+                             "z_um": r.z_m * 1e6, "err_um": abs(r.z_m - zt) * 1e6, "ms": r.ms})
+    return rows
+
+
 def pyh_focus(holo, frame: np.ndarray, optics: Optics, sign: int, metric: str) -> float:
     """PyHoloscope 1.1.3 off-axis pipeline (its own carrier and demodulation) + find_focus, times `sign`: its
     sideband is its own convention, calibrated by one bit per microscope from the same calibration frames."""
@@ -113,6 +152,10 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=16)
     ap.add_argument("--sims", default="training,independent")
     ap.add_argument("--no-background", action="store_true", help="reconstruct without the background hologram")
+    ap.add_argument("--self-background", choices=("none", "frame"), default="none",
+                    help="without a background: estimate the background field from each frame")
+    ap.add_argument("--one-by-one", action="store_true",
+                    help="every frame from its own microscope, no background, no calibration (sign given)")
     ap.add_argument("--pyh-metric", default="dark_focus")
     ap.add_argument("--json", default=None, help="write the full results here")
     a = ap.parse_args()
@@ -121,7 +164,10 @@ def main() -> int:
     rows: list[dict] = []
     signs: list[dict] = []
     t_start = time.perf_counter()
-    for sim in a.sims.split(","):
+    if a.one_by_one:
+        a.no_background = True
+        rows = run_one_by_one(a, model)
+    for sim in a.sims.split(",") if not a.one_by_one else ():
         gen = (training_scopes if sim == "training" else independent_scopes)(a.scopes, a.calib + a.frames, a.size,
                                                                                a.seed)
         for name, h, z, bg, attrs, truth, kinds in gen:
@@ -136,7 +182,9 @@ def main() -> int:
             signs.append({"sim": sim, "scope": name, "true": truth, "calibrated": side, "right": side == truth,
                           "note": note})
             o = optics.with_(sideband=side)
-            afs = {m: Autofocus(Reconstructor(o, bg_use), None if m == "sweep" else model, m) for m in METHODS}
+            self_bg = None if a.self_background == "none" or bg_use is not None else a.self_background
+            afs = {m: Autofocus(Reconstructor(o, bg_use, self_background=self_bg), None if m == "sweep" else model, m)
+                   for m in METHODS}
             for af in afs.values():
                 af.predict(h[0])  # warm-up: carrier, masks, FFT plans
             holo = None
@@ -166,8 +214,9 @@ def main() -> int:
         sel = [r for r in rows if sim == "both" or r["sim"] == sim]
         summ = summarize(sel)
         result["by_sim"][sim] = {"summary": summ, "targets": targets(summ)}
-    print(f"background: {'no' if a.no_background else 'yes'}; sign calibrated right on {result['sign_right']} "
-          f"microscopes; {a.frames} frames each, {a.size}²")
+    print(f"background: {'no' if a.no_background else 'yes'} (self-background {a.self_background}); "
+          + ("one frame per microscope, sign given" if a.one_by_one else
+             f"sign calibrated right on {result['sign_right']} microscopes") + f"; {a.frames} frames each, {a.size}²")
     for sim, d in result["by_sim"].items():
         print(f"== {sim}")
         print(f"  {'method':22s} {'MAE':>6s} {'median':>7s} {'max':>6s} {'>3µm%':>6s} {'ms':>7s} {'MAE/sw':>7s} "

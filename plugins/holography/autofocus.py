@@ -18,6 +18,7 @@ from app.core.card import ModelCard
 from app.core.errors import BadInput, ModelError
 
 from .cardtable import model_optics
+from .confidence import FocusConfidence, focus_confidence
 from .focus import (
     METRICS,
     Metric,
@@ -135,6 +136,7 @@ class FocusResult:
     z_vit_m: float | None = None
     spread_m: float | None = None
     curve: tuple[np.ndarray, np.ndarray] | None = None
+    confidence: FocusConfidence | None = None  # from a curve over the whole z range (None for `vit`)
 
 
 # preprocessing -----------------------------------------------------------------------------------------------
@@ -434,7 +436,9 @@ class Autofocus:
             if rp.get("polish_sweep"):
                 z = self._polish(frame, z, self._search_field(frame))
             return FocusResult(z, "sweep", (time.perf_counter() - t0) * 1e3,
-                               curve=(curve[:, 0].copy(), curve[:, 1].copy()))
+                               curve=(curve[:, 0].copy(), curve[:, 1].copy()),
+                               confidence=self._confidence(curve, z, get_metric(None, self.reconstructor.optics.mode)
+                                                           .sense))
         if self.model is None:
             raise ModelError(f"autofocus method {self.method!r} needs an installed {TASK} model for these optics; "
                              "install or calibrate one, or use --method sweep")
@@ -467,7 +471,8 @@ class Autofocus:
             if rp.get("polish_sweep"):
                 zw = self._polish(frame, zw, fb)
             return FocusResult(zw, "vit+refine", (time.perf_counter() - t0) * 1e3, z_vit, spread,
-                               (c[:, 0].copy(), c[:, 1].copy()))
+                               (c[:, 0].copy(), c[:, 1].copy()),
+                               self._confidence(c, zw, get_metric(None, self.reconstructor.optics.mode).sense))
 
         limit = rp.get("sweep_if_spread_m")
         if limit and spread > float(limit):  # the crops disagree: search the whole range
@@ -488,8 +493,22 @@ class Autofocus:
             else:
                 zs, curve = refine(u, self.reconstructor, z, rp, (lo, hi), self.roi)
             z = float(np.clip(rp["blend"] * zs + (1 - rp["blend"]) * z - float(rp.get("bias_m", 0.0)), lo, hi))
+        mode = self.reconstructor.optics.mode
+        sense = 1 if rp.get("coarse") == "spectral" else get_metric(_metrics(rp)[0], mode).sense
         return FocusResult(z, "vit+refine", (time.perf_counter() - t0) * 1e3, z_vit, spread,
-                           (curve[:, 0].copy(), curve[:, 1].copy()))
+                           (curve[:, 0].copy(), curve[:, 1].copy()), self._confidence(curve, z, sense))
+
+    def _confidence(self, curve: np.ndarray, z: float, sense: int) -> FocusConfidence | None:
+        """focus_confidence of a sharpness curve (K, 2) that covers the whole z range (a search window's does not
+        say whether the focus is in range: None)."""
+        lo, hi = self.z_range
+        if curve is None or len(curve) < 3:
+            return None
+        zs = curve[:, 0]
+        tol = 0.51 * float(np.median(np.diff(np.sort(zs))))
+        if zs.min() > lo + tol or zs.max() < hi - tol:
+            return None
+        return focus_confidence(zs, curve[:, 1], sense, (lo, hi), z, inline=self.reconstructor.optics.mode == "inline")
 
     def _search_field(self, frame: np.ndarray) -> np.ndarray | None:
         """The full-band field for the physics search (params field = "fullband"), or None (then the model field)."""

@@ -139,7 +139,9 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     a.add_argument("--model", default=None, help="installed model id or model folder (default: by optics)")
     a.add_argument("--method", choices=("auto", "vit", "vit+refine", "sweep"), default="auto",
                    help="auto (default): the method measured best for these optics, named with why on stderr/JSON")
-    a.add_argument("--json", action="store_true", help="JSON on stdout: {model, frames: [{index, z_m, method, ms}]}")
+    a.add_argument("--json", action="store_true",
+                   help="JSON on stdout: {model, sideband, background, frames: [{index, z_m, method, ms, "
+                        "focus_confidence, focus_in_range}], warnings}")
     _add_optics_flags(a)
     a.set_defaults(func=autofocus_cmd)
 
@@ -238,18 +240,36 @@ def autofocus_cmd(args: argparse.Namespace) -> int:
     handle, model_id, method, reason = _autofocus_model(args, stack.optics, stack.background is not None)
     sideband = _sideband(stack, handle.card if handle is not None else _sweep_card(args, stack.optics))
     warnings = []
+    self_bg = None
     if stack.optics.mode == "offaxis" and stack.background is None:
-        from .engine import NO_BACKGROUND_NOTE
+        from .engine import NO_BACKGROUND_NOTE, SELF_BACKGROUND
 
         warnings.append(NO_BACKGROUND_NOTE)
         _note(NO_BACKGROUND_NOTE)
-    af = Autofocus(Reconstructor(stack.optics, stack.background), handle, method=method)
+        self_bg = SELF_BACKGROUND
+    rec = Reconstructor(stack.optics, stack.background, self_background=self_bg)
+    af = Autofocus(rec, handle, method=method)
     rows = []
+    out_of_range: list[int] = []
+    focus_notes: dict[str, list[int]] = {}
     for i in range(len(stack.holograms)):
         r = af.predict(_frame(args, stack, i))
-        rows.append({"index": i, "z_m": float(r.z_m), "method": r.method, "ms": round(float(r.ms), 3)})
+        row = {"index": i, "z_m": float(r.z_m), "method": r.method, "ms": round(float(r.ms), 3)}
+        c = r.confidence
+        row.update({"focus_confidence": None if c is None else round(c.confidence, 3),
+                    "focus_in_range": None if c is None else c.in_range})
+        if c is not None and not c.in_range:
+            out_of_range.append(i)
+            focus_notes.setdefault(c.note, []).append(i)
+        rows.append(row)
+    if out_of_range:  # one warning line: how many frames, and the first reason
+        note, idx = next(iter(focus_notes.items()))
+        which = ", ".join(map(str, out_of_range[:8])) + (" …" if len(out_of_range) > 8 else "")
+        text = f"{len(out_of_range)} of {len(rows)} frame(s) ({which}): {note}"
+        warnings.append(text)
+        _note(text)
     if args.json:
-        doc = {"model": model_id, "sideband": sideband, "frames": rows}
+        doc = {"model": model_id, "sideband": sideband, "background": rec.background_source, "frames": rows}
         if warnings:
             doc["warnings"] = warnings
         if args.method == "auto":
@@ -259,9 +279,11 @@ def autofocus_cmd(args: argparse.Namespace) -> int:
         return 0
     truth = stack.z_m
     print(f"# {args.input}: {len(rows)} frames, method {method}, model {model_id or '-'}")
-    print("index\tz_um\tms" + ("\ttrue_um\terr_um" if truth is not None else ""))
+    print("index\tz_um\tms\tconfidence\tin_range" + ("\ttrue_um\terr_um" if truth is not None else ""))
     for row in rows:
-        line = f"{row['index']}\t{row['z_m'] * 1e6:.2f}\t{row['ms']:.1f}"
+        conf = "-" if row["focus_confidence"] is None else f"{row['focus_confidence']:.2f}"
+        in_range = {None: "-", True: "yes", False: "NO"}[row["focus_in_range"]]
+        line = f"{row['index']}\t{row['z_m'] * 1e6:.2f}\t{row['ms']:.1f}\t{conf}\t{in_range}"
         if truth is not None:
             zt = float(truth[row["index"]])
             line += f"\t{zt * 1e6:.2f}\t{(row['z_m'] - zt) * 1e6:+.2f}"
@@ -269,6 +291,8 @@ def autofocus_cmd(args: argparse.Namespace) -> int:
     if truth is not None:
         err = np.abs(np.array([r["z_m"] for r in rows]) - truth)
         print(f"# MAE {err.mean() * 1e6:.2f} µm, max {err.max() * 1e6:.2f} µm")
+    for w in warnings:
+        print(f"# warning: {w}")
     return 0
 
 

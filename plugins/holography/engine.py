@@ -27,16 +27,18 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PRESET = "dhm-offaxis-10x"
 DEFAULT_METHOD = "auto"
-NO_BACKGROUND_NOTE = ("No background hologram: the field is normalised by the frame itself (and the stream's "
-                      "carrier is found on the first frame), so expect z errors of several µm on phase specimens; "
-                      "record one without the specimen for full accuracy.")
+NO_BACKGROUND_NOTE = ("No background hologram: the background field is estimated from each frame (and the stream's "
+                      "carrier is found on the first frame), so expect z errors of a few µm, more on dense or "
+                      "large phase specimens; record one without the specimen for full accuracy.")
+SELF_BACKGROUND = "frame"  # off-axis streams without a background hologram: Reconstructor self_background
 ENGINE_METHODS = ("auto",) + METHODS  # "auto": the method measured best for the stream's optics (auto.choose)
 
 
 @dataclass
 class HoloResult:
     """One processed frame. `z_m` is where it was refocused (smoothed or manual), `z_pred_m` the method's raw
-    prediction (None under a manual z), `timings_ms` per stage ("focus", "reconstruct", "unwrap", "total")."""
+    prediction (None under a manual z), `timings_ms` per stage ("focus", "reconstruct", "unwrap", "total");
+    `focus_confidence`/`focus_in_range`/`focus_note` say how far to trust z (confidence.focus_confidence)."""
 
     index: int
     timestamp: float
@@ -53,6 +55,10 @@ class HoloResult:
     spread_m: float | None = None
     notes: tuple[str, ...] = ()
     sideband: str | None = None  # off-axis: the sideband used as the object wave ("+1"/"-1"), None in-line
+    background: str = "none"  # "recorded" hologram, "frame" (off-axis field estimated from the frame) or "none"
+    focus_confidence: float | None = None  # 0–1 from the sharpness curve over the z range (None: vit, manual z)
+    focus_in_range: bool | None = None  # False: no focus in the z range (best plane on its edge, ...)
+    focus_note: str = ""  # one line on the focus: "clear focus (…)", "uncertain focus …", "no focus in range: …"
 
 
 @dataclass(frozen=True)
@@ -256,7 +262,8 @@ class HoloEngine:
                     self.stream_optics = optics
                     self.background = None
                 eff = self._effective_optics(optics, frame)
-                rec = Reconstructor(eff, self.background, tune_fft=True)
+                rec = Reconstructor(eff, self.background, tune_fft=True,
+                                    self_background=SELF_BACKGROUND if self.background is None else None)
                 self._rec, self._af, self._rec_key = rec, None, key
         return rec
 
@@ -310,7 +317,7 @@ class HoloEngine:
         rec = self._reconstructor(optics if isinstance(optics, Optics) else self.stream_optics, frame.data)
         timings: dict[str, float] = {}
         manual = self.manual_z_m
-        z_pred = spread = None
+        z_pred = spread = conf = None
         if manual is not None:
             z, method, model = manual, "manual", None
             plan = self.plan
@@ -320,6 +327,7 @@ class HoloEngine:
             timings["focus"] = fr.ms
             z_pred, method, model, spread = fr.z_m, fr.method, plan.model if fr.method != "sweep" else None, \
                 fr.spread_m
+            conf = fr.confidence
             z = self.tracker.update(z_pred, frame.index) if self.smoothing else z_pred
         t = time.perf_counter()
         r = rec.reconstruct(frame.data, z)
@@ -333,7 +341,9 @@ class HoloEngine:
         z_true = frame.meta.get("z_true_m")
         result = HoloResult(frame.index, frame.timestamp, r.amplitude, phase, unwrapped, float(z),
                             z_pred, None if z_true is None else float(z_true), method, model, timings,
-                            r.pixel_size_m, spread, plan.notes, self.sideband_info[0])
+                            r.pixel_size_m, spread, plan.notes, self.sideband_info[0], rec.background_source,
+                            None if conf is None else conf.confidence, None if conf is None else conf.in_range,
+                            "" if conf is None else conf.note)
         recorder = self.recorder
         if recorder is not None and recorder.running:
             recorder.add(frame.data, index=frame.index, timestamp=frame.timestamp, z_m=result.z_m,

@@ -14,12 +14,16 @@ import scipy.fft as sfft
 
 from app.core.errors import BadInput
 
+from .background import frame_background
 from .checks import check_frame
 from .fftback import get_fft, tune_async
 from .optics import Optics
 from .propagate import Propagator, band_limits
 
 log = logging.getLogger(__name__)
+# Off-axis frames without a recorded background: None = normalise by the frame's mean only; "frame" = divide by a
+# background field fitted to each frame (background.frame_background).
+SELF_BACKGROUNDS = (None, "frame")
 
 
 @dataclass(frozen=True)
@@ -150,8 +154,14 @@ class Reconstructor:
 
     def __init__(self, optics: Optics, background: np.ndarray | None = None, *, crop: bool = True,
                  oversample: float = 1.5, mask_radius_cpp: float | None = None, band_limit: bool = True,
-                 pad: float | None = None, notch: bool | None = None, tune_fft: bool = False) -> None:
+                 pad: float | None = None, notch: bool | None = None, tune_fft: bool = False,
+                 self_background: str | None = None) -> None:
         self.optics = optics
+        if self_background not in SELF_BACKGROUNDS:
+            raise BadInput(f"self_background must be one of {', '.join(map(str, SELF_BACKGROUNDS))}, "
+                           f"got {self_background!r}")
+        self.self_background = self_background
+        self._self_memo: tuple | None = None  # (frame, fingerprint, 1/background field) of the last frame
         self.tune_fft = tune_fft
         self.notch = notch
         self.crop = crop
@@ -271,6 +281,9 @@ class Reconstructor:
                 bg = np.where(amp > amp.max() * 1e-3, bg, amp.max() * 1e-3).astype(np.complex64)
                 st["bg_inv"] = (1.0 / bg).astype(np.complex64)
                 shift = (0.0, 0.0)
+            elif self.self_background:  # a background field estimated per frame (_inv)
+                st["self_bg"] = True
+                shift = (0.0, 0.0)
             else:
                 shift = (dy / o.pixel_size_m, dx / o.pixel_size_m)
                 yy = np.arange(hc)[:, None] * (sy * dy)
@@ -317,6 +330,29 @@ class Reconstructor:
             u *= st["norm"]
         return u
 
+    def _inv(self, frame: np.ndarray, st: dict, u: np.ndarray) -> np.ndarray:
+        """1 / background field for this frame: the recorded background's, else (self_background) the estimate
+        from the frame's demodulated field `u`, computed once per frame."""
+        if "bg_inv" in st:
+            return st["bg_inv"]
+        memo = self._self_memo
+        tag = np.asarray(frame).ravel()[::4099].copy()
+        if memo is not None and memo[0] is frame and np.array_equal(memo[1], tag):
+            return memo[2]
+        inv = frame_background(u, inverse=True)
+        self._self_memo = (frame, tag, inv)
+        return inv
+
+    @property
+    def background_source(self) -> str:
+        """Where the background field comes from: "recorded" (a background hologram), "frame" (off-axis: fitted to
+        each frame), or "none" (normalised by the frame's mean, in-line by its blur)."""
+        if self._background_raw is not None:
+            return "recorded"
+        if self.optics.mode != "offaxis" or not self.self_background:
+            return "none"
+        return "frame"
+
     # ------------------------------------------------------------------ public
     def field_spectrum(self, frame: np.ndarray) -> np.ndarray:
         """Spectrum (FFT order, on the output grid) of the object field at the hologram plane, ready to be
@@ -325,9 +361,9 @@ class Reconstructor:
         st = self._state_for(frame)
         if self.optics.mode == "offaxis":
             s = self._sideband(frame, st)
-            if "bg_inv" in st:
+            if "bg_inv" in st or "self_bg" in st:
                 u = get_fft(st["shape"]).inverse(s)
-                u *= st["bg_inv"]
+                u *= self._inv(frame, st, u)
                 return get_fft(st["shape"]).forward(u)
             s *= st["norm"]
             return s
@@ -353,8 +389,8 @@ class Reconstructor:
         st = self._state_for(frame)
         if self.optics.mode == "offaxis":
             u = self._demod(frame, st)
-            if "bg_inv" in st:
-                u *= st["bg_inv"]
+            if "bg_inv" in st or "self_bg" in st:
+                u *= self._inv(frame, st, u)
             return u, st["prop"].shift
         return self._inline_field(frame, st), (0.0, 0.0)
 
@@ -364,8 +400,8 @@ class Reconstructor:
         st = self._state_for(frame)
         if self.optics.mode == "offaxis":
             u = self._demod(frame, st)
-            if "bg_inv" in st:
-                u *= st["bg_inv"]
+            if "bg_inv" in st or "self_bg" in st:
+                u *= self._inv(frame, st, u)
             else:
                 u *= st["ramp"]
             return u
@@ -387,7 +423,7 @@ class Reconstructor:
         frame = check_frame(frame)
         st = self._state_for(frame)
         prop: Propagator = st["prop"]
-        if self.optics.mode == "offaxis" and "bg_inv" not in st:
+        if self.optics.mode == "offaxis" and "bg_inv" not in st and "self_bg" not in st:
             s = self._sideband(frame, st)
             s *= st["norm"]
             s *= prop.transfer(-z_m)
@@ -395,7 +431,7 @@ class Reconstructor:
             u *= st["ramp"]
         elif self.optics.mode == "offaxis":
             u = self._demod(frame, st)
-            u *= st["bg_inv"]
+            u *= self._inv(frame, st, u)
             u = prop(u, -z_m)
         else:
             u = prop(self._inline_field(frame, st), -z_m)

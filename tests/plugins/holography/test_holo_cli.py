@@ -46,10 +46,14 @@ def test_autofocus_json_format_and_fallback_note(stack, capsys):
     code, out, err = run(capsys, "holo", "autofocus", str(stack), "--json")
     assert code == 0
     doc = json.loads(out)
-    assert set(doc) == {"model", "sideband", "frames", "auto"} and doc["model"] is None
+    assert set(doc) - {"warnings"} == {"model", "sideband", "background", "frames", "auto"} and doc["model"] is None
+    assert doc["background"] == "recorded"
+    flagged = [r["index"] for r in doc["frames"] if r["focus_in_range"] is False]
+    assert ("warnings" in doc) == bool(flagged)  # only "no focus in range" warnings here (with a background)
     assert doc["auto"]["method"] == "sweep" and doc["auto"]["why"].startswith("Auto → sweep: no installed")
     assert doc["sideband"]["value"] == "+1" and "not stated" in doc["sideband"]["source"]
-    assert [set(r) for r in doc["frames"]] == [{"index", "z_m", "method", "ms"}] * 3
+    assert [set(r) for r in doc["frames"]] == [{"index", "z_m", "method", "ms", "focus_confidence",
+                                                "focus_in_range"}] * 3
     assert [r["index"] for r in doc["frames"]] == [0, 1, 2] and {r["method"] for r in doc["frames"]} == {"sweep"}
     assert "no installed autofocus model matches" in err.lower() and "sweep" in err
     with h5py.File(stack, "r") as f:
@@ -57,7 +61,7 @@ def test_autofocus_json_format_and_fallback_note(stack, capsys):
     err_um = np.abs(np.array([r["z_m"] for r in doc["frames"]]) - truth) * 1e6
     assert np.median(err_um) < 3, err_um
     code, out, err = run(capsys, "holo", "autofocus", str(stack), "--method", "sweep")
-    assert code == 0 and "MAE" in out and err.count("\n") == 1 and "sideband +1 (default" in err
+    assert code == 0 and "MAE" in out and err.count("\n") == 1 + bool(flagged) and "sideband +1 (default" in err
 
 
 def test_reconstruct_to_h5_tif_and_png(stack, tmp_path, capsys):
