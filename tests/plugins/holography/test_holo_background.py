@@ -82,3 +82,43 @@ def test_cli_without_background_uses_and_reports_the_frame_estimate(offaxis_fram
     assert cap.err.count("No background hologram") == 1
     err = np.abs(np.array([f["z_m"] for f in doc["frames"]]) - np.array(zs))
     assert np.median(err) < 3e-6, err
+
+
+class _Frames:
+    """A source of off-axis frames with optics and no background hologram (frames dropped in one at a time)."""
+
+    name = "frames"
+    background = None
+
+    def __init__(self, optics) -> None:
+        self.optics = optics
+
+    def read(self):
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+def test_engine_without_background_estimates_it_and_reports_focus_fields(offaxis_frame, tmp_path):
+    from app.core.frames import Frame
+    from app.core.host import HeadlessHost
+    from app.core.zoo import Zoo
+    from plugins.holography.engine import NO_BACKGROUND_NOTE, HoloEngine
+
+    host = HeadlessHost(Zoo(roots=[tmp_path / "no-models"]), home=tmp_path)
+    try:
+        holo, _, optics, _ = offaxis_frame("usaf", 15e-6, size=192, seed=4)
+        engine = HoloEngine(host, method="sweep")
+        plan = engine.attach(_Frames(optics.with_(sideband="+1")))
+        assert NO_BACKGROUND_NOTE in plan.notes
+        r = engine.process(Frame(0, holo, meta={"z_true_m": 15e-6}))
+        assert r.background == "frame" and NO_BACKGROUND_NOTE in r.notes
+        assert abs(r.z_pred_m - 15e-6) < 3e-6
+        assert r.focus_in_range is True and 0 < r.focus_confidence <= 1 and r.focus_note
+        engine.set_manual_z(5e-6)
+        m = engine.process(Frame(1, holo))
+        assert m.focus_confidence is None and m.focus_in_range is None and m.focus_note == ""
+        engine.close()
+    finally:
+        host.shutdown()
