@@ -1,11 +1,24 @@
-"""Small widgets shared by the wizard pages: a problems label, numpy thumbnails as pixmaps, a form helper."""
+"""Small widgets shared by the wizard pages: a problems label, numpy thumbnails as pixmaps, combo and spin boxes
+and labelled form boxes set up in one call, and one way to connect their edits."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Iterable
 
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QLabel,
+    QLayout,
+    QLineEdit,
+    QSpinBox,
+    QWidget,
+)
 
 ERROR_STYLE = "color: #c0392b;"
 OK_STYLE = "color: #1e8449;"
@@ -36,3 +49,45 @@ def show_problems(label: QLabel, problems: list[str]) -> None:
     else:
         label.setStyleSheet(OK_STYLE)
         label.setText("")
+
+
+def combo(items: Iterable[tuple[str, str]]) -> QComboBox:
+    """A combo box showing each (key, text) item's text, with its key as the item data."""
+    box = QComboBox()
+    for key, text in items:
+        box.addItem(text, key)
+    return box
+
+
+def int_spin(lo: int, hi: int, step: int | None = None) -> QSpinBox:
+    """An integer spin box over [lo, hi], stepping by `step` when given."""
+    box = QSpinBox()
+    box.setRange(lo, hi)
+    if step is not None:
+        box.setSingleStep(step)
+    return box
+
+
+def on_edit(slot: Callable[..., object], *widgets: QWidget) -> None:
+    """Call `slot` whenever any of `widgets` (spin boxes, line edits, combo boxes) is edited."""
+    for w in widgets:
+        if isinstance(w, (QSpinBox, QDoubleSpinBox)):
+            w.valueChanged.connect(slot)
+        elif isinstance(w, QLineEdit):
+            w.textChanged.connect(slot)
+        elif isinstance(w, QComboBox):
+            w.currentIndexChanged.connect(slot)
+        else:
+            raise TypeError(f"on_edit: no edit signal for {type(w).__name__}")
+
+
+def form_box(title: str, *rows: tuple[str, QWidget | QLayout] | QWidget) -> QGroupBox:
+    """A group box titled `title` with a form of (label, field) rows; a bare widget spans a whole row."""
+    box = QGroupBox(title)
+    form = QFormLayout(box)
+    for row in rows:
+        if isinstance(row, tuple):
+            form.addRow(*row)
+        else:
+            form.addRow(row)
+    return box

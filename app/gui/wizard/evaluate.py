@@ -25,10 +25,9 @@ def fmt_bytes(n: int) -> str:
 
 class EvaluatePage(WizardPage):
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setTitle("6 · Evaluate")
-        self.setSubTitle("The new model and its parent on the same held-out data, run with onnxruntime as the app "
-                         "runs them.")
+        super().__init__("6 · Evaluate",
+                         "The new model and its parent on the same held-out data, run with onnxruntime as the app "
+                         "runs them.", parent)
         self.rows: list[EvalRow] = []
         self.error = ""
         self._busy = False

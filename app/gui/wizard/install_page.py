@@ -27,9 +27,8 @@ def card_html(card: ModelCard) -> str:
 
 class InstallPage(WizardPage):
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setTitle("7 · Install")
-        self.setSubTitle("Install the model into your zoo. The plug-in offers it immediately — no restart.")
+        super().__init__("7 · Install",
+                         "Install the model into your zoo. The plug-in offers it immediately — no restart.", parent)
         self.installed: ModelCard | None = None
         self.card_view = QTextBrowser()
         self.replace = QCheckBox("Replace an installed model with the same id")

@@ -11,7 +11,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
-    QFormLayout,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
@@ -21,7 +20,6 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QPushButton,
     QRadioButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
     QWizardPage,
@@ -30,7 +28,7 @@ from PySide6.QtWidgets import (
 from app.core.wizard_data import DataSummary, summarize
 from app.core.wizard_spec import ARCHITECTURES, default_out_dir
 
-from .common import ERROR_STYLE, MUTED_STYLE, OK_STYLE, message_label, pixmap_from_rgb
+from .common import ERROR_STYLE, MUTED_STYLE, OK_STYLE, form_box, int_spin, message_label, on_edit, pixmap_from_rgb
 
 if TYPE_CHECKING:
     from .wizard import TrainingWizard
@@ -40,7 +38,12 @@ THUMB_PX, THUMBS_PER_ROW = 80, 8
 
 
 class WizardPage(QWizardPage):
-    """A page with typed access to the wizard and its spec."""
+    """A page with typed access to the wizard and its spec, titled on construction."""
+
+    def __init__(self, title: str, subtitle: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setTitle(title)
+        self.setSubTitle(subtitle)
 
     @property
     def wiz(self) -> TrainingWizard:
@@ -53,9 +56,8 @@ class WizardPage(QWizardPage):
 # 1 task ----------------------------------------------------------------------------------------------------
 class TaskPage(WizardPage):
     def __init__(self, tasks: list[Any], parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setTitle("1 · Task")
-        self.setSubTitle("What should the new model do? The installed plug-ins offer these tasks.")
+        super().__init__("1 · Task",
+                         "What should the new model do? The installed plug-ins offer these tasks.", parent)
         self.tasks = tasks
         self.list = QListWidget()
         self.list.setWordWrap(True)
@@ -114,10 +116,9 @@ class TaskPage(WizardPage):
 # 2 data ----------------------------------------------------------------------------------------------------
 class DataPage(WizardPage):
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setTitle("2 · Data")
-        self.setSubTitle("Generate labelled data with the plug-in's simulator, or use your own folder of labelled "
-                         "images (one sub-folder per class) or HDF5 stack.")
+        super().__init__("2 · Data",
+                         "Generate labelled data with the plug-in's simulator, or use your own folder of labelled "
+                         "images (one sub-folder per class) or HDF5 stack.", parent)
         self.summary: DataSummary | None = None
         self._busy = False
         self._loading = False
@@ -131,17 +132,10 @@ class DataPage(WizardPage):
         self.path = QLineEdit()
         self.path.setPlaceholderText("folder or .h5 file")
         self.browse = QPushButton("Browse…")
-        self.seed = QSpinBox()
-        self.seed.setRange(0, 2**31 - 1)
-        self.n_train = QSpinBox()
-        self.n_train.setRange(8, 10_000_000)
-        self.n_train.setSingleStep(500)
-        self.n_val = QSpinBox()
-        self.n_val.setRange(4, 1_000_000)
-        self.n_val.setSingleStep(100)
-        self.size = QSpinBox()
-        self.size.setRange(16, 512)
-        self.size.setSingleStep(8)
+        self.seed = int_spin(0, 2**31 - 1)
+        self.n_train = int_spin(8, 10_000_000, 500)
+        self.n_val = int_spin(4, 1_000_000, 100)
+        self.size = int_spin(16, 512, 8)
         self.val_fraction = QDoubleSpinBox()
         self.val_fraction.setRange(0.05, 0.5)
         self.val_fraction.setSingleStep(0.05)
@@ -154,13 +148,9 @@ class DataPage(WizardPage):
         sl.addWidget(self.hdf5, 2, 0, 1, 3)
         sl.addWidget(self.path, 3, 0, 1, 2)
         sl.addWidget(self.browse, 3, 2)
-        params = QGroupBox("Size and split")
-        form = QFormLayout(params)
-        form.addRow("Seed", self.seed)
-        form.addRow("Training samples", self.n_train)
-        form.addRow("Validation samples", self.n_val)
-        form.addRow("Image size (px)", self.size)
-        form.addRow("Validation fraction", self.val_fraction)
+        params = form_box("Size and split", ("Seed", self.seed), ("Training samples", self.n_train),
+                          ("Validation samples", self.n_val), ("Image size (px)", self.size),
+                          ("Validation fraction", self.val_fraction))
         top = QHBoxLayout()
         top.addWidget(src, 3)
         top.addWidget(params, 2)
@@ -182,10 +172,7 @@ class DataPage(WizardPage):
         layout.addStretch(1)
 
         self.group.idToggled.connect(self._source_changed)
-        for w in (self.seed, self.n_train, self.n_val, self.size):
-            w.valueChanged.connect(self._changed)
-        self.val_fraction.valueChanged.connect(self._changed)
-        self.path.textChanged.connect(self._changed)
+        on_edit(self._changed, self.seed, self.n_train, self.n_val, self.size, self.val_fraction, self.path)
         self.browse.clicked.connect(self._browse)
         self.preview_button.clicked.connect(self.preview)
 
@@ -332,10 +319,9 @@ class DataPage(WizardPage):
 # 3 starting point ------------------------------------------------------------------------------------------
 class StartPage(WizardPage):
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setTitle("3 · Starting point")
-        self.setSubTitle("Start a new architecture from scratch, or start from a model in the zoo (its weights to "
-                         "fine-tune, or as the teacher to compress).")
+        super().__init__("3 · Starting point",
+                         "Start a new architecture from scratch, or start from a model in the zoo (its weights to "
+                         "fine-tune, or as the teacher to compress).", parent)
         self._loading = False
         self.new = QRadioButton("New architecture")
         self.zoo = QRadioButton("Model from the zoo")
@@ -344,26 +330,17 @@ class StartPage(WizardPage):
         self.group.addButton(self.zoo, 1)
         self.arch = QComboBox()
         self.arch.addItems(list(ARCHITECTURES))
-        self.depth = QSpinBox()
-        self.depth.setRange(1, 24)
-        self.width = QSpinBox()
-        self.width.setRange(8, 1024)
-        self.width.setSingleStep(8)
-        self.heads = QSpinBox()
-        self.heads.setRange(1, 16)
+        self.depth = int_spin(1, 24)
+        self.width = int_spin(8, 1024, 8)
+        self.heads = int_spin(1, 16)
         self.params = QLabel()
         self.models = QListWidget()
         self.models.setMinimumHeight(80)
         self.models.setMaximumHeight(140)
         self.problems = message_label()
 
-        arch_box = QGroupBox()
-        form = QFormLayout(arch_box)
-        form.addRow("Family", self.arch)
-        form.addRow("Blocks (depth)", self.depth)
-        form.addRow("Width", self.width)
-        form.addRow("Attention heads", self.heads)
-        form.addRow("Parameters", self.params)
+        arch_box = form_box("", ("Family", self.arch), ("Blocks (depth)", self.depth), ("Width", self.width),
+                            ("Attention heads", self.heads), ("Parameters", self.params))
         layout = QVBoxLayout(self)
         layout.addWidget(self.new)
         layout.addWidget(arch_box)
@@ -375,8 +352,7 @@ class StartPage(WizardPage):
 
         self.group.idToggled.connect(self._changed)
         self.arch.currentTextChanged.connect(self._arch_changed)
-        for w in (self.depth, self.width, self.heads):
-            w.valueChanged.connect(self._changed)
+        on_edit(self._changed, self.depth, self.width, self.heads)
         self.models.currentRowChanged.connect(self._changed)
 
     def initializePage(self) -> None:  # noqa: N802

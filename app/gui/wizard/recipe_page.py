@@ -15,13 +15,10 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
-    QFormLayout,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -30,7 +27,7 @@ from app.core.jobs import ProgressEvent
 from app.core.wizard_spec import fmt_seconds, step_cost
 
 from ..speed import SpeedMeter
-from .common import MUTED_STYLE, message_label, show_problems
+from .common import MUTED_STYLE, combo, form_box, int_spin, message_label, on_edit, show_problems
 from .pages import WizardPage
 from .speed_memory import Measured, recall, remember
 
@@ -49,63 +46,39 @@ ROUGH = ("rough: the shipped model's training history, from another computer; it
 
 class RecipePage(WizardPage):
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setTitle("4 · Recipe")
-        self.setSubTitle("How to train and compress, and where the results go. The estimate updates as you edit.")
+        super().__init__("4 · Recipe",
+                         "How to train and compress, and where the results go. The estimate updates as you edit.",
+                         parent)
         self._loading = False
         self.measure_job: Any = None
         self.basis = ""  # where a measured speed came from (shown with the estimate)
         self._measured_here = False
 
-        self.mode = QComboBox()
-        for key, text in MODES:
-            self.mode.addItem(text, key)
-        self.steps = QSpinBox()
-        self.steps.setRange(1, 10_000_000)
-        self.steps.setSingleStep(100)
-        self.batch = QSpinBox()
-        self.batch.setRange(1, 4096)
+        self.mode = combo(MODES)
+        self.steps = int_spin(1, 10_000_000, 100)
+        self.batch = int_spin(1, 4096)
         self.lr = QDoubleSpinBox()
         self.lr.setDecimals(5)
         self.lr.setRange(1e-5, 1.0)
         self.lr.setSingleStep(1e-4)
-        self.threads = QSpinBox()
-        self.threads.setRange(1, 64)
-        self.budget = QSpinBox()
-        self.budget.setRange(0, 100_000)
+        self.threads = int_spin(1, 64)
+        self.budget = int_spin(0, 100_000)
         self.budget.setSuffix(" min")
         self.budget.setSpecialValueText("no limit")
-        train_box = QGroupBox("Training")
-        tf = QFormLayout(train_box)
-        tf.addRow("Mode", self.mode)
-        tf.addRow("Steps", self.steps)
-        tf.addRow("Batch size", self.batch)
-        tf.addRow("Learning rate", self.lr)
-        tf.addRow("Torch threads", self.threads)
-        tf.addRow("Time budget", self.budget)
+        train_box = form_box("Training", ("Mode", self.mode), ("Steps", self.steps), ("Batch size", self.batch),
+                             ("Learning rate", self.lr), ("Torch threads", self.threads), ("Time budget", self.budget))
 
         self.depth = QComboBox()
-        self.distill = QComboBox()
-        for key, text in DISTILL:
-            self.distill.addItem(text, key)
-        self.distill_steps = QSpinBox()
-        self.distill_steps.setRange(10, 1_000_000)
-        self.distill_steps.setSingleStep(50)
-        self.quant = QComboBox()
-        for key, text in QUANT:
-            self.quant.addItem(text, key)
-        comp_box = QGroupBox("Compression")
-        cf = QFormLayout(comp_box)
-        cf.addRow("Student depth", self.depth)
-        cf.addRow("Distillation", self.distill)
-        cf.addRow("Distillation steps", self.distill_steps)
-        cf.addRow("Quantization", self.quant)
+        self.distill = combo(DISTILL)
+        self.distill_steps = int_spin(10, 1_000_000, 50)
+        self.quant = combo(QUANT)
         hint = QLabel("A smaller student depth merges a branched student, distilled from the model, into fewer "
                       "blocks (depth reparameterization). int8 is what the app deploys (ONNX QDQ); W6A6/W4A4 "
                       "are evaluated in fake-quant and recorded on the card.")
         hint.setWordWrap(True)
         hint.setStyleSheet(MUTED_STYLE)
-        cf.addRow(hint)
+        comp_box = form_box("Compression", ("Student depth", self.depth), ("Distillation", self.distill),
+                            ("Distillation steps", self.distill_steps), ("Quantization", self.quant), hint)
 
         self.model_id = QLineEdit()
         self.out_dir = QLineEdit()
@@ -114,14 +87,10 @@ class RecipePage(WizardPage):
         out_row.addWidget(self.out_dir, 1)
         out_row.addWidget(self.browse)
         self.save_recipe = QPushButton("Save recipe TOML…")
-        out_box = QGroupBox("Result")
-        of = QFormLayout(out_box)
-        of.addRow("Model id", self.model_id)
-        of.addRow("Output folder", out_row)
         recipe_row = QHBoxLayout()
         recipe_row.addWidget(QLabel("The same run headless: vitascope train RECIPE.toml [--nproc N]"), 1)
         recipe_row.addWidget(self.save_recipe)
-        of.addRow("", recipe_row)
+        out_box = form_box("Result", ("Model id", self.model_id), ("Output folder", out_row), ("", recipe_row))
 
         self.eta = QLabel()
         self.eta.setWordWrap(True)
@@ -141,13 +110,8 @@ class RecipePage(WizardPage):
         layout.addWidget(self.problems)
         layout.addStretch(1)
 
-        for w in (self.steps, self.batch, self.threads, self.budget, self.distill_steps):
-            w.valueChanged.connect(self._changed)
-        self.lr.valueChanged.connect(self._changed)
-        for c in (self.mode, self.depth, self.distill, self.quant):
-            c.currentIndexChanged.connect(self._changed)
-        self.model_id.textChanged.connect(self._changed)
-        self.out_dir.textChanged.connect(self._changed)
+        on_edit(self._changed, self.steps, self.batch, self.threads, self.budget, self.distill_steps, self.lr,
+                self.mode, self.depth, self.distill, self.quant, self.model_id, self.out_dir)
         self.browse.clicked.connect(self._browse)
         self.save_recipe.clicked.connect(self._save_recipe)
         self.measure.clicked.connect(self.measure_speed)

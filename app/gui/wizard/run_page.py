@@ -36,10 +36,9 @@ IDLE, RUNNING, CANCELLING = "idle", "running", "cancelling"
 
 class RunPage(WizardPage):
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setTitle("5 · Run")
-        self.setSubTitle("Training runs in a separate worker process: the app stays responsive, and Cancel keeps a "
-                         "checkpoint you can resume from.")
+        super().__init__("5 · Run",
+                         "Training runs in a separate worker process: the app stays responsive, and Cancel keeps a "
+                         "checkpoint you can resume from.", parent)
         self.state = IDLE
         self.outcome = ""  # finished | failed | cancelled
         self.job: Any = None
