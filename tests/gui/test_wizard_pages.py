@@ -90,13 +90,18 @@ def test_data_page_shows_counts_and_thumbnails(qtbot, wizard):
     assert not page.isComplete() and page.path.isEnabled()
 
 
-def test_start_page_zoo_model_without_checkpoint_is_only_a_reference(qtbot, wizard):
-    w = wizard()
+def _past_small_data(qtbot, w, page: str):
+    """`w` with demo.shapes on 40 + 12 simulated samples, checked on the data page, then on `page`."""
     w.task_page.select("demo.shapes")
     w.spec.data.n_train, w.spec.data.n_val = 40, 12
     w.go("data")
     qtbot.waitUntil(w.data_page.isComplete, timeout=20_000)
-    w.go("start")
+    w.go(page)
+    return w
+
+
+def test_start_page_zoo_model_without_checkpoint_is_only_a_reference(qtbot, wizard):
+    w = _past_small_data(qtbot, wizard(), "start")
     page = w.start_page
     assert page.models.count() >= 1 and page.isComplete()
     page.zoo.setChecked(True)
@@ -111,12 +116,7 @@ def test_start_page_zoo_model_without_checkpoint_is_only_a_reference(qtbot, wiza
 
 
 def test_recipe_page_problems_estimate_and_budget(qtbot, wizard, tmp_path):
-    w = wizard()
-    w.task_page.select("demo.shapes")
-    w.spec.data.n_train, w.spec.data.n_val = 40, 12
-    w.go("data")
-    qtbot.waitUntil(w.data_page.isComplete, timeout=20_000)
-    w.go("recipe")
+    w = _past_small_data(qtbot, wizard(), "recipe")
     page = w.recipe_page
     page.out_dir.setText(str(tmp_path / "out"))
     assert page.isComplete(), w.spec.problems()
