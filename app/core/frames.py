@@ -70,6 +70,24 @@ class LatestFrameBuffer:
         return self._closed
 
 
+class Pacer:
+    """Sleeps so that successive frames leave at `fps` (None = as fast as possible); never builds up a debt."""
+
+    def __init__(self, fps: float | None) -> None:
+        self.fps = fps
+        self._next = time.monotonic()
+
+    def wait(self) -> None:
+        if not self.fps:
+            return
+        self._next += 1.0 / self.fps
+        delay = self._next - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        else:
+            self._next = time.monotonic()
+
+
 class ArraySource:
     """Frames from an array stack or an iterator of arrays, optionally paced at `fps` and looped."""
 
@@ -82,7 +100,7 @@ class ArraySource:
         self.loop = loop
         self.meta = dict(meta or {})
         self._i = 0
-        self._next_t = time.monotonic()
+        self._pacer = Pacer(fps)
 
     def read(self) -> Frame | None:
         if self._stack is not None:
@@ -95,13 +113,7 @@ class ArraySource:
                 data = next(self._iter)  # type: ignore[arg-type]
             except StopIteration:
                 return None
-        if self.fps:
-            self._next_t += 1.0 / self.fps
-            delay = self._next_t - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            else:
-                self._next_t = time.monotonic()
+        self._pacer.wait()
         frame = Frame(self._i, np.asarray(data), meta=dict(self.meta))
         self._i += 1
         return frame

@@ -4,7 +4,6 @@ chosen speed, paced at a chosen fps); frames carry meta["optics"] and, when know
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ import cv2
 import numpy as np
 
 from app.core.errors import BadInput
-from app.core.frames import Frame
+from app.core.frames import Frame, Pacer
 
 from .hdf5 import StackReader
 from .optics import Optics, preset
@@ -30,24 +29,6 @@ from .readers import (
 )
 
 log = logging.getLogger(__name__)
-
-
-class _Pacer:
-    """Sleeps so that successive frames leave at `fps` (None = as fast as possible); never builds up a debt."""
-
-    def __init__(self, fps: float | None) -> None:
-        self.fps = fps
-        self._next = time.monotonic()
-
-    def wait(self) -> None:
-        if not self.fps:
-            return
-        self._next += 1.0 / self.fps
-        delay = self._next - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        else:
-            self._next = time.monotonic()
 
 
 class _Base:
@@ -69,7 +50,7 @@ class HDF5Source(_Base):
         self.optics = self._r.optics
         self.background = self._r.background
         self.loop = loop
-        self._pacer = _Pacer(fps)
+        self._pacer = Pacer(fps)
         self._i = 0
 
     def __len__(self) -> int:
@@ -121,7 +102,7 @@ class ImageSource(_Base):
             raise BadInput(f"{p}: sidecar has {len(self._z)} z values for {n} frames")
         self._n = n
         self.loop = loop
-        self._pacer = _Pacer(fps)
+        self._pacer = Pacer(fps)
         self._i = 0
         self._shape: tuple[int, ...] | None = None
 
@@ -152,7 +133,24 @@ class ImageSource(_Base):
         self._frames = None
 
 
-class VideoSource(_Base):
+class _CaptureSource(_Base):
+    """An OpenCV capture read frame by frame: grayscale frames numbered from 0; `close()` releases it."""
+
+    _cap: cv2.VideoCapture | None
+    _i: int
+
+    def _next_frame(self, img: np.ndarray) -> Frame:
+        f = self._frame(self._i, to_gray(img))
+        self._i += 1
+        return f
+
+    def close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+
+class VideoSource(_CaptureSource):
     """Frames of a video file, grayscale; paced at `fps` (default: the file's rate when `realtime`)."""
 
     def __init__(self, path: str | Path, optics: Optics | dict[str, Any] | None = None, fps: float | None = None,
@@ -171,7 +169,7 @@ class VideoSource(_Base):
         if not self._cap.isOpened():
             raise BadInput(f"{p}: not a readable video (corrupt, truncated or unsupported codec)")
         file_fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
-        self._pacer = _Pacer(fps or (file_fps if realtime and file_fps > 0 else None))
+        self._pacer = Pacer(fps or (file_fps if realtime and file_fps > 0 else None))
         self.loop = loop
         self._i = 0
 
@@ -185,17 +183,10 @@ class VideoSource(_Base):
         if not ok:
             return None
         self._pacer.wait()
-        f = self._frame(self._i, to_gray(img))
-        self._i += 1
-        return f
-
-    def close(self) -> None:
-        if self._cap is not None:
-            self._cap.release()
-            self._cap = None
+        return self._next_frame(img)
 
 
-class CameraSource(_Base):
+class CameraSource(_CaptureSource):
     """An OpenCV camera by index (frames converted to grayscale, paced by the camera itself)."""
 
     def __init__(self, index: int, optics: Optics, background: np.ndarray | None = None,
@@ -218,14 +209,7 @@ class CameraSource(_Base):
         if not ok:
             log.warning("%s: no frame (camera unplugged?)", self.name)
             return None
-        f = self._frame(self._i, to_gray(img))
-        self._i += 1
-        return f
-
-    def close(self) -> None:
-        if self._cap is not None:
-            self._cap.release()
-            self._cap = None
+        return self._next_frame(img)
 
 
 def triangle_z(t: float, z0: float, speed: float, lo: float, hi: float) -> float:
@@ -265,7 +249,7 @@ class SimulatedCamera(_Base):
         self.background = camera(empty.intensity(0.0), session, self._level, np.random.default_rng([seed, 2]))
         self._seed = seed
         self._n = n_frames
-        self._pacer = _Pacer(fps if paced else None)
+        self._pacer = Pacer(fps if paced else None)
         self._i = 0
 
     def z_at(self, i: int) -> float:
