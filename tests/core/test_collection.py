@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sqlite3
 from pathlib import Path
 
 import cv2
@@ -16,6 +15,7 @@ import pytest
 
 from app.core.collection import Collection, file_sha256, iter_files, iter_image_files
 from app.core.errors import BadInput, Cancelled
+from tests.helpers import run_sql
 
 N_FILES = 2000
 
@@ -167,10 +167,7 @@ def test_bad_catalogue_and_bad_roots_are_one_line_errors(tmp_path):
 def test_newer_schema_is_refused(tmp_path):
     db = tmp_path / "c.vdb"
     Collection(db).close()
-    con = sqlite3.connect(db)
-    con.execute("UPDATE meta SET value='99' WHERE key='schema'")
-    con.commit()
-    con.close()
+    run_sql(db, "UPDATE meta SET value='99' WHERE key='schema'")
     with pytest.raises(BadInput, match="schema 99"):
         Collection(db)
 

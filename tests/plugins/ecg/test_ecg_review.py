@@ -14,6 +14,7 @@ import pytest
 from app.core.errors import BadInput, VitascopeError
 from plugins.ecg.review import Worklist, WorklistCorrupt
 from plugins.ecg.types import CLASSES, EcgInput, ScreenResult
+from tests.helpers import run_sql
 
 PROBS = {"normal": 0.1, "abnormal_heartbeat": 0.2, "myocardial_infarction": 0.6, "history_of_mi": 0.1}
 
@@ -324,17 +325,11 @@ def test_truncated_foreign_and_newer_databases(tmp_path):
     assert cut.read_bytes() == data[: len(data) // 2]
 
     other = tmp_path / "other.sqlite"
-    con = sqlite3.connect(other)
-    con.execute("CREATE TABLE patients (id INTEGER)")
-    con.commit()
-    con.close()
+    run_sql(other, "CREATE TABLE patients (id INTEGER)")
     with pytest.raises(WorklistCorrupt, match="not a Vitascope ECG worklist"):
         Worklist(other)
 
-    con = sqlite3.connect(db)
-    con.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
-    con.commit()
-    con.close()
+    run_sql(db, "UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     with pytest.raises(BadInput, match="newer Vitascope"):
         Worklist(db)
 

@@ -13,6 +13,7 @@ import pytest
 
 from plugins.ecg.review import SCHEMA_VERSION, Worklist
 from plugins.ecg.types import CLASSES, ScreenResult, SecondOpinion
+from tests.helpers import run_sql
 
 V1_DB = Path(__file__).parent / "data" / "worklist-v1.sqlite"
 PROBS = {"normal": 0.05, "abnormal_heartbeat": 0.15, "myocardial_infarction": 0.5, "history_of_mi": 0.3}
@@ -120,10 +121,7 @@ def test_an_old_schema_worklist_is_migrated_in_place(tmp_path):
 def test_a_failed_migration_leaves_the_old_database_as_it_was(tmp_path):
     db = tmp_path / "worklist.sqlite"
     shutil.copy(V1_DB, db)
-    con = sqlite3.connect(db)
-    con.execute("ALTER TABLE items ADD COLUMN disagreement TEXT")  # a clash half-way through the migration
-    con.commit()
-    con.close()
+    run_sql(db, "ALTER TABLE items ADD COLUMN disagreement TEXT")  # a clash half-way through the migration
     before = sqlite3.connect(db).execute("PRAGMA table_info(items)").fetchall()
     with pytest.raises(Exception, match="duplicate column"):
         Worklist(db)
