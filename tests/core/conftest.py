@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 from app.core.card import ModelCard, TensorSpec, sha256_file, write_card
+from tests.helpers import save_onnx_graph
 
 
 def build_linear_onnx(path: Path, n_in: int = 12, n_out: int = 4, seed: int = 0) -> np.ndarray:
     """A (batch, n_in) → softmax-free linear (batch, n_out) model; returns its weight matrix."""
-    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnx")
     from onnx import TensorProto, helper, numpy_helper
 
     w = np.random.default_rng(seed).normal(size=(n_in, n_out)).astype(np.float32)
@@ -24,10 +25,7 @@ def build_linear_onnx(path: Path, n_in: int = 12, n_out: int = 4, seed: int = 0)
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", n_out])],
         [numpy_helper.from_array(w, "w")],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    path.write_bytes(model.SerializeToString())
+    save_onnx_graph(graph, path)
     return w
 
 

@@ -12,6 +12,7 @@ import pytest
 from app.core.card import ModelCard, TensorSpec, sha256_file, write_card
 from app.core.registry import Registry, discover
 from app.core.zoo import Zoo
+from tests.helpers import save_onnx_graph
 
 LABELS = ["circle", "square", "triangle", "cross"]
 
@@ -25,7 +26,7 @@ def _gui_setup(isolated_settings: Path) -> None:
 
 def build_image_classifier(path: Path, n_out: int = 4, seed: int = 0) -> None:
     """(batch, 3, H, W) → mean colour → linear → (batch, n_out) logits; the class depends on the colour."""
-    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnx")
     from onnx import TensorProto, helper, numpy_helper
 
     w = (np.random.default_rng(seed).normal(size=(3, n_out)) * 4).astype(np.float32)
@@ -38,10 +39,7 @@ def build_image_classifier(path: Path, n_out: int = 4, seed: int = 0) -> None:
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", n_out])],
         [numpy_helper.from_array(w, "w")],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    path.write_bytes(model.SerializeToString())
+    save_onnx_graph(graph, path)
 
 
 def make_model(root: Path, model_id: str = "tiny-shapes", task: str = "demo.shapes") -> Path:
