@@ -90,10 +90,15 @@ def test_data_page_shows_counts_and_thumbnails(qtbot, wizard):
     assert not page.isComplete() and page.path.isEnabled()
 
 
-def _past_small_data(qtbot, w, page: str):
-    """`w` with demo.shapes on 40 + 12 simulated samples, checked on the data page, then on `page`."""
+def _past_small_data(qtbot, w, page: str, n_train: int = 40, n_val: int = 12, **spec):
+    """`w` with demo.shapes on `n_train` + `n_val` simulated samples (`spec`: image_size, start overrides), checked
+    on the data page, then on `page`."""
     w.task_page.select("demo.shapes")
-    w.spec.data.n_train, w.spec.data.n_val = 40, 12
+    w.spec.data.n_train, w.spec.data.n_val = n_train, n_val
+    if "image_size" in spec:
+        w.spec.data.image_size = spec["image_size"]
+    if "overrides" in spec:
+        w.spec.start.overrides = spec["overrides"]
     w.go("data")
     qtbot.waitUntil(w.data_page.isComplete, timeout=20_000)
     w.go(page)
@@ -180,13 +185,8 @@ def test_measured_speed_feeds_the_estimate_and_is_remembered(qtbot, wizard, tmp_
     from app.core.wizard_spec import STARTUP_S
     from app.gui.wizard.speed_memory import recall
 
-    w = wizard()
-    w.task_page.select("demo.shapes")
-    w.spec.data.n_train, w.spec.data.n_val, w.spec.data.image_size = 64, 16, 32
-    w.spec.start.overrides = {"depth": 1, "width": 32, "heads": 2}
-    w.go("data")
-    qtbot.waitUntil(w.data_page.isComplete, timeout=20_000)
-    w.go("recipe")
+    tiny = {"image_size": 32, "overrides": {"depth": 1, "width": 32, "heads": 2}}
+    w = _past_small_data(qtbot, wizard(), "recipe", 64, 16, **tiny)
     page = w.recipe_page
     page.batch.setValue(16)
     page.threads.setValue(1)
@@ -201,13 +201,7 @@ def test_measured_speed_feeds_the_estimate_and_is_remembered(qtbot, wizard, tmp_
     m = recall("demo.shapes")
     assert m is not None and m.seconds_per_step == sps and m.source == "measurement"
 
-    again = wizard()
-    again.task_page.select("demo.shapes")
-    again.spec.data.n_train, again.spec.data.n_val, again.spec.data.image_size = 64, 16, 32
-    again.spec.start.overrides = {"depth": 1, "width": 32, "heads": 2}
-    again.go("data")
-    qtbot.waitUntil(again.data_page.isComplete, timeout=20_000)
-    again.go("recipe")
+    again = _past_small_data(qtbot, wizard(), "recipe", 64, 16, **tiny)
     again.recipe_page.threads.setValue(1)
     again.recipe_page.batch.setValue(16)
     assert again.spec.recipe.seconds_per_step == sps
