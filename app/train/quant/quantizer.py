@@ -29,7 +29,28 @@ def _rows(x: torch.Tensor, channel_dim: int | None) -> torch.Tensor:
     return rows.float()
 
 
-class UniformQuantizer(nn.Module):
+class _SelfCalibrating(nn.Module):
+    """A fake quantizer that calibrates on the first batch it sees; with `enabled` False it passes x through."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.enabled, self.inited = True, False
+
+    def calibrate(self, x: torch.Tensor) -> None:
+        raise NotImplementedError
+
+    def fake_quant(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.enabled:
+            return x
+        if not self.inited:
+            self.calibrate(x)
+        return self.fake_quant(x)
+
+
+class UniformQuantizer(_SelfCalibrating):
     """x_q = clamp(round(x/s) + z, 0, 2^b − 1), dequantised (x_q − z)·s; per tensor or per `channel_dim`.
     `calibrate` searches clipping percentiles (min L2 error, per channel); percentiles=(1.0,) is MinMax."""
 
@@ -38,7 +59,6 @@ class UniformQuantizer(nn.Module):
         super().__init__()
         self.bits, self.channel_dim, self.percentiles = bits, channel_dim, tuple(percentiles)
         self.integer_zero_point = integer_zero_point
-        self.enabled, self.inited = True, False
         self.register_buffer("scale", torch.ones(1))
         self.register_buffer("zero_point", torch.zeros(1))
 
@@ -82,11 +102,7 @@ class UniformQuantizer(nn.Module):
         self.zero_point = zero_point.detach().clone().float()
         self.inited = True
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.enabled:
-            return x
-        if not self.inited:
-            self.calibrate(x)
+    def fake_quant(self, x: torch.Tensor) -> torch.Tensor:
         s, z = self._shape(x, self.scale).to(x.dtype), self._shape(x, self.zero_point).to(x.dtype)
         return self.quant(x, s, z)
 
@@ -112,13 +128,12 @@ def two_shift_matmul(q: torch.Tensor, scale: torch.Tensor | float, bits: int, v:
     return scale * (torch.where(even, shift, 0.0) @ v) + math.sqrt(2.0) * scale * (torch.where(odd, shift, 0.0) @ v)
 
 
-class LogSqrt2Quantizer(nn.Module):
+class LogSqrt2Quantizer(_SelfCalibrating):
     """RepQ-ViT's post-softmax quantizer; the scale s comes from the percentile search (min L2 error)."""
 
     def __init__(self, bits: int, percentiles: Sequence[float] = PERCENTILES) -> None:
         super().__init__()
         self.bits, self.percentiles = bits, tuple(percentiles)
-        self.enabled, self.inited = True, False
         self.register_buffer("scale", torch.ones(()))
 
     @torch.no_grad()
@@ -134,17 +149,13 @@ class LogSqrt2Quantizer(nn.Module):
         self.scale = torch.tensor(best[1])
         self.inited = True
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.enabled:
-            return x
-        if not self.inited:
-            self.calibrate(x)
+    def fake_quant(self, x: torch.Tensor) -> torch.Tensor:
         s = self.scale.to(x.dtype)
         deq = log_sqrt2_dequant(log_sqrt2_codes(x.detach(), s, self.bits), s, self.bits)
         return (deq - x).detach() + x
 
 
-class SULQuantizer(nn.Module):
+class SULQuantizer(_SelfCalibrating):
     """I&S-ViT SULQ: X_q = UQ(−log2(X + η), b) over the calibration [min, max] of −log2(X + η), then
     X̄ = 2^(−round(D-UQ(X_q))) − η. η is grid-searched (min L2 error); `fixed_range` pins the uniform range."""
 
@@ -152,7 +163,6 @@ class SULQuantizer(nn.Module):
                  ) -> None:
         super().__init__()
         self.bits, self.etas, self.fixed_range = bits, tuple(etas), fixed_range
-        self.enabled, self.inited = True, False
         self.eta, self.lo, self.hi = 0.01, 0.0, 1.0
 
     def _apply(self, x: torch.Tensor, eta: float, lo: float, hi: float) -> torch.Tensor:
@@ -181,11 +191,7 @@ class SULQuantizer(nn.Module):
         self.lo, self.hi = self._range(rows, self.eta)
         self.inited = True
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.enabled:
-            return x
-        if not self.inited:
-            self.calibrate(x)
+    def fake_quant(self, x: torch.Tensor) -> torch.Tensor:
         deq = self._apply(x.detach().clamp(min=0), self.eta, self.lo, self.hi).to(x.dtype)
         return (deq - x).detach() + x
 
