@@ -202,10 +202,7 @@ def write_pdf_report(path: str | os.PathLike[str], image: np.ndarray, result: Sc
         col3 = margin + box_w * 0.68
         top = y
         # column 1: model result
-        c.setFont("Helvetica-Bold", 10.5)
-        c.drawString(margin, y, "Model screening")
-        y -= 14
-        c.setFont("Helvetica", 9)
+        y = _column_head(c, margin, y, "Model screening")
         if result is None:
             c.drawString(margin, y, "Not screened.")
         else:
@@ -234,11 +231,7 @@ def write_pdf_report(path: str | os.PathLike[str], image: np.ndarray, result: Sc
                 c.drawString(margin, y, line)
             c.setFillColor(colors.black)
         # column 2: measurements
-        y = top
-        c.setFont("Helvetica-Bold", 10.5)
-        c.drawString(col2, y, "Measurements")
-        y -= 14
-        c.setFont("Helvetica", 9)
+        y = _column_head(c, col2, top, "Measurements")
         meas = dict(result.measurements) if result is not None else {}
         if not meas:
             c.drawString(col2, y, "None (image input: no waveform to measure).")
@@ -259,11 +252,7 @@ def write_pdf_report(path: str | os.PathLike[str], image: np.ndarray, result: Sc
                 y -= 11
                 c.drawString(col2, y, line)
         # column 3: review
-        y = top
-        c.setFont("Helvetica-Bold", 10.5)
-        c.drawString(col3, y, "Reviewer decision")
-        y -= 14
-        c.setFont("Helvetica", 9)
+        y = _column_head(c, col3, top, "Reviewer decision")
         if decision is None:
             c.drawString(col3, y, "Not reviewed.")
         else:
@@ -307,6 +296,14 @@ def _latin(text: str) -> str:
             except UnicodeEncodeError:
                 out.append("?")
     return "".join(out)
+
+
+def _column_head(c: Any, x: float, y: float, title: str) -> float:
+    """Draws a column's bold title at (x, y), leaves the body font set; returns the y of the first body line."""
+    c.setFont("Helvetica-Bold", 10.5)
+    c.drawString(x, y, title)
+    c.setFont("Helvetica", 9)
+    return y - 14
 
 
 def _wrap(text: str, width: int) -> list[str]:
