@@ -11,7 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
-from shots import ROOT, SHOTS, close, isolated_home, main_window, open_tab, pump, save
+from shots import ROOT, SHOTS, finish, isolated_home, main_window, open_tab, pump, save
 
 COCO = ROOT.parent / "shared" / "data" / "clip" / "coco"
 
@@ -47,9 +47,7 @@ def main() -> int:
     w.run_search()
     pump(1.0)
     ok &= save(window, out / "textsearch-combined.png")
-    print(f"{out}: {'written' if ok else 'FAILED'}; model {w.model_box.currentText()}; {w.status.text()}")
-    close(app, window)
-    return 0 if ok else 1
+    return finish(app, window, out, ok, f"; model {w.model_box.currentText()}; {w.status.text()}")
 
 
 if __name__ == "__main__":

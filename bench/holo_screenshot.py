@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from shots import ROOT, close, isolated_home, main_window, open_tab, pump, save
+from shots import ROOT, finish, isolated_home, main_window, open_tab, pump, save
 
 
 def main() -> int:
@@ -28,10 +28,9 @@ def main() -> int:
         w.start_demo()
     pump(args.seconds)
     ok = save(window, args.out)
-    print(f"{args.out}: {'written' if ok else 'FAILED'}; method {w.method_combo.currentText()}")
+    method = w.method_combo.currentText()
     w.stop()
-    close(app, window)
-    return 0 if ok else 1
+    return finish(app, window, args.out, ok, f"; method {method}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from shots import SHOTS, close, isolated_home, main_window, open_tab, pump, save
+from shots import SHOTS, finish, isolated_home, main_window, open_tab, pump, save
 
 
 def main() -> int:
@@ -32,9 +32,7 @@ def main() -> int:
     w.reid.setChecked(True)
     pump(0.5)
     ok &= save(window, out / "retrieval-reid.png")
-    print(f"{out}: {'written' if ok else 'FAILED'}; model {w.model_box.currentText()}; {w.status.text()}")
-    close(app, window)
-    return 0 if ok else 1
+    return finish(app, window, out, ok, f"; model {w.model_box.currentText()}; {w.status.text()}")
 
 
 if __name__ == "__main__":

@@ -81,3 +81,10 @@ def save(widget: Any, path: str | Path) -> bool:
 def close(app: Any, window: Any) -> None:
     window.close()
     app.processEvents()
+
+
+def finish(app: Any, window: Any, out: str | Path, ok: bool, note: str = "") -> int:
+    """Say whether the shots in `out` were written (then `note`), close the window; the exit code for main."""
+    print(f"{out}: {'written' if ok else 'FAILED'}{note}")
+    close(app, window)
+    return 0 if ok else 1
