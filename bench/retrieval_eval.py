@@ -108,19 +108,26 @@ def _clustered(n: int, d: int, seed: int, centres: int = 2000) -> np.ndarray:
     return l2_normalise(out)
 
 
+def _timed_searches(index: ExactIndex | GraphIndex, queries: np.ndarray,
+                    k: int = 10) -> tuple[list[np.ndarray], float, float]:
+    """Each query row searched on its own: (its top-k ids, median wall ms, median CPU ms per query)."""
+    found, wall, cpu = [], [], []
+    for i in range(len(queries)):
+        t, c = time.perf_counter(), time.process_time()
+        ids, _ = index.search(queries[i:i + 1], k)
+        wall.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+        found.append(ids[0])
+    return found, statistics.median(wall) * 1e3, statistics.median(cpu) * 1e3
+
+
 def exact_query_ms(n: int, d: int, runs: int = 30) -> dict:
     idx = ExactIndex(d)
     idx.add(np.arange(n), _clustered(n, d, 1))
     q = _clustered(1, d, 2)
     idx.search(q, 10)
-    times, cpu = [], []
-    for _ in range(runs):
-        t, c = time.perf_counter(), time.process_time()
-        idx.search(q, 10)
-        times.append((time.perf_counter() - t) * 1e3)
-        cpu.append((time.process_time() - c) * 1e3)
-    return {"n": n, "dim": d, "median_ms": round(statistics.median(times), 2),
-            "median_cpu_ms": round(statistics.median(cpu), 2),
+    _, ms, cpu_ms = _timed_searches(idx, np.repeat(q, runs, axis=0))
+    return {"n": n, "dim": d, "median_ms": round(ms, 2), "median_cpu_ms": round(cpu_ms, 2),
             "memory_bytes_per_item": idx.nbytes() / n, "disk_bytes_per_item_float16": 2 * d + 8}
 
 
@@ -135,27 +142,13 @@ def graph_vs_exact(n: int, d: int, n_queries: int = 200, ef: tuple[int, ...] = (
     exact = ExactIndex(d, "float32")
     exact.add(np.arange(n), x)
     del x
-    ex_ids, ex_t, ex_c = [], [], []
-    for i in range(n_queries):
-        t, c = time.perf_counter(), time.process_time()
-        ids, _ = exact.search(q[i:i + 1], 10)
-        ex_t.append(time.perf_counter() - t)
-        ex_c.append(time.process_time() - c)
-        ex_ids.append(ids[0])
+    ex_ids, ex_ms, ex_cpu_ms = _timed_searches(exact, q)
     out = {"n": n, "dim": d, "build_seconds": round(build, 1), "graph_bytes_per_item": g.nbytes() / n,
-           "exact_median_ms": round(statistics.median(ex_t) * 1e3, 2),
-           "exact_median_cpu_ms": round(statistics.median(ex_c) * 1e3, 2), "by_expansion": []}
+           "exact_median_ms": round(ex_ms, 2), "exact_median_cpu_ms": round(ex_cpu_ms, 2), "by_expansion": []}
     for e in ef:
         g._index.expansion_search = e
-        got, times, cpu = [], [], []
-        for i in range(n_queries):
-            t, c = time.perf_counter(), time.process_time()
-            ids, _ = g.search(q[i:i + 1], 10)
-            times.append(time.perf_counter() - t)
-            cpu.append(time.process_time() - c)
-            got.append(ids[0])
+        got, med, med_cpu = _timed_searches(g, q)
         recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(got, ex_ids, strict=True)]))
-        med, med_cpu = statistics.median(times) * 1e3, statistics.median(cpu) * 1e3
         out["by_expansion"].append({"expansion_search": e, "recall_at_10": round(recall, 4),
                                     "median_ms": round(med, 3), "median_cpu_ms": round(med_cpu, 3),
                                     "speedup_vs_exact": round(out["exact_median_ms"] / med, 1),
