@@ -1,5 +1,6 @@
 """Model cards (`models/<id>/card.toml`): parse, validate, upgrade and write. A card lists its files as
-`[[artifacts]]` (role, file, sha256, bytes); plug-ins keep their own fields in a table named after them."""
+`[[artifacts]]` (role, file, sha256, bytes) and has a `model` artifact or declares the roles it `requires`;
+plug-ins keep their own fields in a table named after them."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from .errors import ModelError
 from .validate import check_fields, load_toml
 
 CARD_FILE = "card.toml"
+CLIP_CARD_FILE = "clip_card.toml"  # the text-search plug-in's former card, upgraded when read
+CLIP_TASK = "textsearch.clip"
+CLIP_ROLES = ("image_encoder", "text_encoder", "tokenizer")
 MODEL_FILE = "model.onnx"
 GOLDEN_FILE = "golden.npz"
 RECIPE_FILE = "recipe.toml"
@@ -65,8 +69,9 @@ class Artifact:
 
 @dataclass
 class ModelCard:
-    """The parsed card. `sha256`, `bytes`, `params`, `opset` and `model_file` describe the `model` artifact;
-    `sidecars` are the other artifacts. Tables the core does not type (a plug-in's own table such as
+    """The parsed card. `sha256`, `bytes`, `params`, `opset` and `model_file` describe the `model` artifact
+    (empty / 0 on a card without one, such as a CLIP folder's); `sidecars` are the other artifacts and `requires`
+    the roles the card declares its task needs. Tables the core does not type (a plug-in's own table such as
     [holography], [calibration], a newer writer's additions) are kept in `extra` so nothing is lost."""
 
     id: str
@@ -89,12 +94,25 @@ class ModelCard:
     extra: dict[str, Any] = field(default_factory=dict)
     sidecars: list[Artifact] = field(default_factory=list)
     model_file: str = MODEL_FILE
+    requires: list[str] = field(default_factory=list)
+
+    @property
+    def has_model(self) -> bool:
+        """True when the card has a `model` artifact (one ONNX file the app runs with [[inputs]]/[[outputs]])."""
+        return bool(self.model_file)
 
     @property
     def artifacts(self) -> list[Artifact]:
-        """Every file the card vouches for, the model first."""
+        """Every file the card vouches for, the model (if any) first."""
+        if not self.has_model:
+            return list(self.sidecars)
         meta = {k: v for k, v in (("params", self.params), ("opset", self.opset)) if v}
         return [Artifact(MODEL_ROLE, self.model_file, self.sha256, self.bytes, meta=meta), *self.sidecars]
+
+    @property
+    def total_bytes(self) -> int:
+        """The size of every artifact together."""
+        return sum(a.bytes or 0 for a in self.artifacts)
 
     def artifact(self, role: str) -> Artifact | None:
         return next((a for a in self.artifacts if a.role == role), None)
@@ -117,10 +135,13 @@ class ModelCard:
             "version": self.version,
             "license": self.license,
             "description": self.description,
-            "artifacts": [a.to_dict() for a in self.artifacts],
-            "inputs": [t.to_dict() for t in self.inputs],
-            "outputs": [t.to_dict() for t in self.outputs],
         }
+        if self.requires:
+            d["requires"] = list(self.requires)
+        d["artifacts"] = [a.to_dict() for a in self.artifacts]
+        if self.inputs or self.outputs:
+            d["inputs"] = [t.to_dict() for t in self.inputs]
+            d["outputs"] = [t.to_dict() for t in self.outputs]
         for key in ("arch", "preprocess", "latency", "provenance"):
             val = getattr(self, key)
             if val:
@@ -160,7 +181,8 @@ def _tensor_list(raw: Any, where: str) -> list[TensorSpec]:
 
 # the typed parts of a card; other top-level tables are kept in ModelCard.extra (plug-in tables, newer writers)
 _TOP_FIELDS = {"id": "str", "task": "str", "version": "str", "license": "str", "description": "str",
-               "artifacts": "list", "inputs": "list", "outputs": "list", "arch": "dict", "preprocess": "dict",
+               "artifacts": "list", "requires": "list[str]", "inputs": "list", "outputs": "list", "arch": "dict",
+               "preprocess": "dict",
                "labels": "list[str]", "metrics": "list", "latency": "dict", "provenance": "dict"}
 _OLD_MODEL_FIELDS = {"file": "str", "sha256": "str", "bytes": "int", "params": "int", "opset": "int"}
 _ARTIFACT_FIELDS = {"role": "str", "file": "str", "sha256": "str", "bytes": "int", "optional": "bool",
@@ -263,6 +285,40 @@ def _size_if_matching(folder: str | Path | None, name: Any, sha: Any) -> int | N
     return None
 
 
+def upgrade_clip_card(data: dict[str, Any], where: str = CLIP_CARD_FILE) -> dict[str, Any]:
+    """A former CLIP card (clip_card.toml: task 'clip.embed', a [files] table of image_encoder, text_encoder and
+    tokenizer entries) → a card dict in the artifacts form (one way): [files] become artifacts that the card
+    `requires`, the task becomes 'textsearch.clip', embed_dim / image_size / context_length and the [tokenizer]
+    table move to the [textsearch] table, the [metrics] table becomes [[metrics]] entries."""
+    if not isinstance(data, dict) or data.get("task") != "clip.embed":
+        raise ModelError(f"{where}: not a CLIP card (task must be 'clip.embed')")
+    d = dict(data)
+    files = d.pop("files", None)
+    if not isinstance(files, dict) or any(not isinstance(files.get(r), dict) for r in CLIP_ROLES):
+        raise ModelError(f"{where}: [files] needs {', '.join(CLIP_ROLES)}")
+    arts = []
+    for role in CLIP_ROLES:
+        f = dict(files[role])
+        check_fields(f, {"file": "str", "sha256": "str", "bytes": "int"}, f"{where}: [files.{role}]", ModelError)
+        arts.append({"role": role, **f})
+    own: dict[str, Any] = {}
+    for key in ("embed_dim", "image_size", "context_length"):
+        if key in d:
+            own[key] = d.pop(key)
+    tok = d.pop("tokenizer", None)
+    if isinstance(tok, dict):
+        own["tokenizer"] = {k: v for k, v in tok.items() if k != "file"}
+    metrics = d.pop("metrics", {})
+    if isinstance(metrics, dict):
+        metrics = [{"name": str(k), "value": v} for k, v in metrics.items()]
+    out = {**d, "task": CLIP_TASK, "version": d.get("version") or "1",
+           "license": d.get("license") or "unspecified", "requires": list(CLIP_ROLES), "artifacts": arts,
+           "textsearch": {**(d.get("textsearch") if isinstance(d.get("textsearch"), dict) else {}), **own}}
+    if metrics:
+        out["metrics"] = metrics
+    return out
+
+
 # parsing ----------------------------------------------------------------------------------------------------
 def _artifact(a: Any, where: str) -> Artifact:
     if not isinstance(a, dict):
@@ -285,7 +341,10 @@ def _artifact(a: Any, where: str) -> Artifact:
     return Artifact(role, a["file"], a["sha256"], nbytes, bool(a.get("optional", False)), meta)
 
 
-def _artifacts(raw: Any, where: str) -> tuple[Artifact, list[Artifact]]:
+def _artifacts(raw: Any, requires: Any, where: str) -> tuple[Artifact | None, list[Artifact]]:
+    """The card rule: unique roles and files; a card either has a `model` artifact (a required .onnx file with its
+    size) or declares in `requires` the roles its task needs, each of them a required artifact with its size."""
+    top = where
     where = f"{where}: [[artifacts]]"
     if not isinstance(raw, list) or not raw:
         raise ModelError(f"{where}: missing; a card lists its files (role, file, sha256, bytes)")
@@ -296,14 +355,29 @@ def _artifacts(raw: Any, where: str) -> tuple[Artifact, list[Artifact]]:
         if dup:
             raise ModelError(f"{where}: {key} {dup[0]!r} is listed twice")
     model = next((a for a in arts if a.role == MODEL_ROLE), None)
-    if model is None:
-        raise ModelError(f"{where}: no artifact with role 'model' (the ONNX file the app runs)")
-    if model.bytes is None:
-        raise ModelError(f"{where} 'model': bytes must be a positive integer")
-    if not model.file.endswith(".onnx"):
-        raise ModelError(f"{where} 'model': file must be an .onnx file")
-    if model.optional:
-        raise ModelError(f"{where} 'model': the model cannot be optional")
+    if requires is not None and (not isinstance(requires, list) or not requires
+                                 or not all(isinstance(r, str) for r in requires)
+                                 or len(set(requires)) != len(requires)):
+        raise ModelError(f"{top}: requires must be a non-empty list of distinct artifact roles")
+    if model is None and not requires:
+        raise ModelError(f"{where}: no artifact with role 'model' (the ONNX file the app runs) and no 'requires' "
+                         "naming the roles the task needs")
+    by_role = {a.role: a for a in arts}
+    for role in requires or []:
+        art = by_role.get(role)
+        if art is None:
+            raise ModelError(f"{where}: requires {role!r} but lists no artifact with that role")
+        if art.optional:
+            raise ModelError(f"{where} {role!r}: a required role cannot be optional")
+        if art.bytes is None:
+            raise ModelError(f"{where} {role!r}: bytes must be a positive integer")
+    if model is not None:
+        if model.bytes is None:
+            raise ModelError(f"{where} 'model': bytes must be a positive integer")
+        if not model.file.endswith(".onnx"):
+            raise ModelError(f"{where} 'model': file must be an .onnx file")
+        if model.optional:
+            raise ModelError(f"{where} 'model': the model cannot be optional")
     return model, [a for a in arts if a.role != MODEL_ROLE]
 
 
@@ -321,19 +395,27 @@ def parse_card(data: dict[str, Any], where: str = "card", folder: str | Path | N
             raise ModelError(f"{where}: missing or empty '{key}'")
     if not _ID_RE.match(d["id"]):
         raise ModelError(f"{where}: id {d['id']!r} must be lower-case letters, digits, '.', '_' or '-'")
-    model, sidecars = _artifacts(d.pop("artifacts", None), where)
+    requires = d.pop("requires", None)
+    model, sidecars = _artifacts(d.pop("artifacts", None), requires, where)
     metrics = d.pop("metrics", [])
     if not isinstance(metrics, list) or not all(isinstance(m, dict) and "name" in m and "value" in m
                                                 for m in metrics):
         raise ModelError(f"{where}: [[metrics]] entries need a 'name' and a 'value'")
     _check_preprocess(d.get("preprocess", {}), where)
+    if model is not None:
+        inputs = _tensor_list(d.pop("inputs", None), f"{where}: [[inputs]]")
+        outputs = _tensor_list(d.pop("outputs", None), f"{where}: [[outputs]]")
+    elif "inputs" in d or "outputs" in d:
+        raise ModelError(f"{where}: [[inputs]]/[[outputs]] describe the 'model' artifact, which this card has not")
+    else:
+        inputs, outputs = [], []
     card = ModelCard(
         id=d.pop("id"), task=d.pop("task"), version=d.pop("version"), license=d.pop("license"),
         description=str(d.pop("description", "")),
-        sha256=model.sha256, bytes=int(model.bytes or 0), params=int(model.meta.get("params", 0)),
-        opset=int(model.meta.get("opset", 0)), model_file=model.file, sidecars=sidecars,
-        inputs=_tensor_list(d.pop("inputs", None), f"{where}: [[inputs]]"),
-        outputs=_tensor_list(d.pop("outputs", None), f"{where}: [[outputs]]"),
+        sha256=model.sha256 if model else "", bytes=int(model.bytes or 0) if model else 0,
+        params=int(model.meta.get("params", 0)) if model else 0,
+        opset=int(model.meta.get("opset", 0)) if model else 0, model_file=model.file if model else "",
+        sidecars=sidecars, requires=list(requires or []), inputs=inputs, outputs=outputs,
         arch=dict(d.pop("arch", {})), preprocess=dict(d.pop("preprocess", {})),
         labels=[str(x) for x in d.pop("labels", [])],
         metrics=metrics, latency=dict(d.pop("latency", {})), provenance=dict(d.pop("provenance", {})),
@@ -342,9 +424,22 @@ def parse_card(data: dict[str, Any], where: str = "card", folder: str | Path | N
     return card
 
 
+def card_path(folder: str | Path) -> Path | None:
+    """The folder's card: card.toml, else a former CLIP card (clip_card.toml); None when it has neither."""
+    for name in (CARD_FILE, CLIP_CARD_FILE):
+        p = Path(folder) / name
+        if p.exists():
+            return p
+    return None
+
+
 def read_card(folder: str | Path) -> ModelCard:
-    path = Path(folder) / CARD_FILE
-    return parse_card(read_card_dict(path), str(path), folder)
+    """The folder's card, validated; an old card (or a former clip_card.toml) is upgraded in memory."""
+    path = card_path(folder) or Path(folder) / CARD_FILE
+    data = read_card_dict(path)
+    if path.name == CLIP_CARD_FILE:
+        data = upgrade_clip_card(data, str(path))
+    return parse_card(data, str(path), folder)
 
 
 def read_card_dict(path: str | Path) -> dict[str, Any]:

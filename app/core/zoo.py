@@ -1,5 +1,5 @@
-"""The model zoo: `models/<id>/card.toml` + `model.onnx` folders, checked (size, sha256, I/O) before use;
-atomic install into the user's zoo."""
+"""The model zoo: `models/<id>/card.toml` folders and the files their cards list, checked (size, sha256, I/O)
+before use; atomic install into the user's zoo."""
 
 from __future__ import annotations
 
@@ -18,11 +18,13 @@ import numpy as np
 from . import manifest, paths, runtime
 from .card import (
     CARD_FILE,
+    CLIP_CARD_FILE,
     GOLDEN_FILE,
     MODEL_FILE,
     Artifact,
     ModelCard,
     TensorSpec,
+    card_path,
     is_old_format,
     read_card,
     read_card_dict,
@@ -51,12 +53,13 @@ class ZooEntry:
 
 @dataclass
 class ModelHandle:
-    """A verified model with its onnxruntime session; `left_out` names optional artifacts that failed their check
-    (role → reason) and are not to be used."""
+    """A verified model with its onnxruntime session (None for a card without a `model` artifact, whose plug-in
+    opens the roles it needs with `session_of` / `path`); `left_out` names optional artifacts that failed their
+    check (role → reason) and are not to be used."""
 
     card: ModelCard
     folder: Path
-    session: object
+    session: object | None
     input_names: list[str] = field(default_factory=list)
     output_names: list[str] = field(default_factory=list)
     left_out: dict[str, str] = field(default_factory=dict)
@@ -68,8 +71,18 @@ class ModelHandle:
             return None
         return self.folder / art.file
 
+    def session_of(self, role: str, threads: int | None = None):
+        """An onnxruntime session of the checked .onnx artifact `role`; ModelError when the card has none."""
+        p = self.path(role)
+        if p is None or not p.name.endswith(".onnx"):
+            raise ModelError(f"{self.card.id}: no ONNX artifact with role {role!r}")
+        return runtime.create_session(p, threads=threads, warmup=False)
+
     def run(self, *arrays: np.ndarray) -> list[np.ndarray]:
         """Run on positional inputs (card order); checks shapes and finiteness first."""
+        if self.session is None:
+            raise ModelError(f"{self.card.id}: has no 'model' artifact to run (its roles: "
+                             f"{', '.join(a.role for a in self.card.artifacts)})")
         if len(arrays) != len(self.card.inputs):
             raise ModelError(f"{self.card.id}: expects {len(self.card.inputs)} input(s), got {len(arrays)}")
         feeds = {}
@@ -133,6 +146,15 @@ def verify_artifacts(folder: Path, card: ModelCard, strict: bool = True) -> dict
     return left_out
 
 
+def require_roles(card: ModelCard, roles: Iterable[str], left_out: dict[str, str] | None = None) -> None:
+    """ModelError unless the card lists (and the check kept) an artifact for every role in `roles`."""
+    for role in roles:
+        if card.artifact(role) is None:
+            raise ModelError(f"{card.id}: a {card.task!r} card without a {role!r} artifact")
+        if left_out and role in left_out:
+            raise ModelError(left_out[role])
+
+
 def verify_file(folder: Path, card: ModelCard) -> None:
     """Every artifact of the card, optional ones included (the check `models verify` and installs make)."""
     verify_artifacts(folder, card, strict=True)
@@ -177,7 +199,7 @@ class Zoo:
             if not root.is_dir():
                 continue
             for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-                if not (folder / CARD_FILE).exists() and not (folder / MODEL_FILE).exists():
+                if card_path(folder) is None and not (folder / MODEL_FILE).exists():
                     continue
                 try:
                     card = read_card(folder)
@@ -231,12 +253,14 @@ class Zoo:
                 raise ModelError(f"{id_or_dir}: a {card.task!r} model, not a {task!r} model")
         return folder
 
-    def open(self, model_id_or_dir: str | Path, threads: int | None = None) -> ModelHandle:
-        """Verify checksum and size, create the session, check I/O against the card."""
+    def open(self, model_id_or_dir: str | Path, threads: int | None = None,
+             roles: Iterable[str] = ()) -> ModelHandle:
+        """Verify checksum and size of every artifact, create the session, check I/O against the card; `roles`
+        the caller needs must be listed (and pass their check)."""
         p = Path(model_id_or_dir)
         if p.is_dir():
-            return open_folder(p, threads)
-        return open_folder(self.entry(str(model_id_or_dir)).folder, threads)
+            return open_folder(p, threads, roles)
+        return open_folder(self.entry(str(model_id_or_dir)).folder, threads, roles)
 
     # installation ------------------------------------------------------------------------------------------
     def install(self, src: str | Path, replace: bool = False) -> ModelCard:
@@ -247,9 +271,7 @@ class Zoo:
         files = install_files(src)  # before anything in it is read
         card = read_card(src)
         verify_file(src, card)
-        sess = runtime.create_session(src / card.model_file, warmup=False)
-        check_io(card, sess)
-        del sess
+        check_loads(src, card)
         with self._lock:
             self.install_root.mkdir(parents=True, exist_ok=True)
             dest = self.install_root / card.id
@@ -259,8 +281,9 @@ class Zoo:
             try:
                 for f in files:
                     copy_regular(f, tmp / f.name)
-                if is_old_format(read_card_dict(tmp / CARD_FILE)):
+                if (tmp / CLIP_CARD_FILE).exists() or is_old_format(read_card_dict(tmp / CARD_FILE)):
                     write_card(tmp, card)  # the installed copy holds the upgraded card
+                    (tmp / CLIP_CARD_FILE).unlink(missing_ok=True)
                 verify_file(tmp, card)  # catch a short write (full disk) before it becomes visible
                 if dest.exists():
                     old = self.install_root / f".{card.id}.old"
@@ -331,10 +354,24 @@ def copy_regular(src: Path, dest: Path) -> None:
     shutil.copystat(src, dest, follow_symlinks=False)
 
 
-def open_folder(folder: Path, threads: int | None = None) -> ModelHandle:
-    """Read the card, check every artifact (size, sha256), then create the session and check its I/O."""
+def check_loads(folder: Path, card: ModelCard) -> None:
+    """onnxruntime must load the card's model (its I/O the card's) and every other required .onnx artifact."""
+    if card.has_model:
+        check_io(card, runtime.create_session(folder / card.model_file, warmup=False))
+    for art in card.sidecars:
+        if art.file.endswith(".onnx") and not art.optional:
+            runtime.create_session(folder / art.file, warmup=False)
+
+
+def open_folder(folder: Path, threads: int | None = None, roles: Iterable[str] = ()) -> ModelHandle:
+    """Read the card, check every artifact (size, sha256) and the `roles` the caller needs, then create the
+    model's session and check its I/O (a card without a `model` artifact gets no session)."""
+    folder = Path(folder)
     card = read_card(folder)
     left_out = verify_artifacts(folder, card, strict=False)
+    require_roles(card, roles, left_out)
+    if not card.has_model:
+        return ModelHandle(card, folder, None, left_out=left_out)
     sess = runtime.create_session(folder / card.model_file, threads=threads, warmup=False)
     check_io(card, sess)
     handle = ModelHandle(card, folder, sess, [s.name for s in card.inputs], [s.name for s in card.outputs],

@@ -41,7 +41,7 @@ def card_html(card: ModelCard, status: str = "") -> str:
     if card.description:
         parts.append(f"<p>{escape(card.description)}</p>")
     parts.append(_rows([("Task", card.task), ("Version", card.version), ("License", card.license),
-                        ("Size", f"{_size(card.bytes)} ({card.bytes:,} bytes)"),
+                        ("Size", f"{_size(card.total_bytes)} ({card.total_bytes:,} bytes)"),
                         ("Parameters", f"{card.params:,}" if card.params else ""),
                         ("Opset", card.opset or "")]))
     io = [(f"in · {t.name}", f"{_fmt(list(t.shape))} {t.dtype}") for t in card.inputs]
@@ -63,7 +63,9 @@ def card_html(card: ModelCard, status: str = "") -> str:
     parts.append(_section("Latency", _rows(list(card.latency.items()))))
     parts.append(_section("Provenance", _rows(list(card.provenance.items()))))
     parts.append(_section("Architecture", _rows(list(card.arch.items()))))
-    parts.append(_section("Checksum", f"<p class='mono'>sha256 {card.sha256[:32]}<br>{card.sha256[32:]}</p>"))
+    files = "".join(f"<p class='mono'>{escape(a.role)} · {escape(a.file)}<br>sha256 {a.sha256[:32]}<br>"
+                    f"{a.sha256[32:]}</p>" for a in card.artifacts)
+    parts.append(_section("Files and checksums", files))
     return "".join(parts)
 
 
