@@ -141,7 +141,7 @@ def main() -> None:
                                                     "photos x 5 captions + generated scenes"},
                                 license="MIT", latency_runs=30)
             res[name if name != "teacher" else "teacher"]["onnx_latency"] = card["latency"]
-            res[name]["onnx_bytes"] = {k: v["bytes"] for k, v in card["files"].items()}
+            res[name]["onnx_bytes"] = {a["role"]: a["bytes"] for a in card["artifacts"]}
     res["seconds"] = round(time.perf_counter() - t0, 1)
     print(json.dumps(res, indent=1))
     if args.out:

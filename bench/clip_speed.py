@@ -46,7 +46,6 @@ def main() -> None:
     ap.add_argument("--index-images", type=int, default=96)
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
-    from app.core.runtime import create_session
     from app.core.vector_index import ExactIndex
     from plugins.textsearch.model import ClipModel
     from plugins.textsearch.query import parse_query, query_vector
@@ -57,7 +56,7 @@ def main() -> None:
     res: dict = {"model": m.id, "arch": {k: m.card.arch.get(k) for k in ("vision_width", "vision_layers",
                                                                           "text_width", "text_layers", "params")}}
     # image encoder alone, batch 1, 2 threads
-    sess = create_session(folder / m.card.files["image_encoder"]["file"], threads=2)
+    sess = m.handle.session_of("image_encoder", threads=2)
     x = np.random.default_rng(0).standard_normal((1, 3, m.size, m.size)).astype(np.float32)
     times = []
     for i in range(35):

@@ -1,6 +1,6 @@
 """Convert an open_clip or TinyCLIP checkpoint (flat open_clip keys, TinyCLIP's `_image_encoder.` / `_text_encoder.` /
 `_logit_scale.` wrappers, DDP `module.` anywhere) into a CLIP model folder: two ONNX encoders, the tokenizer
-vocabulary and clip_card.toml, with a torch-vs-onnxruntime parity check on both towers."""
+vocabulary and a zoo card (task textsearch.clip), with a torch-vs-onnxruntime parity check on both towers."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from app.core.card import parse_card, write_card
 from app.core.errors import BadInput, JobError
 
 from .clip_model import CLIP, ClipConfig, ImageTower, TextTower, config_from_state_dict
@@ -225,25 +226,24 @@ def write_folder(model: CLIP, out: str | Path, model_id: str, source: dict[str, 
             raise JobError(f"ONNX export differs from torch: image {err_img:.2e}, text {err_txt:.2e} "
                            f"(limit {PARITY_ATOL:g})")
         shutil.copyfile(vocab_src, tmp / VOCAB_FILE)
-        card = clipcard.ClipCard(
-            id=model_id, embed_dim=cfg.embed_dim, image_size=cfg.image_size, context_length=cfg.context_length,
+        card = clipcard.card_dict(
+            model_id, tmp, VOCAB_FILE, embed_dim=cfg.embed_dim, image_size=cfg.image_size,
+            context_length=cfg.context_length,
+            tokenizer={"kind": "clip-bpe", "sot": 49406, "eot": 49407, "context": cfg.context_length, "lower": True},
             description=description or f"CLIP ViT {cfg.vision_width}w/{cfg.vision_layers}L/{cfg.patch_size}px + "
                                        f"text {cfg.text_width}w/{cfg.text_layers}L, embed {cfg.embed_dim}",
             license=license,
-            files={"image_encoder": clipcard.file_entry(tmp / clipcard.IMAGE_FILE),
-                   "text_encoder": clipcard.file_entry(tmp / clipcard.TEXT_FILE),
-                   "tokenizer": clipcard.file_entry(tmp / VOCAB_FILE)},
             arch={**cfg.to_dict(), "params": int(sum(p.numel() for p in model.parameters())),
                   "logit_scale": float(model.logit_scale.detach().exp().clamp(max=100.0))},
             preprocess={"size": cfg.image_size, "resize": "shortest side, bicubic", "crop": "centre",
                         "mean": [0.48145466, 0.4578275, 0.40821073], "std": [0.26862954, 0.26130258, 0.27577711]},
-            tokenizer={"kind": "clip-bpe", "file": VOCAB_FILE, "sot": 49406, "eot": 49407,
-                       "context": cfg.context_length, "lower": True},
             metrics={"parity_image_max_abs": err_img, "parity_text_max_abs": err_txt},
             latency=image_latency(tmp / clipcard.IMAGE_FILE, cfg.image_size, latency_runs, tmp / clipcard.TEXT_FILE,
                                   cfg.context_length) if latency_runs else {},
             provenance=source)
-        clipcard.write_card(tmp, card)
+        parsed = parse_card(card, str(tmp / "card.toml"), tmp)
+        write_card(tmp, parsed)
+        card = parsed.to_dict()
         if out.exists():
             out.rmdir()
         tmp.chmod(0o755)
@@ -251,12 +251,12 @@ def write_folder(model: CLIP, out: str | Path, model_id: str, source: dict[str, 
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return card.to_dict()
+    return card
 
 
 def convert(checkpoint: str | Path, out: str | Path, model_id: str | None = None, act: str = "gelu",
             license: str = "", latency_runs: int = 20) -> dict[str, Any]:
-    """Checkpoint file → model folder; returns the card as a dict."""
+    """Checkpoint file → model folder; returns the card as a dict (the artifacts form)."""
     path = Path(checkpoint)
     raw = load_checkpoint(path)
     sd, layout = to_open_clip_keys(raw)

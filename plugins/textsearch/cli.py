@@ -72,7 +72,8 @@ def convert_cmd(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(card))
     else:
-        m, lat = card["metrics"], card.get("latency", {})
+        m = {r["name"]: r["value"] for r in card.get("metrics", [])}
+        lat = card.get("latency", {})
         print(f"{card['id']}: {args.out} ({card['provenance']['layout']} layout, {card['arch']['params']:,} params); "
               f"torch vs onnxruntime max |Δ| image {m['parity_image_max_abs']:.1e}, text "
               f"{m['parity_text_max_abs']:.1e}; image encoder {lat.get('image_ms', float('nan')):.1f} ms "
@@ -81,9 +82,9 @@ def convert_cmd(args: argparse.Namespace) -> int:
 
 
 def _load_model(spec: str | None):
-    from .model import ClipModel, resolve_model
+    from .model import ClipModel, find_model
 
-    return ClipModel(resolve_model(spec))
+    return ClipModel(find_model(spec))
 
 
 def index_cmd(args: argparse.Namespace) -> int:

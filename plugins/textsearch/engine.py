@@ -10,9 +10,10 @@ from typing import Any
 from app.core.errors import BadInput
 from app.core.jobs import CancelToken, ProgressEvent
 from app.core.plugin_api import Host, JobHandle
+from app.core.zoo import Zoo
 
 from .index import IndexReport, SearchIndex, index_folders
-from .model import ClipModel, model_folders, resolve_model
+from .model import ClipModel, find_model, model_folders
 from .query import parse_query, query_vector, split_query
 
 PLUGIN_ID = "textsearch"
@@ -21,6 +22,8 @@ PLUGIN_ID = "textsearch"
 class TextSearchEngine:
     def __init__(self, host: Host, db: str | Path | None = None) -> None:
         self.host = host
+        zoo = getattr(host, "zoo", None)  # both hosts hold the app's zoo; another host gets the default roots
+        self.zoo = zoo if isinstance(zoo, Zoo) else Zoo()
         self.db = Path(db) if db else host.data_dir(PLUGIN_ID) / "images.vdb"
         self._model: ClipModel | None = None
         self._search: SearchIndex | None = None
@@ -35,11 +38,14 @@ class TextSearchEngine:
 
     # models --------------------------------------------------------------------------------------------------
     def available_models(self) -> list[Path]:
-        return model_folders()
+        """Folders of the zoo's CLIP models (task textsearch.clip)."""
+        return model_folders(self.zoo)
 
     def model(self, spec: str | Path | None = None) -> ClipModel:
-        if self._model is None or (spec is not None and Path(resolve_model(spec)) != self._model.folder):
-            self._model = ClipModel(resolve_model(spec))
+        """The CLIP model `spec` names (id or folder; None: the current one, else the zoo's first), opened
+        through the zoo; switching models drops the search index of the old one."""
+        if self._model is None or (spec is not None and Path(find_model(spec, self.zoo)) != self._model.folder):
+            self._model = ClipModel(find_model(spec, self.zoo))
             self._search = None
         return self._model
 

@@ -1,5 +1,5 @@
-"""A CLIP model folder at run time: both ONNX encoders in onnxruntime plus the tokenizer, checked against the card;
-and where installed CLIP models are found (built-in and user model folders holding clip_card.toml)."""
+"""A CLIP model folder at run time, opened through the zoo (every artifact checked first): both ONNX encoders in
+onnxruntime plus the tokenizer; and which installed models are CLIP models."""
 
 from __future__ import annotations
 
@@ -8,64 +8,52 @@ from pathlib import Path
 
 import numpy as np
 
-from app.core import manifest, paths
 from app.core.errors import BadInput, ModelError
-from app.core.runtime import create_session
+from app.core.zoo import Zoo, open_folder
 
-from .clipcard import CARD, read_card, verify
+from .clipcard import ROLES, TASK, spec_of
 from .preprocess import preprocess
 from .tokenizer import ClipTokenizer
 
 
-def model_folders() -> list[Path]:
-    """Installed CLIP model folders: shipped ones (the shared models/ and plug-ins' model folders) first, then the
-    user's (a user folder with the same id wins)."""
-    found: dict[str, Path] = {}
-    for root in (*manifest.model_roots(), paths.user_models_dir()):
-        if not root.is_dir():
-            continue
-        for folder in sorted(p for p in root.iterdir() if (p / CARD).is_file()):
-            try:
-                found[read_card(folder).id] = folder
-            except ModelError:
-                continue
-    return list(found.values())
+def model_folders(zoo: Zoo | None = None) -> list[Path]:
+    """Folders of the installed CLIP models whose card reads (the zoo's order; a user model overrides a shipped
+    one with the same id)."""
+    zoo = zoo or Zoo()
+    return [e.folder for e in zoo.entries() if e.card is not None and e.card.task == TASK]
 
 
-def resolve_model(spec: str | Path | None) -> Path:
-    """A model folder from a path or an installed id; None means the first installed CLIP model."""
-    if spec is not None and Path(spec).is_dir():
-        return Path(spec)
-    folders = model_folders()
-    if spec is None:
-        if not folders:
+def find_model(spec: str | Path | None, zoo: Zoo | None = None) -> Path:
+    """The folder of a CLIP model: a folder path or an installed id; None → the first installed CLIP model."""
+    zoo = zoo or Zoo()
+    try:
+        return zoo.resolve(spec, TASK)
+    except ModelError as e:
+        if spec is None:
             raise BadInput("no CLIP model installed; convert a checkpoint with `vitascope clip convert` and pass "
-                           "--model FOLDER")
-        return folders[0]
-    for f in folders:
-        if read_card(f).id == spec:
-            return f
-    raise BadInput(f"{spec}: no such CLIP model (not a folder, not an installed id)")
+                           "--model FOLDER (or `vitascope models install` it)") from None
+        raise BadInput(str(e)) from None
 
 
 class ClipModel:
     """encode_images / encode_texts → L2-normalised float32 [N, E]."""
 
     def __init__(self, folder: str | Path, threads: int | None = None) -> None:
-        self.folder = Path(folder)
-        self.card = read_card(self.folder)
-        verify(self.folder, self.card)
-        files = self.card.files
-        self.image_sess = create_session(self.folder / files["image_encoder"]["file"], threads=threads)
-        self.text_sess = create_session(self.folder / files["text_encoder"]["file"], threads=threads)
-        self.tokenizer = ClipTokenizer(self.folder / files["tokenizer"]["file"],
-                                       expect_sha256=files["tokenizer"]["sha256"])
+        self.handle = open_folder(Path(folder), threads, roles=ROLES)  # every artifact's size and sha256 first
+        self.folder = self.handle.folder
+        self.card = self.handle.card
+        self.spec = spec_of(self.card)
+        self.image_sess = self.handle.session_of("image_encoder", threads)
+        self.text_sess = self.handle.session_of("text_encoder", threads)
+        vocab = self.card.artifact("tokenizer")
+        self.tokenizer = ClipTokenizer(self.folder / vocab.file, expect_sha256=vocab.sha256)
         self.image_input = self.image_sess.get_inputs()[0].name
         self.text_input = self.text_sess.get_inputs()[0].name
         self.id = self.card.id
-        self.size = self.card.image_size
-        self.dim = self.card.embed_dim
-        self.tag = f"{self.id}:{files['image_encoder']['sha256'][:12]}"
+        self.size = self.spec.image_size
+        self.dim = self.spec.embed_dim
+        self.context_length = self.spec.context_length
+        self.tag = f"{self.id}:{self.card.artifact('image_encoder').sha256[:12]}"
 
     def encode_images(self, batch: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(batch, dtype=np.float32)
@@ -74,7 +62,7 @@ class ClipModel:
         return _unit(self.image_sess.run(None, {self.image_input: x})[0])
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
-        ids = self.tokenizer(list(texts), self.card.context_length)
+        ids = self.tokenizer(list(texts), self.context_length)
         return _unit(self.text_sess.run(None, {self.text_input: ids})[0])
 
     def encode_files(self, files: Sequence[str | Path], batch: int = 16,

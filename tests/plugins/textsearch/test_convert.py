@@ -69,7 +69,9 @@ def test_convert_layout_parity(layout, reference, tmp_path, capsys):
     assert main(["clip", "convert", str(ckpt), "--out", str(out), "--json"]) == 0
     card = json.loads(capsys.readouterr().out)
     assert card["provenance"]["layout"] == layout
-    assert card["metrics"]["parity_image_max_abs"] <= 1e-4 and card["metrics"]["parity_text_max_abs"] <= 1e-4
+    metrics = {m["name"]: m["value"] for m in card["metrics"]}
+    assert metrics["parity_image_max_abs"] <= 1e-4 and metrics["parity_text_max_abs"] <= 1e-4
+    assert card["task"] == "textsearch.clip" and card["requires"] == ["image_encoder", "text_encoder", "tokenizer"]
     assert card["latency"]["image_ms"] > 0 and card["latency"]["threads"] == 2
     # independently: the shipped folder's ONNX towers against the torch reference on a real photo and captions
     m = ClipModel(out)
@@ -81,7 +83,8 @@ def test_convert_layout_parity(layout, reference, tmp_path, capsys):
     assert np.abs(m.encode_images(x) - want_i).max() <= 1e-4
     assert np.abs(m.encode_texts(texts) - want_t).max() <= 1e-4
     assert m.card.arch["vision_layers"] == 10 and m.card.arch["text_layers"] == 3 and m.card.arch["vision_heads"] == 4
-    assert m.card.files["tokenizer"]["sha256"].startswith("924691ac")
+    assert m.card.artifact("tokenizer").sha256.startswith("924691ac")
+    assert m.spec.embed_dim == 512 and m.spec.image_size == 224 and m.spec.context_length == 77
 
 
 def _photo():

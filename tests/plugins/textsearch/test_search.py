@@ -109,7 +109,7 @@ def test_unreadable_image_is_skipped_with_a_line(model_dir, photos, tmp_path, ca
     (["clip", "search", "--db", "{db}", "--query", "a", "-", "a"], "cancel out"),
     (["clip", "search", "--db", "{db}", "--image", "{tmp}/none.png"], "no such file"),
     (["clip", "index", "{tmp}/nofolder", "--db", "{db}", "--model", "{model}"], "no such folder"),
-    (["clip", "index", "{photos}", "--db", "{db}", "--model", "{tmp}/nomodel"], "no such CLIP model"),
+    (["clip", "index", "{photos}", "--db", "{db}", "--model", "{tmp}/nomodel"], "is not installed"),
     (["clip", "eval", "--captions", "{tmp}/caps.json", "--images", "{photos}", "--model", "{model}"], "row 0"),
 ])
 def test_bad_input_exits_2_with_one_line(argv, message, model_dir, indexed, tmp_path, capsys):

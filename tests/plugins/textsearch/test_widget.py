@@ -20,12 +20,12 @@ def page(model_dir, tmp_path, monkeypatch, qtbot):
     shutil.copytree(model_dir, home / "models" / "tiny-clip")
     other = home / "models" / "tiny-clip-b"
     shutil.copytree(model_dir, other)
-    card = other / "clip_card.toml"
+    card = other / "card.toml"
     card.write_text(card.read_text().replace('id = "tiny-clip"', 'id = "tiny-clip-b"', 1))
     monkeypatch.setenv("VITASCOPE_HOME", str(home))
     from plugins.textsearch import plugin
 
-    host = HeadlessHost(Zoo(roots=[tmp_path / "none"]), home=home)
+    host = HeadlessHost(Zoo(roots=[home / "models"]), home=home)  # the engine lists the host's zoo
     engine = plugin.create_engine(host)
     widget = plugin.create_widget(host, engine)
     qtbot.addWidget(widget)
