@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from app.core.collection import Collection, ScanReport
+from app.core.embed_batch import store_batch
 from app.core.errors import BadInput, Cancelled, ModelError
 from app.core.io.images import read_image
 from app.core.vector_index import (
@@ -135,16 +136,9 @@ def index_folders(roots: Sequence[str | Path], db: str | Path, embedder: Embedde
                     raise Cancelled()
                 chunk = pending[s:s + BATCH]
                 vecs, ok, bad = embed_files(embedder, [r.path for r in chunk], batch=BATCH)
-                for path, reason in bad:
-                    rec = next(r for r in chunk if r.path == path)
-                    col.mark_unreadable(rec.id, reason)
-                    rep.unreadable.append((path, reason))
-                if ok:
-                    ids = np.asarray([chunk[j].id for j in ok], np.int64)
-                    index.add(ids, vecs)
-                    col.mark_embedded(ids.tolist(), embedder.tag)
-                    rep.embedded += len(ok)
-                    done_since_save += len(ok)
+                n = store_batch(col, index, chunk, ok, vecs, bad, embedder.tag, rep.unreadable)
+                rep.embedded += n
+                done_since_save += n
                 if done_since_save >= save_every:
                     index.save(db)
                     done_since_save = 0

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from app.core.collection import Collection
+from app.core.embed_batch import store_batch
 from app.core.errors import BadInput, Cancelled
 from app.core.vector_index import ExactIndex, VectorIndex, auto_index, index_exists, load_index
 
@@ -76,16 +77,7 @@ def index_folders(db: str | Path, folders: list[str | Path], model, batch: int =
             bad: list[tuple[str, str]] = []
             keep, emb = model.encode_files([r.path for r in chunk], batch=batch,
                                            on_error=lambda f, e, bad=bad: bad.append((f, e)))
-            for f, e in bad:
-                rec = col.by_path(f)
-                if rec is not None:
-                    col.mark_unreadable(rec.id, e)
-                rep.unreadable.append((f, e))
-            if keep:
-                ids = np.asarray([chunk[i].id for i in keep], np.int64)
-                index.add(ids, emb)
-                col.mark_embedded(ids.tolist(), model.tag)
-                rep.embedded += len(keep)
+            rep.embedded += store_batch(col, index, chunk, keep, emb, bad, model.tag, rep.unreadable)
             index.save(base)
             if progress is not None:
                 progress("embed", min(start + batch, len(todo)), len(todo))
