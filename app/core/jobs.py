@@ -48,17 +48,10 @@ class JobSpec:
 
     @classmethod
     def load(cls, path: str | Path) -> JobSpec:
-        from .validate import load_json
+        from .validate import load_json, read_text_file
 
         p = Path(path)
-        try:
-            if not p.is_file() and p.exists():
-                raise JobError(f"{p}: not a regular file")
-            text = p.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise JobError(f"{p}: no such job spec") from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise JobError(f"{p}: not a readable JSON job spec ({e.__class__.__name__})") from None
+        text = read_text_file(p, "job spec", "not a readable JSON job spec", JobError)
         data = load_json(text, f"{p}: not a readable JSON job spec", JobError)
         try:
             return cls.from_dict(data)

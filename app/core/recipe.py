@@ -9,7 +9,7 @@ from . import paths
 from .card import RECIPE_FILE
 from .errors import BadInput, JobError
 from .jobs import JobSpec
-from .validate import check_output_dir, load_toml
+from .validate import check_output_dir, load_toml, read_text_file
 
 
 def _resolve(base: Path, value: str) -> str:
@@ -32,14 +32,7 @@ def load_recipe(path: str | Path, out: str | None = None, resume: bool = False) 
     (out_dir, params.init, params.export.out_dir) are resolved against the recipe's folder; without out_dir the
     run goes to `<user data>/jobs/<name>`."""
     path = Path(path)
-    try:
-        if path.exists() and not path.is_file():
-            raise BadInput(f"{path}: not a regular file")
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise BadInput(f"{path}: no such recipe") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise BadInput(f"{path}: cannot read ({getattr(e, 'strerror', None) or e.__class__.__name__})") from None
+    text = read_text_file(path, "recipe", "cannot read", strerror=True)
     data = load_toml(text, str(path))
     try:
         spec = JobSpec.from_dict(data)

@@ -47,6 +47,21 @@ def _check_depth(data: Any, where: str, error: type[VitascopeError]) -> Any:
     return data
 
 
+def read_text_file(path: Path, what: str, unreadable: str, error: type[VitascopeError] = BadInput,
+                   strerror: bool = False) -> str:
+    """The UTF-8 text of the file `path` (a `what`, e.g. "recipe"), with one-line errors: not a regular file, no
+    such `what`, or "`unreadable` (why)"; why is the OS error text with `strerror`, else the exception's name."""
+    try:
+        if path.exists() and not path.is_file():
+            raise error(f"{path}: not a regular file")
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(f"{path}: no such {what}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        why = (strerror and getattr(e, "strerror", None)) or e.__class__.__name__
+        raise error(f"{path}: {unreadable} ({why})") from None
+
+
 def load_json(text: str, where: str, error: type[VitascopeError] = BadInput) -> Any:
     """json.loads with one-line errors, also for absurd nesting (which would otherwise end in RecursionError)."""
     try:
