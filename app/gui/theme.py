@@ -15,23 +15,22 @@ from app.core import paths
 log = logging.getLogger(__name__)
 THEMES = ("light", "dark")
 
-_DARK = {
-    QPalette.ColorRole.Window: "#2b2d31", QPalette.ColorRole.WindowText: "#e6e6e6",
-    QPalette.ColorRole.Base: "#1f2023", QPalette.ColorRole.AlternateBase: "#2f3136",
-    QPalette.ColorRole.ToolTipBase: "#3a3d42", QPalette.ColorRole.ToolTipText: "#f0f0f0",
-    QPalette.ColorRole.Text: "#e6e6e6", QPalette.ColorRole.Button: "#35373c",
-    QPalette.ColorRole.ButtonText: "#e6e6e6", QPalette.ColorRole.BrightText: "#ff6b6b",
-    QPalette.ColorRole.Link: "#6cb4ff", QPalette.ColorRole.Highlight: "#3d7edb",
-    QPalette.ColorRole.HighlightedText: "#ffffff", QPalette.ColorRole.PlaceholderText: "#a9adb3",
-}
-_LIGHT = {
-    QPalette.ColorRole.Window: "#f3f4f6", QPalette.ColorRole.WindowText: "#1d1f23",
-    QPalette.ColorRole.Base: "#ffffff", QPalette.ColorRole.AlternateBase: "#f0f2f5",
-    QPalette.ColorRole.ToolTipBase: "#ffffe1", QPalette.ColorRole.ToolTipText: "#1d1f23",
-    QPalette.ColorRole.Text: "#1d1f23", QPalette.ColorRole.Button: "#e9ebef",
-    QPalette.ColorRole.ButtonText: "#1d1f23", QPalette.ColorRole.BrightText: "#c0392b",
-    QPalette.ColorRole.Link: "#1f5fbf", QPalette.ColorRole.Highlight: "#2f6fd0",
-    QPalette.ColorRole.HighlightedText: "#ffffff", QPalette.ColorRole.PlaceholderText: "#5b5f66",
+# palette colours per role: (light, dark)
+_COLOURS = {
+    QPalette.ColorRole.Window: ("#f3f4f6", "#2b2d31"),
+    QPalette.ColorRole.WindowText: ("#1d1f23", "#e6e6e6"),
+    QPalette.ColorRole.Base: ("#ffffff", "#1f2023"),
+    QPalette.ColorRole.AlternateBase: ("#f0f2f5", "#2f3136"),
+    QPalette.ColorRole.ToolTipBase: ("#ffffe1", "#3a3d42"),
+    QPalette.ColorRole.ToolTipText: ("#1d1f23", "#f0f0f0"),
+    QPalette.ColorRole.Text: ("#1d1f23", "#e6e6e6"),
+    QPalette.ColorRole.Button: ("#e9ebef", "#35373c"),
+    QPalette.ColorRole.ButtonText: ("#1d1f23", "#e6e6e6"),
+    QPalette.ColorRole.BrightText: ("#c0392b", "#ff6b6b"),
+    QPalette.ColorRole.Link: ("#1f5fbf", "#6cb4ff"),
+    QPalette.ColorRole.Highlight: ("#2f6fd0", "#3d7edb"),
+    QPalette.ColorRole.HighlightedText: ("#ffffff", "#ffffff"),
+    QPalette.ColorRole.PlaceholderText: ("#5b5f66", "#a9adb3"),
 }
 
 
@@ -75,8 +74,8 @@ _styles: list[Any] = []  # the app's style must outlive the call that set it
 
 def palette(name: str) -> QPalette:
     pal = QPalette()
-    for role, colour in (_DARK if name == "dark" else _LIGHT).items():
-        pal.setColor(role, QColor(colour))
+    for role, (light, dark) in _COLOURS.items():
+        pal.setColor(role, QColor(dark if name == "dark" else light))
     grey = QColor("#7a7d83" if name == "dark" else "#a0a3a8")
     for role in (QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText, QPalette.ColorRole.WindowText):
         pal.setColor(QPalette.ColorGroup.Disabled, role, grey)
