@@ -1,4 +1,5 @@
-"""Shared test set-up: headless Qt, and a private VITASCOPE_HOME per test (QSettings isolation on request)."""
+"""Shared test set-up: headless Qt, and a private VITASCOPE_HOME per test (QSettings isolation and shown plug-in
+widgets that are always shut down, on request)."""
 
 from __future__ import annotations
 
@@ -41,3 +42,21 @@ def _gc_on_the_qt_thread(request: pytest.FixtureRequest):
     pinned = pin_gc_to_qt_thread(request.getfixturevalue("qapp"))
     yield
     pinned.stop()
+
+
+@pytest.fixture
+def show_widget(qtbot):
+    """show(widget, width, height): the plug-in widget shown at that size in a window qtbot tracks; every widget
+    shown is shut down at teardown."""
+    shown = []
+
+    def show(w, width: int, height: int):
+        qtbot.addWidget(w)
+        w.resize(width, height)
+        w.show()
+        shown.append(w)
+        return w
+
+    yield show
+    for w in shown:
+        w.shutdown()

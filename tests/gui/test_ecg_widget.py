@@ -86,27 +86,18 @@ def _pngs(folder: Path, n: int) -> list[Path]:
 
 
 @pytest.fixture
-def make_widget(isolated_settings, tmp_path, qtbot):
+def make_widget(isolated_settings, tmp_path, show_widget):
     from app.core.zoo import Zoo
     from app.gui.dispatch import Dispatcher
     from app.gui.host import QtHost
     from app.gui.jobs_qt import JobsModel
     from plugins.ecg.widget import EcgWidget
 
-    made = []
-
     def make(engine: FakeEngine | None = None, home: Path | None = None):
         host = QtHost("ecg", Zoo(roots=[tmp_path / "no-models"]), JobsModel(Dispatcher()), home=home or tmp_path)
-        w = EcgWidget(host, engine or FakeEngine())
-        qtbot.addWidget(w)
-        w.resize(1300, 800)
-        w.show()
-        made.append(w)
-        return w
+        return show_widget(EcgWidget(host, engine or FakeEngine()), 1300, 800)
 
-    yield make
-    for w in made:
-        w.shutdown()
+    return make
 
 
 def _idle(w, qtbot, timeout: int = 15000) -> None:

@@ -12,29 +12,27 @@ pytest.importorskip("pytestqt")
 
 
 @pytest.fixture
-def make_widget(isolated_settings, tmp_path, qtbot):
-    """The widget on a HeadlessHost: its job callbacks arrive on the host's own thread and the SDK brings them to
-    the Qt thread (the GUI tests cover the QtHost)."""
+def headless_host(isolated_settings, tmp_path):
+    """A HeadlessHost with no models, shut down after the widgets on it (fixtures tear down in reverse)."""
     from app.core.host import HeadlessHost
     from app.core.zoo import Zoo
+
+    host = HeadlessHost(Zoo(roots=[tmp_path / "no-models"]), home=tmp_path)
+    yield host
+    host.shutdown()
+
+
+@pytest.fixture
+def make_widget(headless_host, show_widget):
+    """The widget on a HeadlessHost: its job callbacks arrive on the host's own thread and the SDK brings them to
+    the Qt thread (the GUI tests cover the QtHost)."""
     from plugins.retrieval.engine import RetrievalEngine
     from plugins.retrieval.widget import RetrievalWidget
 
-    made = []
-    host = HeadlessHost(Zoo(roots=[tmp_path / "no-models"]), home=tmp_path)
-
     def make():
-        w = RetrievalWidget(host, RetrievalEngine(host))
-        qtbot.addWidget(w)
-        w.resize(1200, 760)
-        w.show()
-        made.append(w)
-        return w
+        return show_widget(RetrievalWidget(headless_host, RetrievalEngine(headless_host)), 1200, 760)
 
-    yield make
-    for w in made:
-        w.shutdown()
-    host.shutdown()
+    return make
 
 
 @pytest.fixture(scope="module")
