@@ -152,14 +152,9 @@ def distill_student(teacher: VisionTransformer, depth: int, spec: TrainSpec, cs:
             on_event(ProgressEvent("progress", step=done, total=cs.steps,
                                    values={"distill_loss": last, "lambda": float(student.lam)}))
 
-    def stop(step: int) -> bool:
-        if cancel is not None:
-            cancel.check()
-        return False
-
     loop.run_steps(opt, list(student.parameters()), range(cs.steps), batch_loss,
                    lr=lambda step: cs.lr * 0.5 * (1 + np.cos(np.pi * step / max(1, cs.steps))), grad_clip=1.0,
-                   stop=stop, after=after)
+                   stop=loop.cancel_stop(cancel), after=after)
     student.set_lambda(1.0)
     student.eval()
     merged = student.reparameterize()

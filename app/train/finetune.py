@@ -13,13 +13,12 @@ import numpy as np
 import torch
 
 from app.core.card import ModelCard
-from app.core.errors import Cancelled
 from app.core.jobs import CancelToken
 
 from .arch.vit import VisionTransformer, ViTConfig
 from .checkpoint import load_checkpoint, model_from_checkpoint
 from .export import export_onnx
-from .loop import augment_batch, run_steps
+from .loop import augment_batch, cancel_stop, run_steps
 from .objectives import REGRESSION
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -98,18 +97,14 @@ def finetune_regression(ft: FineTuned, x: np.ndarray, y: np.ndarray, steps: int,
         xb = augment_batch(xt[idx], ops, seed, ft.steps + step)
         return loss_fn(model(xb), yt[idx])
 
-    def stop(step: int) -> bool:
-        if cancel is not None and cancel.cancelled:
-            raise Cancelled()
-        return False
-
     def after(done: int, value: torch.Tensor) -> None:
         if on_step:
             on_step(done, float(value.detach()))
         if validate is not None and (done % validate_every == 0 or done == steps):
             check(done)
 
-    run_steps(opt, list(model.parameters()), range(steps), batch_loss, grad_clip=1.0, stop=stop, after=after)
+    run_steps(opt, list(model.parameters()), range(steps), batch_loss, grad_clip=1.0, stop=cancel_stop(cancel),
+              after=after)
     if best is not None:
         model.load_state_dict(best[2])
         ft.kept_step = ft.steps + best[1]

@@ -12,11 +12,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from app.core.errors import BadInput, Cancelled
+from app.core.errors import BadInput
 from app.core.jobs import CancelToken
 
 from .finetune import FineTuned
-from .loop import run_steps
+from .loop import cancel_stop, run_steps
 
 
 def jitter(x: torch.Tensor, g: torch.Generator, rotate: float = 0.035, scale: float = 0.06, shift: float = 0.04,
@@ -137,18 +137,13 @@ def finetune_classifier(ft: FineTuned, x: np.ndarray, y: np.ndarray, steps: int,
             yb = torch.cat([yb, torch.from_numpy(np.asarray(replay[1][j], np.int64))])
         return F.cross_entropy(model(jitter(xb, g)), yb, label_smoothing=label_smoothing)
 
-    def stop(step: int) -> bool:
-        if cancel is not None and cancel.cancelled:
-            raise Cancelled()
-        return False
-
     def after(done: int, loss: torch.Tensor) -> None:
         if on_step:
             on_step(done, float(loss.detach()))
 
     run_steps(opt, list(model.parameters()), range(steps), batch_loss,
               lr=lambda step: lr * 0.5 * (1 + np.cos(np.pi * step / steps)) * min(1.0, (step + 1) / max(1, warmup)),
-              grad_clip=1.0, stop=stop, after=after)
+              grad_clip=1.0, stop=cancel_stop(cancel), after=after)
     for q in model.parameters():
         q.requires_grad_(True)
     model.eval()

@@ -260,6 +260,17 @@ def make_optimizer(model: nn.Module, spec: TrainSpec) -> torch.optim.AdamW:
 
 
 # the loop --------------------------------------------------------------------------------------------------
+def cancel_stop(cancel: CancelToken | None) -> Callable[[int], bool]:
+    """A `stop` for run_steps that never ends the run early but raises Cancelled once `cancel` is cancelled."""
+
+    def stop(step: int) -> bool:
+        if cancel is not None:
+            cancel.check()
+        return False
+
+    return stop
+
+
 def run_steps(optimizer: torch.optim.Optimizer, params: list[nn.Parameter], steps: range,
               batch_loss: Callable[[int], torch.Tensor], *, lr: Callable[[int], float] | None = None,
               grad_clip: float = 0.0, stop: Callable[[int], bool] | None = None,
