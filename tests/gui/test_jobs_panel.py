@@ -23,6 +23,15 @@ def _panel(qtbot) -> tuple[JobsModel, JobsPanel]:
     return model, panel
 
 
+def _job_past(qtbot, name: str, fn, step: int, timeout: int):
+    """A panel running the thread job `fn`, once the job has reported `step`: (model, panel, handle, record)."""
+    model, panel = _panel(qtbot)
+    handle = model.run_thread_job(name, fn)
+    rec = model.records[0]
+    qtbot.waitUntil(lambda: (rec.step or 0) >= step, timeout=timeout)
+    return model, panel, handle, rec
+
+
 def _counting(token, emit):
     for i in range(1, 2001):
         token.check()
@@ -32,10 +41,7 @@ def _counting(token, emit):
 
 
 def test_thread_job_shows_progress_and_cancel_marks_it_cancelled(qtbot):
-    model, panel = _panel(qtbot)
-    handle = model.run_thread_job("count", _counting)
-    rec = model.records[0]
-    qtbot.waitUntil(lambda: (rec.step or 0) >= 20, timeout=3000)
+    model, panel, handle, rec = _job_past(qtbot, "count", _counting, 20, timeout=3000)
     panel._tick()
     bar = panel._bars[rec.id]
     assert bar.format().startswith(f"{rec.step}/2000") and "measuring speed" in bar.format()  # still warming up
@@ -119,10 +125,7 @@ def _warm_then_steady(token, emit):
 
 
 def test_eta_is_measured_after_warm_up_against_a_known_step_time(qtbot):
-    model, panel = _panel(qtbot)
-    handle = model.run_thread_job("known speed", _warm_then_steady)
-    rec = model.records[0]
-    qtbot.waitUntil(lambda: (rec.step or 0) >= 120, timeout=20_000)
+    model, panel, handle, rec = _job_past(qtbot, "known speed", _warm_then_steady, 120, timeout=20_000)
     sps = rec.seconds_per_step()
     assert sps is not None and 0.019 <= sps < 0.03  # sleep overshoots a little; the warm-up is not in it
     left = rec.eta_s()
