@@ -4,6 +4,7 @@ embeddings) that exports to ONNX with free batch/height/width, plus a registry o
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
@@ -75,21 +76,28 @@ class ViTConfig:
         return cls(**data)
 
 
+def _stem_layers(in_chans: int, width: int, patch: int, min_channels: int,
+                 stage: Callable[[int, int], list[nn.Module]]) -> list[nn.Module]:
+    """log2(patch) halving stages `stage(c_in, c_out)`, channels doubling up to `width` (at least `min_channels`),
+    then a 1×1 conv to `width`."""
+    layers: list[nn.Module] = []
+    n = patch.bit_length() - 1
+    c_in = in_chans
+    for i in range(n):
+        c_out = max(min_channels, width >> (n - 1 - i))
+        layers += stage(c_in, c_out)
+        c_in = c_out
+    layers.append(nn.Conv2d(c_in, width, 1))
+    return layers
+
+
 class ConvStem(nn.Sequential):
     """log2(patch) stride-2 3×3 Conv-BN-ReLU layers, then a 1×1 conv to `width`: the same token grid as a
     patch embedding, with the convolutional inductive bias that makes small ViTs train fast and stably."""
 
     def __init__(self, in_chans: int, width: int, patch: int) -> None:
-        layers: list[nn.Module] = []
-        n = patch.bit_length() - 1
-        c_in = in_chans
-        for i in range(n):
-            c_out = max(8, width >> (n - 1 - i))
-            layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c_out),
-                       nn.ReLU(inplace=True)]
-            c_in = c_out
-        layers.append(nn.Conv2d(c_in, width, 1))
-        super().__init__(*layers)
+        super().__init__(*_stem_layers(in_chans, width, patch, 8, lambda c_in, c_out: [
+            nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]))
 
 
 class ConvPoolStem(nn.Sequential):
@@ -98,16 +106,9 @@ class ConvPoolStem(nn.Sequential):
     a patch or strided stem left the ViT at chance for 300 steps where this stem learned."""
 
     def __init__(self, in_chans: int, width: int, patch: int) -> None:
-        layers: list[nn.Module] = []
-        n = patch.bit_length() - 1
-        c_in = in_chans
-        for i in range(n):
-            c_out = max(16, width >> (n - 1 - i))
-            layers += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out),
-                       nn.ReLU(inplace=True), nn.MaxPool2d(2)]
-            c_in = c_out
-        layers.append(nn.Conv2d(c_in, width, 1))
-        super().__init__(*layers)
+        super().__init__(*_stem_layers(in_chans, width, patch, 16, lambda c_in, c_out: [
+            nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
+            nn.MaxPool2d(2)]))
 
 
 class Attention(nn.Module):
