@@ -9,6 +9,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import scipy.fft as sfft
@@ -83,21 +84,23 @@ class FFT2:
     def __repr__(self) -> str:
         return f"FFT2({self.shape}, {self.backend}, threads={self.threads})"
 
+    def _fftw(self, plan: Any, src: np.ndarray, x: np.ndarray, out: Callable[[], np.ndarray]) -> np.ndarray:
+        """Runs the FFTW `plan` on x copied into its input buffer `src`; `out()` copies the result out, all under
+        the plan's lock."""
+        with self._lock:
+            np.copyto(src, x)
+            plan.execute()
+            return out()
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         if self.backend == "scipy":
             return sfft.fft2(np.asarray(x, np.complex64), workers=self.threads)
-        with self._lock:
-            np.copyto(self._a, x)
-            self._fw.execute()
-            return self._b.copy()
+        return self._fftw(self._fw, self._a, x, self._b.copy)
 
     def inverse(self, x: np.ndarray) -> np.ndarray:
         if self.backend == "scipy":
             return sfft.ifft2(np.asarray(x, np.complex64), workers=self.threads)
-        with self._lock:
-            np.copyto(self._b, x)
-            self._bw.execute()
-            return np.multiply(self._a, self._scale)
+        return self._fftw(self._bw, self._b, x, lambda: np.multiply(self._a, self._scale))
 
     def convolve(self, x: np.ndarray, h: np.ndarray, post: Callable[[np.ndarray], np.ndarray] | None = None
                  ) -> np.ndarray:
