@@ -4,14 +4,10 @@ vocabulary and a zoo card (task textsearch.clip), with a torch-vs-onnxruntime pa
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import logging
 import math
 import shutil
-import sys
 import tempfile
-import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -23,6 +19,7 @@ from app.core.card import parse_card, write_card
 from app.core.errors import BadInput, JobError
 
 from .clip_model import CLIP, ClipConfig, ImageTower, TextTower, config_from_state_dict
+from .export import quiet_exporter
 
 PARITY_ATOL = 1e-4
 IGNORED = ("attn_mask", "input_resolution", "context_length", "vocab_size", "l0_module.")
@@ -128,25 +125,10 @@ def build_model(sd: dict[str, torch.Tensor], where: str, act: str = "gelu") -> C
     return model.eval()
 
 
-@contextlib.contextmanager
-def _quiet():
-    names = ("onnxscript", "onnx_ir", "torch.onnx", "torch.export", "torch._dynamo")
-    levels = {n: logging.getLogger(n).level for n in names}
-    try:
-        for n in names:
-            logging.getLogger(n).setLevel(logging.ERROR)
-        with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        for n, level in levels.items():
-            logging.getLogger(n).setLevel(level)
-
-
 def export_tower(tower: torch.nn.Module, example: torch.Tensor, path: Path, input_name: str) -> None:
     """ONNX (opset 17) with a free batch dim in one file, output "embeds" (L2-normalised). The TorchScript
     exporter takes ~2 s for TinyCLIP-8M where the dynamo exporter takes ~20–45 s; dynamo is the fallback."""
-    with _quiet(), torch.no_grad():
+    with quiet_exporter(), torch.no_grad():
         try:
             torch.onnx.export(tower, (example,), str(path), dynamo=False, input_names=[input_name],
                               output_names=["embeds"], dynamic_axes={input_name: {0: "batch"}, "embeds": {0: "batch"}},

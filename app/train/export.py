@@ -96,15 +96,17 @@ def _sanitize(value: Any) -> Any:
 
 
 @contextlib.contextmanager
-def _quiet_exporter():
+def quiet_exporter(*ignore: type[Warning]):
+    """The ONNX exporters kept quiet: their loggers at ERROR, their prints sent to stderr (stdout stays clean for
+    JSON-lines events and --json output), and warnings of the `ignore` types (default: all) dropped."""
     names = ("onnxscript", "onnx_ir", "torch.onnx", "torch.export", "torch._dynamo")
     levels = {n: logging.getLogger(n).level for n in names}
     try:
         for n in names:
             logging.getLogger(n).setLevel(logging.ERROR)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            warnings.simplefilter("ignore", DeprecationWarning)
+        with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
+            for category in ignore or (Warning,):
+                warnings.simplefilter("ignore", category)
             yield
     finally:
         for n, level in levels.items():
@@ -132,9 +134,9 @@ def _onnx_export(model: nn.Module, example: torch.Tensor, path: Path, input_name
     dims: dict[int, Any] = {0: batch}
     if dynamic_hw:
         dims.update({2: torch.export.Dim("height"), 3: torch.export.Dim("width")})
-    # the exporter may print progress to stdout; keep stdout clean for JSON-lines events and --json output,
-    # and quieten the optimiser's INFO chatter and the "torchvision is not installed" warnings
-    with contextlib.redirect_stdout(sys.stderr), _quiet_exporter():
+    # quieten the exporter's progress prints, the optimiser's INFO chatter and the "torchvision is not installed"
+    # warnings
+    with quiet_exporter(FutureWarning, DeprecationWarning):
         program = torch.onnx.export(model, (example,), dynamo=True, dynamic_shapes=(dims,),
                                     input_names=[input_name],
                                     output_names=[output_name] if isinstance(output_name, str) else output_name,
