@@ -25,6 +25,7 @@ COCO = ROOT.parent / "shared" / "data" / "clip" / "coco"
 from app.train.clip_distill import embed_all, inherit, train  # noqa: E402
 from app.train.clip_model import CLIP, ClipConfig  # noqa: E402
 from bench.clip_scenes import make_scenes  # noqa: E402
+from bench.results_json import report  # noqa: E402
 from plugins.textsearch.evaluate import recall  # noqa: E402
 from plugins.textsearch.preprocess import load_rgb, resize_crop, to_tensor  # noqa: E402
 from plugins.textsearch.tokenizer import load_tokenizer  # noqa: E402
@@ -143,10 +144,7 @@ def main() -> None:
             res[name if name != "teacher" else "teacher"]["onnx_latency"] = card["latency"]
             res[name]["onnx_bytes"] = {a["role"]: a["bytes"] for a in card["artifacts"]}
     res["seconds"] = round(time.perf_counter() - t0, 1)
-    print(json.dumps(res, indent=1))
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(res, indent=1) + "\n")
+    report(res, args.out)
 
 
 if __name__ == "__main__":

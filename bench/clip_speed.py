@@ -8,13 +8,13 @@ Without --model a random TinyCLIP-8M checkpoint is written and converted first (
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from results_json import report
 
 ROOT = Path(__file__).resolve().parents[1]
 COCO = ROOT.parent / "shared" / "data" / "clip" / "coco"
@@ -90,10 +90,7 @@ def main() -> None:
     import platform
 
     res["machine"] = f"{platform.platform()} ({os.cpu_count()} cpus), load {os.getloadavg()[0]:.2f}"
-    print(json.dumps(res, indent=1))
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(res, indent=1) + "\n")
+    report(res, args.out)
 
 
 if __name__ == "__main__":
