@@ -1,9 +1,11 @@
 """Small helpers several test folders share: raw SQL behind the code's back, every field path of a nested card and a
-copy with one field replaced, and checking and saving an onnx-helper graph as a model file."""
+copy with one field replaced, checking and saving an onnx-helper graph as a model file, and a model's row of
+`vitascope models list --json`."""
 
 from __future__ import annotations
 
 import copy
+import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,3 +51,9 @@ def save_onnx_graph(graph: Any, path: Path) -> None:
     model.ir_version = 8
     onnx.checker.check_model(model)
     path.write_bytes(model.SerializeToString())
+
+
+def listed_model(main: Any, capsys: Any, model_id: str) -> dict:
+    """The row of `model_id` in `vitascope models list --json` (run through the CLI's `main`)."""
+    assert main(["models", "list", "--json"]) == 0
+    return next(r for r in json.loads(capsys.readouterr().out) if r["id"] == model_id)

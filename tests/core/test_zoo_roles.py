@@ -5,7 +5,6 @@ neither a model nor `requires`."""
 
 from __future__ import annotations
 
-import json
 import tomllib
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from app.core.card import parse_card, read_card, sha256_file
 from app.core.errors import ModelError
 from app.core.zoo import Zoo, open_folder
 from tests.core.conftest import build_linear_onnx
+from tests.helpers import listed_model
 
 ROLES = ["image_encoder", "text_encoder", "tokenizer"]
 
@@ -135,8 +135,7 @@ def test_cli_lists_verifies_and_refuses_in_one_line(tmp_path, monkeypatch, capsy
     home = tmp_path / "home"
     folder = make_two_tower(home / "models")
     monkeypatch.setenv("VITASCOPE_HOME", str(home))
-    assert main(["models", "list", "--json"]) == 0
-    row = next(r for r in json.loads(capsys.readouterr().out) if r["id"] == "two-tower")
+    row = listed_model(main, capsys, "two-tower")
     assert row["error"] is None and row["task"] == "test.twotower"
     assert [a["role"] for a in row["artifacts"]] == ROLES
     assert main(["models", "verify"]) == 0

@@ -19,6 +19,7 @@ from app.core.card import CARD_FILE, CLIP_CARD_FILE, parse_card, read_card, upgr
 from app.core.errors import ModelError
 from app.core.zoo import Zoo
 from plugins.textsearch.model import ClipModel, find_model
+from tests.helpers import listed_model
 
 ROLES = ["image_encoder", "text_encoder", "tokenizer"]
 LEGACY = Path(__file__).parent / "data" / "legacy_clip_card.toml"
@@ -60,8 +61,7 @@ def test_zoo_lists_verifies_and_opens_clip_models_by_id(model_dir, photos, tmp_p
     home = tmp_path / "home"
     shutil.copytree(model_dir, home / "models" / "tiny-clip")
     monkeypatch.setenv("VITASCOPE_HOME", str(home))
-    assert main(["models", "list", "--json"]) == 0
-    row = next(r for r in json.loads(capsys.readouterr().out) if r["id"] == "tiny-clip")
+    row = listed_model(main, capsys, "tiny-clip")
     assert row["error"] is None and row["task"] == "textsearch.clip"
     assert [a["role"] for a in row["artifacts"]] == ROLES
     assert main(["models", "list"]) == 0
