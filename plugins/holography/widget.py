@@ -35,8 +35,21 @@ from app.core.errors import VitascopeError
 from app.core.plugin_api import Host
 from app.gui.sdk import Banner, ModelPicker, PluginWidgetBase, spin_box, style_plot_axes
 
-from .engine import ENGINE_METHODS, HoloEngine, HoloResult
-from .optics import PRESETS, Optics
+from .engine import DEFAULT_PRESET, ENGINE_METHODS, HoloEngine, HoloResult
+from .optics import PRESETS, Z_LIMIT_M, Optics, preset
+from .readers import HDF5_SUFFIXES, load_sidecar, resolve_optics
+from .widget_status import (
+    BACKGROUND_TEXT,
+    DROPPED_TIP,
+    PIXEL_TIP,
+    DiskRate,
+    focus_text,
+    human_bytes,
+    optics_text,
+    pixel_text,
+    z_text,
+)
+from .widget_stream import NO_BACKGROUND, STREAM_BACKGROUND, OverriddenSource, check_background, load_background
 
 log = logging.getLogger(__name__)
 PLUGIN_ID = "holography"
@@ -44,6 +57,9 @@ SOURCES = ("Simulated camera", "File (HDF5, TIFF, images, video)", "Camera")
 METHOD_LABELS = {"auto": "Auto (best measured)", "vit+refine": "ViT + refine", "vit": "ViT only",
                  "sweep": "Sweep (classical)"}
 HISTORY_S = 30.0
+BACKGROUND_CHOICES = (("The stream's own", STREAM_BACKGROUND), ("None (estimate from each frame)", NO_BACKGROUND),
+                      ("From a file…", "file"))
+FOCUS_COLOURS = {"ok": "rgb(39, 174, 96)", "uncertain": "rgb(211, 140, 0)", "out": "rgb(220, 40, 40)"}
 
 
 class HoloWidget(PluginWidgetBase):
@@ -60,11 +76,21 @@ class HoloWidget(PluginWidgetBase):
         self._amp_levels: tuple[float, float] | None = None
         self._history: deque[tuple[float, float, float, float]] = deque(maxlen=2000)
         self._t0: float | None = None
+        self.z_range_m: tuple[float, float] | None = None  # the user's z range; None = the stream's own
+        self.background_choice: str = STREAM_BACKGROUND  # or NO_BACKGROUND, or "file" (self.background_file)
+        self.background_file: str | None = None
+        self._background: np.ndarray | None = None  # the loaded background hologram
+        self._frame_shape: tuple[int, ...] | None = None  # the raw frames' shape (set by the worker thread)
+        self._source: OverriddenSource | None = None
+        self._file_optics: Optics | None = None  # an HDF5 stack's own optics (shown before it streams)
+        self._stream_kind, self._stream_hdf5 = "sim", False  # the running stream's source kind
+        self._disk: DiskRate | None = None
         self._building = True
         self._build()
         self._restore_settings()
         self._building = False
         self.model_combo.refresh(select=self.engine.model_id)
+        self._refresh_optics()
         self.sync_buttons()
 
     # layout ------------------------------------------------------------------------------------------------
@@ -79,7 +105,7 @@ class HoloWidget(PluginWidgetBase):
 
         self.view = pg.GraphicsLayoutWidget()
         self.view.setBackground(None)
-        self.view.setMinimumSize(420, 220)
+        self.view.setMinimumSize(380, 220)
         self.amp_title = self.view.addLabel("Amplitude", row=0, col=0)
         self.phase_title = self.view.addLabel("Phase (rad, wrapped)", row=0, col=1)
         self.amp_box = self.view.addViewBox(row=1, col=0, lockAspect=True, invertY=True, enableMouse=False)
@@ -109,11 +135,13 @@ class HoloWidget(PluginWidgetBase):
         self.stats_label = QLabel("stopped")
         self.stats_label.setWordWrap(True)
         self.stats_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.stats_label.setToolTip(f"Dropped frames. {DROPPED_TIP}\n\n{PIXEL_TIP}")
         self.z_label = QLabel("z —")
         font = self.z_label.font()
         font.setPointSizeF(font.pointSizeF() * 1.4)
         font.setBold(True)
         self.z_label.setFont(font)
+        self.z_label.setWordWrap(True)  # a long readout wraps instead of widening the page
 
         left = QVBoxLayout()
         left.addLayout(head)
@@ -123,6 +151,13 @@ class HoloWidget(PluginWidgetBase):
         zrow.addWidget(self.z_label)
         zrow.addStretch(1)
         left.addLayout(zrow)
+        self.focus_label = QLabel("Focus: —")
+        self.focus_label.setWordWrap(True)
+        self._focus_tip = ("How far to trust z: the sharpness curve's peak over the z range (sweep and "
+                           "vit+refine). \"No focus in range\": the sharpest plane is on an edge of the range (or "
+                           "the in-line hologram plane): widen the z range.")
+        self.focus_label.setToolTip(self._focus_tip)
+        left.addWidget(self.focus_label)
         left.addWidget(self.zplot, 2)
         left.addWidget(self.stats_label)
 
@@ -130,9 +165,13 @@ class HoloWidget(PluginWidgetBase):
         cv = QVBoxLayout(controls)
         cv.addWidget(self._build_source())
         cv.addWidget(self._build_focus())
+        cv.addWidget(self._build_background())
         cv.addWidget(self._build_optics())
-        cv.addWidget(self._build_record())
         cv.addStretch(1)
+        for combo in controls.findChildren(QComboBox):  # long entries elide instead of widening the panel
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(6)
+        self.controls = controls
         scroll = QScrollArea()
         scroll.setWidget(controls)
         scroll.setWidgetResizable(True)
@@ -140,9 +179,13 @@ class HoloWidget(PluginWidgetBase):
         scroll.setMinimumWidth(300)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
+        right = QVBoxLayout()
+        right.setContentsMargins(0, 0, 0, 0)
+        right.addWidget(self._build_record())  # Start / Stop / Record: always in view, never scrolled away
+        right.addWidget(scroll, 1)
         layout = QHBoxLayout(self)
         layout.addLayout(left, 3)
-        layout.addWidget(scroll, 1)
+        layout.addLayout(right, 1)
 
     def _build_source(self) -> QGroupBox:
         box = QGroupBox("Source")
@@ -176,11 +219,6 @@ class HoloWidget(PluginWidgetBase):
         form.addRow(self.source_pages)
         self.fps_spin = spin_box(1.0, 200.0, 20.0, decimals=0, suffix=" fps")
         form.addRow("Frame rate", self.fps_spin)
-        row = QHBoxLayout()
-        self.live_buttons()
-        row.addWidget(self.start_button)
-        row.addWidget(self.stop_button)
-        form.addRow(row)
         return box
 
     def _build_focus(self) -> QGroupBox:
@@ -200,6 +238,7 @@ class HoloWidget(PluginWidgetBase):
         self.plan_label = QLabel("")
         self.plan_label.setWordWrap(True)
         form.addRow(self.plan_label)
+        self._build_z_range(form)
         self.smooth_check = QCheckBox("Temporal smoothing (robust tracker)")
         self.smooth_check.setChecked(self.engine.smoothing)
         self.smooth_check.toggled.connect(self._smoothing_toggled)
@@ -232,6 +271,90 @@ class HoloWidget(PluginWidgetBase):
         form.addRow(self.sideband_label)
         return box
 
+    def _build_z_range(self, form: QFormLayout) -> None:
+        tip = ("The range the autofocus searches (and the manual z slider spans). A learned model also stays "
+               "inside the range it was trained on. Changing it restarts the stream.")
+        self.z_lo_spin = spin_box(-1e6, 1e6, 0.0, decimals=1)
+        self.z_hi_spin = spin_box(-1e6, 1e6, 0.0, decimals=1)
+        self.z_unit_combo = QComboBox()
+        self.z_unit_combo.addItems(["µm", "mm"])
+        self.z_reset_button = QPushButton("Reset")
+        self.z_reset_button.setToolTip("Back to the z range of the stream's optics (preset, file or camera)")
+        row = QHBoxLayout()
+        row.addWidget(self.z_unit_combo)
+        row.addWidget(self.z_reset_button)
+        row.addStretch(1)
+        form.addRow("z from", self.z_lo_spin)
+        form.addRow("z to", self.z_hi_spin)
+        form.addRow("", row)
+        for w in (self.z_lo_spin, self.z_hi_spin, self.z_unit_combo, self.z_reset_button):
+            w.setToolTip(tip if w is not self.z_reset_button else w.toolTip())
+        self._show_z_range(self.engine.optics.z_range_m)
+        self.z_lo_spin.editingFinished.connect(self._z_range_edited)
+        self.z_hi_spin.editingFinished.connect(self._z_range_edited)
+        self.z_unit_combo.currentIndexChanged.connect(self._z_unit_changed)
+        self.z_reset_button.clicked.connect(lambda: self.set_z_range(None))
+
+    def _z_scale(self) -> float:
+        return 1e-6 if self.z_unit_combo.currentText() == "µm" else 1e-3
+
+    def _show_z_range(self, z_range_m: tuple[float, float], unit: str | None = None) -> None:
+        """Show `z_range_m` in the z range boxes (in µm below 1 mm, else mm, unless `unit` is given)."""
+        lo, hi = z_range_m
+        unit = unit or ("µm" if max(abs(lo), abs(hi)) < 1e-3 else "mm")
+        for w in (self.z_lo_spin, self.z_hi_spin, self.z_unit_combo):
+            w.blockSignals(True)
+        self.z_unit_combo.setCurrentText(unit)
+        scale = self._z_scale()
+        limit = Z_LIMIT_M / scale
+        for w, v in ((self.z_lo_spin, lo), (self.z_hi_spin, hi)):
+            w.setRange(-limit, limit)
+            w.setDecimals(1 if unit == "µm" else 3)
+            w.setSingleStep(1.0 if unit == "µm" else 0.1)
+            w.setSuffix(f" {unit}")
+            w.setValue(v / scale)
+        for w in (self.z_lo_spin, self.z_hi_spin, self.z_unit_combo):
+            w.blockSignals(False)
+
+    def _z_unit_changed(self, _i: int) -> None:
+        old = 1e-3 if self.z_unit_combo.currentText() == "µm" else 1e-6  # the unit shown until now
+        z = (self.z_lo_spin.value() * old, self.z_hi_spin.value() * old)
+        self._show_z_range(z, self.z_unit_combo.currentText())
+
+    def _z_range_edited(self) -> None:
+        scale = self._z_scale()
+        z = (self.z_lo_spin.value() * scale, self.z_hi_spin.value() * scale)
+        if z != self._z_range_in_use():
+            self.set_z_range(z)
+
+    def _z_range_in_use(self) -> tuple[float, float]:
+        if self.z_range_m is not None:
+            return self.z_range_m
+        return (self.engine.stream_optics if self.running else self._panel_optics()).z_range_m
+
+    def set_z_range(self, z_range_m: tuple[float, float] | None) -> bool:
+        """Search `z_range_m` (metres, low < high) from now on, None for the stream's own; restarts a running
+        stream. False with a message when the range is not usable."""
+        if z_range_m is not None:
+            lo, hi = float(z_range_m[0]), float(z_range_m[1])
+            if not (lo < hi and max(abs(lo), abs(hi)) <= Z_LIMIT_M):
+                self._error = f"z range {z_text(lo)} … {z_text(hi)}: the low end must be below the high end"
+                self._update_banner()
+                self._show_z_range(self._z_range_in_use())
+                return False
+            z_range_m = (lo, hi)
+        self._error = None
+        self.z_range_m = z_range_m
+        self._show_z_range(self._z_range_in_use())
+        self._restart_if_running()
+        self._show_stream_optics()
+        return True
+
+    def _restart_if_running(self) -> None:
+        if self.running:
+            self.stop()
+            self.start()
+
     def _flip_toggled(self, on: bool) -> None:
         self.engine.set_flip_z(on)
         self._show_sideband()
@@ -247,6 +370,74 @@ class HoloWidget(PluginWidgetBase):
             text = f"Sideband in use: {side} ({why}{', flipped by you' if self.engine.flip_z else ''})"
         self.sideband_label.setText(text)
         self.sideband_label.setToolTip(src)
+
+    def _build_background(self) -> QGroupBox:
+        box = QGroupBox("Background hologram")
+        form = QFormLayout(box)
+        self.background_combo = QComboBox()
+        for text, key in BACKGROUND_CHOICES:
+            self.background_combo.addItem(text, key)
+        self.background_combo.setToolTip("A hologram recorded without the specimen (same camera settings) divides "
+                                         "out the reference beam and the illumination; without one, off-axis "
+                                         "fields are estimated from each frame and z is less accurate.")
+        self.background_combo.activated.connect(self._background_chosen)
+        form.addRow(self.background_combo)
+        self.background_label = QLabel("In use: — (shown when the stream runs)")
+        self.background_label.setWordWrap(True)
+        form.addRow(self.background_label)
+        return box
+
+    def _background_chosen(self, _i: int) -> None:
+        key = self.background_combo.currentData()
+        if key == "file":
+            path, _ = QFileDialog.getOpenFileName(self, "Open a background hologram", "", "Holograms (*.tif *.tiff "
+                                                  "*.png *.jpg *.bmp *.h5 *.hdf5);;All files (*)")
+            if not path or not self.set_background_file(path):
+                self._show_background_choice()
+            return
+        self.set_background(key)
+
+    def set_background_file(self, path: str | Path) -> bool:
+        """Use the background hologram in `path` for the stream (restarts it); False with a message if unusable."""
+        try:
+            bg = load_background(path)
+            check_background(bg, self._frame_shape)
+        except VitascopeError as e:
+            self._error = f"Background not used: {e}"
+            self._update_banner()
+            return False
+        self._background, self.background_file = bg, str(path)
+        self.set_background("file")
+        return True
+
+    def set_background(self, choice: str) -> None:
+        """STREAM_BACKGROUND, NO_BACKGROUND or "file" (the one loaded last); restarts a running stream."""
+        if choice == "file" and self._background is None:
+            choice = STREAM_BACKGROUND
+        self._error = None
+        self.background_choice = choice
+        self._show_background_choice()
+        self._restart_if_running()
+
+    def _show_background_choice(self) -> None:
+        i = self.background_combo.findData(self.background_choice)
+        self.background_combo.setCurrentIndex(max(0, i))
+        if self.background_choice == "file" and self.background_file:
+            self.background_combo.setItemText(i, f"File: {Path(self.background_file).name}")
+        self._show_background_in_use()
+
+    def _show_background_in_use(self) -> None:
+        r = self.last if self.running else None
+        origin = {"file": f" ({Path(self.background_file or '').name})", NO_BACKGROUND: " (ignored by you)"}.get(
+            self.background_choice, " (the stream's)")
+        if r is None:
+            text = "In use: — (shown when the stream runs)"
+        elif r.background == "recorded":
+            text = f"In use: {BACKGROUND_TEXT['recorded']}{origin if origin != ' (ignored by you)' else ''}"
+        else:
+            text = f"In use: {BACKGROUND_TEXT.get(r.background, r.background)}" + (
+                origin if self.background_choice == NO_BACKGROUND else "")
+        self.background_label.setText(text)
 
     def _build_optics(self) -> QGroupBox:
         box = QGroupBox("Optics")
@@ -266,8 +457,12 @@ class HoloWidget(PluginWidgetBase):
         form.addRow("Wavelength", self.wl_spin)
         form.addRow("Pixel (object)", self.px_spin)
         form.addRow("NA", self.na_spin)
+        self.optics_note = QLabel("")
+        self.optics_note.setWordWrap(True)
+        form.addRow(self.optics_note)
         self.stream_optics_label = QLabel("")
         self.stream_optics_label.setWordWrap(True)
+        self.stream_optics_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         form.addRow(self.stream_optics_label)
         self._show_optics(self.engine.optics)
         for w in (self.wl_spin, self.px_spin, self.na_spin):
@@ -275,15 +470,23 @@ class HoloWidget(PluginWidgetBase):
         self.mode_combo.currentIndexChanged.connect(self._optics_edited)
         return box
 
-    def _build_record(self) -> QGroupBox:
-        box = QGroupBox("Recording (HDF5)")
+    def _build_record(self) -> QWidget:
+        box = QWidget()
         v = QVBoxLayout(box)
+        v.setContentsMargins(0, 0, 0, 0)
+        self.live_buttons()
         self.record_button = QPushButton("● Record…")
         self.record_button.setCheckable(True)
+        self.record_button.setToolTip("Record to HDF5: frames, timestamps, predicted z, method and optics; "
+                                      "flushed every 0.5 s.")
         self.record_button.clicked.connect(self._record_clicked)
-        self.record_label = QLabel("Frames, timestamps, predicted z, method and optics; flushed every 0.5 s.")
+        row = QHBoxLayout()
+        row.addWidget(self.start_button)
+        row.addWidget(self.stop_button)
+        row.addWidget(self.record_button)
+        self.record_label = QLabel("Record: frames, z, method and optics to HDF5.")
         self.record_label.setWordWrap(True)
-        v.addWidget(self.record_button)
+        v.addLayout(row)
         v.addWidget(self.record_label)
         return box
 
@@ -387,53 +590,130 @@ class HoloWidget(PluginWidgetBase):
         self.manual_slider.setValue(int(round(z_um * 1e-6 / self._slider_unit)))
 
     # optics ------------------------------------------------------------------------------------------------
-    def _show_optics(self, o: Optics) -> None:
+    def _optics_lock(self) -> str | None:
+        """Why the optics fields cannot change the running (else the selected) source's stream, or None."""
+        kind, hdf5 = (self._stream_kind, self._stream_hdf5) if self.running else (self.source_kind,
+                                                                                  self._is_hdf5())
+        if kind == "sim":
+            return ("Locked: the simulated camera images with its own optics (the dhm-offaxis-10x microscope; it "
+                    "draws its NA and carrier when it starts), so an edit could only mis-reconstruct it. Edits "
+                    "apply to image files, videos and cameras.")
+        if kind == "file" and hdf5:
+            return ("Locked: this HDF5 stack states its own optics (its attributes), and they are used as they "
+                    "are. Edits apply to image files, videos and cameras.")
+        return None
+
+    def _is_hdf5(self) -> bool:
+        return Path(self.file_path or "").suffix.lower() in HDF5_SUFFIXES
+
+    def _panel_optics(self) -> Optics:
+        """The optics the selected source will stream with, before the z range set here."""
+        if self.source_kind == "sim":
+            return preset(DEFAULT_PRESET).optics
+        if self.source_kind == "file" and self._is_hdf5() and self._file_optics is not None:
+            return self._file_optics
+        return self.engine.optics
+
+    def _refresh_optics(self) -> None:
+        """Show the optics the selected (or running) source really uses, locked or editable, and its z range."""
+        lock = self._optics_lock()
+        o = self.engine.stream_optics if self.running else self._panel_optics()
+        self._show_optics(o if lock else self.engine.optics, o.name if lock else self.engine.preset_name)
+        self._show_z_range(self._z_range_in_use())
+        self._show_stream_optics()
+        self._sync_locks()
+
+    def _sync_locks(self) -> None:
+        """Enable what may change now: optics only for sources that use them, nothing that restarts the stream
+        while it records."""
+        lock = self._optics_lock()
+        recording = self.engine.recorder is not None and self.engine.recorder.running
+        busy = "Stop recording to change this: applying it restarts the stream." if recording else ""
+        for w in (self.preset_combo, self.mode_combo, self.wl_spin, self.px_spin, self.na_spin):
+            w.setEnabled(lock is None and not recording)
+        for w in (self.z_lo_spin, self.z_hi_spin, self.z_unit_combo, self.z_reset_button, self.background_combo):
+            w.setEnabled(not recording)
+        if lock:
+            note = lock
+        elif recording:
+            note = busy
+        else:
+            note = "Used by this source: an edit applies to the stream at once (it restarts)."
+        if self.optics_note.text() != note:
+            self.optics_note.setText(note)
+
+    def _show_stream_optics(self) -> None:
+        if self.running:
+            text = "In use by the stream: " + optics_text(self.engine.stream_optics)
+        else:
+            o = self._panel_optics()
+            o = o.with_(z_range_m=self.z_range_m) if self.z_range_m is not None else o
+            text = "Not streaming. The next stream: " + optics_text(o) + (
+                " (NA and carrier drawn at start)" if self.source_kind == "sim" else
+                " (from the file)" if self._is_hdf5() and self.source_kind == "file" else "")
+        self.stream_optics_label.setText(text)
+
+    def _show_optics(self, o: Optics, preset_name: str | None = None) -> None:
         for w in (self.mode_combo, self.wl_spin, self.px_spin, self.na_spin, self.preset_combo):
             w.blockSignals(True)
         self.mode_combo.setCurrentText(o.mode)
         self.wl_spin.setValue(o.wavelength_m * 1e9)
         self.px_spin.setValue(o.pixel_size_m * 1e6)
         self.na_spin.setValue(o.na or 0.0)
-        idx = self.preset_combo.findData(self.engine.preset_name) if self.engine.preset_name else -1
+        idx = self.preset_combo.findData(preset_name) if preset_name else -1
         self.preset_combo.setCurrentIndex(idx if idx >= 0 else self.preset_combo.count() - 1)
         for w in (self.mode_combo, self.wl_spin, self.px_spin, self.na_spin, self.preset_combo):
             w.blockSignals(False)
 
     def _preset_chosen(self, _i: int) -> None:
         name = self.preset_combo.currentData()
-        if name is None:
+        if name is None or self._optics_lock():
             return
-        o = self.engine.set_preset(name)
-        self._show_optics(o)
-        self._set_slider_range(o)
+        self.engine.set_preset(name)
+        self.z_range_m = None  # a new microscope: its own z range
         self._optics_changed()
 
     def _optics_edited(self) -> None:
+        if self._optics_lock():
+            return
         base = self.engine.optics
         try:
             o = Optics(self.mode_combo.currentText(), self.wl_spin.value() * 1e-9, self.px_spin.value() * 1e-6,
-                       na=self.na_spin.value() or None, z_range_m=base.z_range_m, medium_index=base.medium_index)
+                       na=self.na_spin.value() or None, z_range_m=base.z_range_m, medium_index=base.medium_index,
+                       sideband=base.sideband)
         except VitascopeError as e:
             self._error = str(e)
             self._update_banner()
             return
         if o.to_dict() | {"name": ""} == base.to_dict() | {"name": ""}:
             return
+        self._error = None
         self.engine.set_optics(o)
-        self._show_optics(o)
         self._optics_changed()
 
+    def set_optics(self, o: Optics) -> bool:
+        """Use `o` as the panel's optics, as editing the fields would; False (with a note) when the selected source
+        brings its own optics."""
+        if self._optics_lock():
+            return False
+        self.engine.set_optics(o)
+        self._optics_changed()
+        return True
+
     def _optics_changed(self) -> None:
-        """Files and cameras use the panel's optics: restart them; simulated and HDF5 streams carry their own."""
-        if self.running and self.source_kind != "sim" and not str(self.file_path or "").lower().endswith(
-                (".h5", ".hdf5", ".hdf")):
-            self.stop()
-            self.start()
+        """The panel's optics changed (only for sources that use them): restart the stream with them."""
+        self._restart_if_running()
+        self._refresh_optics()
+        if not self.running:
+            self._set_slider_range(self._panel_optics().with_(z_range_m=self._z_range_in_use()))
 
     # sources -----------------------------------------------------------------------------------------------
     def _source_kind_changed(self, i: int) -> None:
         self.source_pages.setCurrentIndex(i)
         self.source_kind = ("sim", "file", "camera")[i]
+        self._frame_shape = None
+        if not self.running:
+            self._refresh_optics()
 
     def _open_file_clicked(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open holograms", "", "Holograms (*.h5 *.hdf5 *.tif *.tiff "
@@ -442,12 +722,37 @@ class HoloWidget(PluginWidgetBase):
             self.open_file(path)
 
     def open_file(self, path: str | Path, start: bool = True) -> None:
+        """Stream holograms from `path`. An HDF5 stack brings its optics; an image file or video with a JSON
+        sidecar stating optics puts them in the (editable) optics panel."""
+        self.stop()
         self.file_path = str(path)
         self.file_label.setText(Path(path).name)
-        self.source_combo.setCurrentIndex(1)
+        self._file_optics = None
+        try:
+            self._adopt_file_optics(Path(path))
+        except VitascopeError as e:
+            self._error = str(e)
+            self._update_banner()
+        if self.source_combo.currentIndex() != 1:
+            self.source_combo.setCurrentIndex(1)
+        else:
+            self._source_kind_changed(1)
         if start:
-            self.stop()
             self.start()
+
+    def _adopt_file_optics(self, p: Path) -> None:
+        if p.suffix.lower() in HDF5_SUFFIXES:
+            from .hdf5 import StackReader
+
+            r = StackReader(p)
+            self._file_optics = r.optics
+            r.close()
+            return
+        sidecar = load_sidecar(p) if p.exists() else {}
+        if any(sidecar.get(k) is not None for k in ("mode", "wavelength_m", "pixel_size_m", "na")):
+            base = {k: v for k, v in self.engine.optics.to_dict().items() if k not in ("name", "carrier")}
+            self.engine.set_optics(resolve_optics(p, None, base=base))
+            self.z_range_m = None
 
     def _make_source(self) -> Any:
         if self.source_kind == "sim":
@@ -474,21 +779,31 @@ class HoloWidget(PluginWidgetBase):
             self._error = f"The source could not start: {e.__class__.__name__}: {e}"
             self._update_banner()
             return
+        background = self._background if self.background_choice == "file" else self.background_choice
+        source = OverriddenSource(source, self.z_range_m, background)  # type: ignore[arg-type]
         self._error = None
+        self._source = source
+        self._stream_kind, self._stream_hdf5 = self.source_kind, self._is_hdf5()
         self.engine.attach(source)
-        o = self.engine.stream_optics
-        self._set_slider_range(o)
-        self.stream_optics_label.setText(f"Stream: {o.mode}, {o.wavelength_m * 1e9:.0f} nm, pixel "
-                                         f"{o.pixel_size_m * 1e6:.3g} µm" + (f", NA {o.na:.2f}" if o.na else ""))
+        self._set_slider_range(self.engine.stream_optics)
         self.source_label.setText(f"Source: {source.name}")
         self._history.clear()
         self._t0 = None
         self._amp_levels = None
+        self.last = None
         self.results = 0
-        self.start_stream(source, self.engine.process, self.show_result)
+        self.start_stream(source, self._process, self.show_result)
+        self._refresh_optics()
+        self._show_background_in_use()
+        self.focus_label.setText("Focus: —")
         self._show_plan()
         self._save_settings()
         self.sync_buttons()
+
+    def _process(self, frame: Any) -> HoloResult:
+        """The engine's per-frame work (worker thread); notes the frames' shape for the background check."""
+        self._frame_shape = tuple(frame.data.shape)
+        return self.engine.process(frame)
 
     def start_demo(self) -> None:
         """Used by `vitascope gui --smoke`: the simulated camera."""
@@ -498,6 +813,9 @@ class HoloWidget(PluginWidgetBase):
     def stop(self) -> None:
         self.stop_recording()
         super().stop()
+        if hasattr(self, "focus_label") and not self.closed:
+            self._refresh_optics()
+            self._show_background_in_use()
 
     # results -----------------------------------------------------------------------------------------------
     def show_result(self, r: HoloResult) -> None:
@@ -535,10 +853,11 @@ class HoloWidget(PluginWidgetBase):
         self.pred_curve.setData(h[ok, 0], h[ok, 2])
         ok = np.isfinite(h[:, 3])
         self.true_curve.setData(h[ok, 0], h[ok, 3])
-        text = f"z {r.z_m * 1e6:+.2f} µm · {r.method}"
+        text = f"z {z_text(r.z_m)} · {r.method}"
         if r.z_true_m is not None:
-            text += f" · true {r.z_true_m * 1e6:+.2f} µm (error {(r.z_m - r.z_true_m) * 1e6:+.2f})"
+            text += f" · true {z_text(r.z_true_m)} (error {(r.z_m - r.z_true_m) * 1e6:+.2f} µm)"
         self.z_label.setText(text)
+        self._show_focus(r)
         if self.results == 1 or r.sideband != getattr(self, "_shown_sideband", None):
             self._shown_sideband = r.sideband
             self._show_sideband()
@@ -556,9 +875,26 @@ class HoloWidget(PluginWidgetBase):
             msgs.append(f"<b>{error}</b>")
         if rec is not None and rec.error:
             msgs.append(f"<b>Recording stopped:</b> {rec.error}")
+        r = self.last
+        if r is not None and self.running and r.focus_in_range is False:
+            msgs.append(f"<b>No focus in range.</b> {r.focus_note.removeprefix('no focus in range: ')}")
         msgs += list(self.engine.plan.notes)
         self.banner.show_message("<br>".join(msgs), "error" if error or (rec is not None and rec.error)
                                  else "warning")
+
+    def _show_focus(self, r: HoloResult) -> None:
+        text, level = focus_text(r)
+        colour = FOCUS_COLOURS.get(level)
+        self.focus_label.setStyleSheet(f"QLabel {{ color: {colour}; font-weight: bold; }}" if colour else "")
+        bg = BACKGROUND_TEXT.get(r.background, r.background)
+        self.focus_label.setText(f"{text} · background: {bg}")
+        self.focus_label.setToolTip((r.focus_note or text) + "\n\n" + self._focus_tip)
+        if r.background != getattr(self, "_shown_background", None):
+            self._shown_background = r.background
+            self._show_background_in_use()
+        if (r.focus_in_range is False) != getattr(self, "_shown_out", False):
+            self._shown_out = r.focus_in_range is False
+            self._update_banner()
 
     def tick(self) -> None:
         stages, px = "", ""
@@ -566,14 +902,20 @@ class HoloWidget(PluginWidgetBase):
             t = self.last.timings_ms
             parts = [f"{k} {t[k]:.1f}" for k in ("focus", "reconstruct", "unwrap") if k in t]
             stages = f" ({', '.join(parts)})" if parts else ""
-            px = f" · pixel {self.last.pixel_size_m * 1e6:.2f} µm"
-        self.stats_label.setText(self.stream_stats(stages) + px)
+            px = " · " + pixel_text(self.last.pixel_size_m, self.engine.stream_optics)
+        stats = self.stream_stats(stages)
+        if stats != "stopped":
+            stats = stats.replace(" · dropped", " · newest frame wins, dropped")
+        self.stats_label.setText(stats + px)
         rec = self.engine.recorder
         if rec is not None and rec.running:
             blink = "●" if int(time.monotonic() * 2) % 2 == 0 else "○"
             self.rec_indicator.setText(f"{blink} REC {int(rec.elapsed_s) // 60:02d}:{int(rec.elapsed_s) % 60:02d}"
                                        f" · {rec.written} frames")
-            self.record_label.setText(f"Recording to {rec.path} · flushed {rec.flushed} frames")
+            disk = self._disk.text() if self._disk is not None else ""
+            skipped = f" · {rec.dropped} frames not recorded (disk too slow)" if rec.dropped else ""
+            self.record_label.setText(f"Recording to {rec.path.name} · {disk}{skipped}")
+            self.record_label.setToolTip(str(rec.path))
         elif rec is not None and rec.error:
             self.stop_recording()
         self._update_banner()
@@ -587,6 +929,7 @@ class HoloWidget(PluginWidgetBase):
         self.record_button.blockSignals(False)
         if not recording:
             self.rec_indicator.setText("")
+        self._sync_locks()
 
     # recording ---------------------------------------------------------------------------------------------
     def _record_clicked(self, checked: bool) -> None:
@@ -614,15 +957,19 @@ class HoloWidget(PluginWidgetBase):
             self.sync_buttons()
             return False
         self._error = None
-        self.record_label.setText(f"Recording to {rec.path}")
+        self._disk = DiskRate(rec.path)
+        self.record_label.setText(f"Recording to {rec.path.name} · {self._disk.text()}")
+        self.record_label.setToolTip(str(rec.path))
         self.sync_buttons()
         return True
 
     def stop_recording(self) -> None:
         rec = self.engine.stop_recording()
+        self._disk = None
         if rec is not None:
+            size = rec.path.stat().st_size if rec.path.is_file() else 0
             self.record_label.setText(f"{rec.path.name}: {rec.written} frames"
-                                      + (f" — {rec.error}" if rec.error else " saved"))
+                                      + (f" — {rec.error}" if rec.error else f" saved ({human_bytes(size)})"))
             if rec.error:
                 self._error = f"Recording stopped: {rec.error}"
         if hasattr(self, "record_button"):
