@@ -24,6 +24,16 @@ def tiny_params(**overrides: Any) -> dict[str, Any]:
     return params
 
 
+def tiny_recipe(data: dict[str, int], params: dict[str, Any], **top: Any) -> str:
+    """A recipe TOML (kind train, seed 0) training the tiny ViT on the demo shapes: `data` sizes the generated set
+    (n_train, n_val), `params` adds to the recipe's params, `top` adds top-level keys (e.g. name)."""
+    import tomli_w
+
+    sized = {**TINY_DATA, "params": {**TINY_DATA["params"], **data}}
+    body = {"model": "vit-micro", "model_overrides": dict(TINY_MODEL), "threads": 1, "data": sized, **params}
+    return tomli_w.dumps({"kind": "train", **top, "seed": 0, "params": body})
+
+
 def make_tiny_job(out_dir: Path | str, seed: int = 0, resume: bool = False, kind: str = "train",
                   **overrides: Any) -> JobSpec:
     return JobSpec(kind, tiny_params(**overrides), out_dir=str(out_dir), name="tiny", seed=seed, resume=resume)

@@ -11,6 +11,7 @@ import pytest
 
 from app.core import paths
 from app.core.errors import BadInput
+from tests.train.conftest import tiny_recipe
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -39,28 +40,12 @@ def test_parse_args():
     assert ap.parse_args(["worker", "s.json"]).func.__name__ == "worker_cmd"
 
 
-RECIPE = """
-kind = "train"
-seed = 0
-[params]
-model = "vit-micro"
-model_overrides = {depth = 1, width = 32, heads = 2, num_outputs = 4, img_size = 32}
-steps = 6
-batch_size = 16
-threads = 1
-[params.data]
-entry = "plugins.demo.shapes:make_dataset"
-seed = 1
-params = {n_train = 64, n_val = 16, size = 32}
-[params.export]
-out_dir = "."
-id = "tiny-shapes"
-task = "demo.shapes"
-labels = ["circle", "square", "triangle", "cross"]
-preprocess = {size = 32, mean = [0.5, 0.5, 0.5], std = [0.5, 0.5, 0.5], crop = "resize"}
-heldout = {seed = 7, params = {n_train = 0, n_val = 16, size = 32}}
-latency_runs = 5
-"""
+RECIPE = tiny_recipe({"n_train": 64, "n_val": 16}, {
+    "steps": 6, "batch_size": 16,
+    "export": {"out_dir": ".", "id": "tiny-shapes", "task": "demo.shapes",
+               "labels": ["circle", "square", "triangle", "cross"],
+               "preprocess": {"size": 32, "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5], "crop": "resize"},
+               "heldout": {"seed": 7, "params": {"n_train": 0, "n_val": 16, "size": 32}}, "latency_runs": 5}})
 
 
 def test_load_recipe_resolves_paths(tmp_path):

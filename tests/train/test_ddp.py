@@ -19,28 +19,12 @@ from app.core.errors import JobError  # noqa: E402
 from app.core.jobs import CancelToken, JobSpec, ProgressEvent  # noqa: E402
 from app.train import ddp, ddp_launch, worker  # noqa: E402
 from app.train.checkpoint import load_checkpoint  # noqa: E402
+from tests.train.conftest import tiny_recipe  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
-RECIPE = """
-kind = "train"
-name = "tiny-ddp"
-seed = 0
-[params]
-model = "vit-micro"
-model_overrides = { depth = 1, width = 32, heads = 2, num_outputs = 4, img_size = 32 }
-steps = 24
-batch_size = 32
-lr = 3e-3
-warmup_steps = 2
-log_every = 2
-eval_every = 12
-checkpoint_every = 12
-threads = 1
-[params.data]
-entry = "plugins.demo.shapes:make_dataset"
-seed = 1
-params = { n_train = 256, n_val = 32, size = 32 }
-"""
+RECIPE = tiny_recipe({"n_train": 256, "n_val": 32}, {
+    "steps": 24, "batch_size": 32, "lr": 3e-3, "warmup_steps": 2, "log_every": 2, "eval_every": 12,
+    "checkpoint_every": 12}, name="tiny-ddp")
 LINE = re.compile(r"^\[(\w+)\](?: (\d+)/(\d+))?(.*)$")
 
 
