@@ -301,16 +301,6 @@ def _add_refine_bias(folder: Path, card: ModelCard, stack: Any, z: np.ndarray, t
 
 
 # CLI -----------------------------------------------------------------------------------------------------------
-def add_calibrate_args(p: argparse.ArgumentParser) -> None:
-    """Arguments of `vitascope holo calibrate STACK.h5 --out DIR [--model ID|DIR] [--steps N] [--seed S]`."""
-    p.add_argument("stack", help="HDF5 z-stack with /holograms, /z_m (stage positions, m) and optics attributes")
-    p.add_argument("--out", required=True, help="new model folder to write")
-    p.add_argument("--model", default=None, help="base autofocus model id or folder (default: by the stack's optics)")
-    p.add_argument("--steps", type=int, default=300, help="fine-tuning steps (default 300)")
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=calibrate_cmd)
-
-
 def calibrate_cmd(args: argparse.Namespace) -> int:
     """CLI entry: 0 done, 2 + one line on stderr for bad input (missing torch, bad stack, unknown model...)."""
     import importlib.util

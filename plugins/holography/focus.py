@@ -88,15 +88,20 @@ def m_tog(u: np.ndarray) -> float:
     return math.sqrt(float(g.std()) / max(float(g.mean()), 1e-12))
 
 
-def m_gini(u: np.ndarray) -> float:
-    """Gini index of the complex-field gradient magnitude (edge sparsity; maximal at focus)."""
-    g = np.sort(np.sqrt(_grad2(u)).ravel())
+def _gini(values: np.ndarray) -> float:
+    """Gini index of non-negative values: 0 when all are equal, towards 1 when few carry the sum (sparse)."""
+    g = np.sort(values.ravel())
     n = g.size
     s = float(g.sum())
     if s <= 0:
         return 0.0
     k = np.arange(1, n + 1, dtype=np.float64)
     return float(1 - 2 * np.sum((g / s) * (n - k + 0.5) / n))
+
+
+def m_gini(u: np.ndarray) -> float:
+    """Gini index of the complex-field gradient magnitude (edge sparsity; maximal at focus)."""
+    return _gini(np.sqrt(_grad2(u)))
 
 
 def m_l1(u: np.ndarray) -> float:
@@ -108,13 +113,7 @@ def m_l1(u: np.ndarray) -> float:
 
 def m_gini_scatter(u: np.ndarray) -> float:
     """Gini index of |u − ū| (sparsity of the scattered wave; maximal at focus)."""
-    g = np.sort(np.abs(u - u.mean()).ravel())
-    n = g.size
-    s = float(g.sum())
-    if s <= 0:
-        return 0.0
-    k = np.arange(1, n + 1, dtype=np.float64)
-    return float(1 - 2 * np.sum((g / s) * (n - k + 0.5) / n))
+    return _gini(np.abs(u - u.mean()))
 
 
 def _clip_rms(s: np.ndarray, k: float) -> np.ndarray:

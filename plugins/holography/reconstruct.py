@@ -382,16 +382,22 @@ class Reconstructor:
             norm = a / np.maximum(env, env.max() * 1e-3)
         return np.sqrt(np.maximum(norm, 0, out=norm), out=norm)  # real: propagation takes the real-input path
 
+    def _offaxis_field(self, frame: np.ndarray, st: dict) -> tuple[np.ndarray, bool]:
+        """Demodulated field, divided by the background when one is known (recorded or estimated); the flag says
+        whether it was (then the carrier tilt is gone with it)."""
+        u = self._demod(frame, st)
+        divided = "bg_inv" in st or "self_bg" in st
+        if divided:
+            u *= self._inv(frame, st, u)
+        return u, divided
+
     def plane_field(self, frame: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
         """(field at the hologram plane on the output grid, frequency shift in 1/m to propagate it with). Off-axis
         without a background the sub-bin carrier tilt is left in and compensated by the shift (exact)."""
         frame = check_frame(frame)
         st = self._state_for(frame)
         if self.optics.mode == "offaxis":
-            u = self._demod(frame, st)
-            if "bg_inv" in st or "self_bg" in st:
-                u *= self._inv(frame, st, u)
-            return u, st["prop"].shift
+            return self._offaxis_field(frame, st)[0], st["prop"].shift
         return self._inline_field(frame, st), (0.0, 0.0)
 
     def hologram_field(self, frame: np.ndarray) -> np.ndarray:
@@ -399,10 +405,8 @@ class Reconstructor:
         frame = check_frame(frame)
         st = self._state_for(frame)
         if self.optics.mode == "offaxis":
-            u = self._demod(frame, st)
-            if "bg_inv" in st or "self_bg" in st:
-                u *= self._inv(frame, st, u)
-            else:
+            u, divided = self._offaxis_field(frame, st)
+            if not divided:
                 u *= st["ramp"]
             return u
         return self._inline_field(frame, st)
