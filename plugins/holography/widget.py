@@ -76,6 +76,7 @@ class HoloWidget(PluginWidgetBase):
         self._amp_levels: tuple[float, float] | None = None
         self._history: deque[tuple[float, float, float, float]] = deque(maxlen=2000)
         self._t0: float | None = None
+        self._plot_scale = 1e6  # z plot units per metre
         self.z_range_m: tuple[float, float] | None = None  # the user's z range; None = the stream's own
         self.background_choice: str = STREAM_BACKGROUND  # or NO_BACKGROUND, or "file" (self.background_file)
         self.background_file: str | None = None
@@ -83,6 +84,7 @@ class HoloWidget(PluginWidgetBase):
         self._frame_shape: tuple[int, ...] | None = None  # the raw frames' shape (set by the worker thread)
         self._source: OverriddenSource | None = None
         self._file_optics: Optics | None = None  # an HDF5 stack's own optics (shown before it streams)
+        self._sim_optics: Optics | None = None  # the simulated camera's optics (known once it has run)
         self._stream_kind, self._stream_hdf5 = "sim", False  # the running stream's source kind
         self._disk: DiskRate | None = None
         self._building = True
@@ -230,8 +232,9 @@ class HoloWidget(PluginWidgetBase):
         self.method_combo.setCurrentIndex(max(0, self.method_combo.findData(self.engine.method)))
         self.method_combo.currentIndexChanged.connect(self._method_chosen)
         form.addRow("Method", self.method_combo)
-        self.model_combo = ModelPicker(self.host, first=(("Auto (match the stream's optics)", None),),
+        self.model_combo = ModelPicker(self.host, first=(("Auto (by the optics)", None),),
                                        items=lambda: [(m, m) for m in self.engine.available_models()])
+        self.model_combo.setToolTip("Auto: the installed autofocus model whose card matches the stream's optics")
         self.model_combo.chosen.connect(self._model_chosen)
         self.model_combo.refreshed.connect(lambda _mid: self._show_plan())
         form.addRow("Model", self.model_combo)
@@ -609,7 +612,7 @@ class HoloWidget(PluginWidgetBase):
     def _panel_optics(self) -> Optics:
         """The optics the selected source will stream with, before the z range set here."""
         if self.source_kind == "sim":
-            return preset(DEFAULT_PRESET).optics
+            return self._sim_optics or preset(DEFAULT_PRESET).optics
         if self.source_kind == "file" and self._is_hdf5() and self._file_optics is not None:
             return self._file_optics
         return self.engine.optics
@@ -649,7 +652,7 @@ class HoloWidget(PluginWidgetBase):
             o = self._panel_optics()
             o = o.with_(z_range_m=self.z_range_m) if self.z_range_m is not None else o
             text = "Not streaming. The next stream: " + optics_text(o) + (
-                " (NA and carrier drawn at start)" if self.source_kind == "sim" else
+                " (NA and carrier drawn at start)" if self.source_kind == "sim" and self._sim_optics is None else
                 " (from the file)" if self._is_hdf5() and self.source_kind == "file" else "")
         self.stream_optics_label.setText(text)
 
@@ -785,9 +788,14 @@ class HoloWidget(PluginWidgetBase):
         self._source = source
         self._stream_kind, self._stream_hdf5 = self.source_kind, self._is_hdf5()
         self.engine.attach(source)
+        if self.source_kind == "sim" and source.source_optics is not None:
+            self._sim_optics = source.source_optics  # the same seed: the same microscope next time
         self._set_slider_range(self.engine.stream_optics)
         self.source_label.setText(f"Source: {source.name}")
         self._history.clear()
+        lo, hi = self.engine.stream_optics.z_range_m
+        self._plot_scale = 1e6 if max(abs(lo), abs(hi)) < 1e-3 else 1e3  # the z plot in µm, or mm (lensless)
+        self.zplot.setLabel("left", "z (µm)" if self._plot_scale == 1e6 else "z (mm)")
         self._t0 = None
         self._amp_levels = None
         self.last = None
@@ -844,8 +852,9 @@ class HoloWidget(PluginWidgetBase):
         if self._t0 is None:
             self._t0 = r.timestamp
         nan = math.nan
-        self._history.append((r.timestamp - self._t0, r.z_m * 1e6, nan if r.z_pred_m is None else r.z_pred_m * 1e6,
-                              nan if r.z_true_m is None else r.z_true_m * 1e6))
+        k = self._plot_scale
+        self._history.append((r.timestamp - self._t0, r.z_m * k, nan if r.z_pred_m is None else r.z_pred_m * k,
+                              nan if r.z_true_m is None else r.z_true_m * k))
         h = np.array(self._history)
         h = h[h[:, 0] >= h[-1, 0] - HISTORY_S]
         self.focus_curve.setData(h[:, 0], h[:, 1])
@@ -877,7 +886,8 @@ class HoloWidget(PluginWidgetBase):
             msgs.append(f"<b>Recording stopped:</b> {rec.error}")
         r = self.last
         if r is not None and self.running and r.focus_in_range is False:
-            msgs.append(f"<b>No focus in range.</b> {r.focus_note.removeprefix('no focus in range: ')}")
+            note = r.focus_note.removeprefix("no focus in range: ")
+            msgs.append(f"<b>No focus in range.</b> {note[:1].upper()}{note[1:]}")
         msgs += list(self.engine.plan.notes)
         self.banner.show_message("<br>".join(msgs), "error" if error or (rec is not None and rec.error)
                                  else "warning")

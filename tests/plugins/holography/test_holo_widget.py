@@ -115,9 +115,13 @@ def test_hdf5_file_source(widget, qtbot, tmp_path):
                        attrs)
     w = widget
     w.method_combo.setCurrentIndex(w.method_combo.findData("sweep"))
-    w.open_file(path)
+    w.open_file(path, start=False)  # the file's own optics are shown, locked, before it streams
+    assert not w.wl_spin.isEnabled() and "HDF5 stack states its own optics" in w.optics_note.text()
+    assert w.na_spin.value() == pytest.approx(attrs["na"], abs=0.005)
+    w.start()
     qtbot.waitUntil(lambda: w.results >= 2, timeout=15000)
     assert w.last.z_true_m in set(z.tolist()) and "hdf5:s.h5" in w.source_label.text()
+    assert w.last.background == "recorded" and "recorded" in w.background_label.text()
 
 
 def test_flip_z_uses_the_other_sideband_and_says_so(widget, qtbot):
@@ -163,6 +167,9 @@ def test_simulated_camera_optics_are_locked_and_show_what_the_stream_uses(widget
         w.stream_optics_label.text()
     assert not w.wl_spin.isEnabled()  # an edit could not reach the simulated stream, so none can be made
     assert w.preset_combo.currentText() == "dhm-offaxis-10x"
+    w.stop()  # stopped, the panel still shows the simulated microscope it will run again (same seed)
+    assert w.na_spin.value() == pytest.approx(so.na, abs=0.005) and f"NA {so.na:.2f}" in \
+        w.stream_optics_label.text()
 
 
 def test_optics_edit_reaches_the_stream_of_an_image_file(widget, qtbot, tmp_path):
