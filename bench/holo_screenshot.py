@@ -1,6 +1,8 @@
 """Screenshot of the holography tab in the real main window (run under Xvfb:
-`xvfb-run -a -s "-screen 0 1400x900x24" .venv/bin/python bench/holo_screenshot.py [--method auto]`): the
-simulated drifting sample refocused live by the shipped autofocus model. Writes resources/screenshot-holography.png."""
+`xvfb-run -a -s "-screen 0 1400x900x24" .venv/bin/python bench/holo_screenshot.py [--method auto] [--size 1024x700]
+[--record]`): the simulated drifting sample refocused live, with the focus readout, z range, background and optics
+as the stream uses them (`--record`: while recording, with the disk rate).
+Writes resources/screenshot-holography.png."""
 
 from __future__ import annotations
 
