@@ -47,6 +47,7 @@ from .widget_status import (
     human_bytes,
     optics_text,
     pixel_text,
+    range_text,
     z_text,
 )
 from .widget_stream import NO_BACKGROUND, STREAM_BACKGROUND, OverriddenSource, check_background, load_background
@@ -327,6 +328,11 @@ class HoloWidget(PluginWidgetBase):
     def _z_range_edited(self) -> None:
         scale = self._z_scale()
         z = (self.z_lo_spin.value() * scale, self.z_hi_spin.value() * scale)
+        if z[0] >= z[1]:  # half-way through typing a new range: wait for the other end
+            self.z_lo_spin.setToolTip("z from must be below z to: the range in use is still "
+                                      + range_text(self._z_range_in_use()))
+            return
+        self.z_lo_spin.setToolTip(self.z_hi_spin.toolTip())
         if z != self._z_range_in_use():
             self.set_z_range(z)
 

@@ -52,9 +52,6 @@ class OverriddenSource:
     def close(self) -> None:
         self.inner.close()
 
-    def __len__(self) -> int:
-        return len(self.inner)
-
 
 def load_background(path: str | Path) -> np.ndarray:
     """A background hologram (recorded without the specimen) from an image file (a stack: its mean) or an HDF5

@@ -223,6 +223,12 @@ def test_z_range_in_mm_for_a_lensless_microscope(widget):
     w.z_hi_spin.setValue(30.0)
     w.z_hi_spin.editingFinished.emit()
     assert w.z_range_m == pytest.approx((1e-3, 30e-3)) and "1 … 30 mm" in w.stream_optics_label.text()
+    w.z_lo_spin.setValue(40.0)  # typed first, above the high end: nothing applied until the other end follows
+    w.z_lo_spin.editingFinished.emit()
+    assert w.z_range_m == pytest.approx((1e-3, 30e-3)) and w.z_lo_spin.value() == pytest.approx(40.0)
+    w.z_hi_spin.setValue(60.0)
+    w.z_hi_spin.editingFinished.emit()
+    assert w.z_range_m == pytest.approx((40e-3, 60e-3))
 
 
 def test_background_hologram_control(widget, qtbot, tmp_path):
