@@ -191,3 +191,14 @@ def test_methods_run_and_w8_is_close(model, spec):
 def test_parse_spec_rejects():
     with pytest.raises(ValueError, match="wXaY"):
         parse_spec("int4")
+
+
+def test_sulq_quantizer_survives_module_casts():
+    """The quantizer's own helper must not shadow nn.Module._apply, which .to() and .float() call."""
+    x = torch.softmax(torch.randn(4, 16, generator=torch.Generator().manual_seed(1)), dim=-1)
+    q = SULQuantizer(3)
+    q.calibrate(x)
+    before = q(x)
+    q.float()
+    q.to("cpu")
+    assert torch.equal(q(x), before)

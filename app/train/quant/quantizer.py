@@ -165,7 +165,7 @@ class SULQuantizer(_SelfCalibrating):
         self.bits, self.etas, self.fixed_range = bits, tuple(etas), fixed_range
         self.eta, self.lo, self.hi = 0.01, 0.0, 1.0
 
-    def _apply(self, x: torch.Tensor, eta: float, lo: float, hi: float) -> torch.Tensor:
+    def _quantize_sulq(self, x: torch.Tensor, eta: float, lo: float, hi: float) -> torch.Tensor:
         levels = 2**self.bits - 1
         s = max((hi - lo) / levels, 1e-8)
         u = -torch.log2(x + eta)
@@ -184,7 +184,7 @@ class SULQuantizer(_SelfCalibrating):
         best = (float("inf"), self.etas[0])
         for eta in self.etas:
             lo, hi = self._range(rows, eta)
-            err = float((self._apply(rows, eta, lo, hi) - rows).pow(2).mean())
+            err = float((self._quantize_sulq(rows, eta, lo, hi) - rows).pow(2).mean())
             if err < best[0]:
                 best = (err, eta)
         self.eta = best[1]
@@ -192,7 +192,7 @@ class SULQuantizer(_SelfCalibrating):
         self.inited = True
 
     def fake_quant(self, x: torch.Tensor) -> torch.Tensor:
-        deq = self._apply(x.detach().clamp(min=0), self.eta, self.lo, self.hi).to(x.dtype)
+        deq = self._quantize_sulq(x.detach().clamp(min=0), self.eta, self.lo, self.hi).to(x.dtype)
         return (deq - x).detach() + x
 
 
