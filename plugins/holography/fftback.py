@@ -128,6 +128,11 @@ class FFT2:
 _PLANS: dict[tuple[int, ...], FFT2] = {}
 _PLANS_LOCK = threading.Lock()
 _TUNING: dict[tuple[int, ...], threading.Thread] = {}
+_STOP_TUNING = threading.Event()  # set at exit: background tuning stops at its next step
+
+
+class TuningStopped(Exception):
+    """Background tuning was asked to stop (the process is exiting)."""
 _MAX_PLANS = 8
 
 
@@ -148,13 +153,19 @@ def _time_pair(plan: FFT2, reps: int) -> list[float]:
     return ts
 
 
-def _candidates(shape: tuple[int, ...], pref: str) -> list[FFT2]:
+def _check_stop(stop: threading.Event | None) -> None:
+    if stop is not None and stop.is_set():
+        raise TuningStopped
+
+
+def _candidates(shape: tuple[int, ...], pref: str, stop: threading.Event | None = None) -> list[FFT2]:
     cands: list[FFT2] = []
     if pref in ("auto", "scipy"):
         cands += [FFT2(shape, "scipy", t) for t in sorted({1, WORKERS})]
     if pyfftw is not None and pref in ("auto", "pyfftw"):
         # both thread counts: a 2-thread FFTW plan wins on a quiet machine and stalls when the other core is busy
         for t in sorted({1, WORKERS}):
+            _check_stop(stop)
             try:
                 cands.append(FFT2(shape, "pyfftw", t))
             except Exception as e:  # planning can fail on exotic shapes; scipy always works
@@ -162,14 +173,16 @@ def _candidates(shape: tuple[int, ...], pref: str) -> list[FFT2]:
     return cands or [FFT2(shape, "scipy", WORKERS)]
 
 
-def tune(shape: tuple[int, ...], reps: int = 7) -> FFT2:
+def tune(shape: tuple[int, ...], reps: int = 7, stop: threading.Event | None = None) -> FFT2:
     """Time the available backends on FFT → multiply → IFFT of this shape (interleaved, median) and install the
-    fastest for `shape`. Runs synchronously; `get_fft` runs it in the background for large shapes."""
+    fastest for `shape`. Runs synchronously; `get_fft` runs it in the background for large shapes. Raises
+    TuningStopped at the next step once `stop` is set."""
     shape = tuple(int(s) for s in shape)
-    cands = _candidates(shape, preferred_backend())
+    cands = _candidates(shape, preferred_backend(), stop)
     times: dict[FFT2, list[float]] = {c: [] for c in cands}
     for _ in range(reps):  # interleaved so a burst of load from other processes hits every candidate alike
         for c in cands:
+            _check_stop(stop)
             times[c] += _time_pair(c, 1)
     med = {c: float(np.median(t)) for c, t in times.items()}
     best = min(med, key=med.__getitem__)
@@ -182,7 +195,9 @@ def tune(shape: tuple[int, ...], reps: int = 7) -> FFT2:
 
 def _tune_quietly(shape: tuple[int, ...]) -> None:
     try:
-        tune(shape)
+        tune(shape, stop=_STOP_TUNING)
+    except TuningStopped:
+        pass
     except Exception as e:  # tuning is an optimisation; never let it break a stream
         log.warning("FFT tuning for %s failed: %s", shape, e)
 
@@ -227,7 +242,14 @@ def wait_tuning(timeout: float | None = None) -> None:
             t.join(timeout)
 
 
-atexit.register(wait_tuning, 10.0)
+def _stop_tuning_at_exit() -> None:
+    """Stop background tuning at its next step and wait for it: a thread left inside FFTW while the interpreter
+    shuts down aborts the process. One step is bounded (a plan's time limit, or one timed convolution)."""
+    _STOP_TUNING.set()
+    wait_tuning(60.0)
+
+
+atexit.register(_stop_tuning_at_exit)
 
 
 def clear_plans() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -95,3 +97,27 @@ def test_pyfftw_backend_agrees_with_scipy():
     assert np.allclose(a.convolve(u, h), b.convolve(u, h), atol=1e-4)
     assert np.allclose(a.convolve(u, h, np.abs), np.abs(b.convolve(u, h)), atol=1e-4)
     assert np.allclose(a.inverse(a.forward(u)), u, atol=1e-4)
+
+
+def test_background_fft_tuning_stops_when_the_process_exits():
+    """Exit while a large shape is still being tuned: tuning stops at its next step and the process ends cleanly
+    (a thread left inside FFTW during interpreter shutdown aborts the process)."""
+    import subprocess
+    import sys
+
+    code = ("from plugins.holography import fftback\n"
+            "import time\n"
+            "fftback.tune_async((1536, 2048))\n"
+            "time.sleep(0.2)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "VITASCOPE_FFT": "auto"})
+    assert r.returncode == 0 and "terminate" not in r.stderr, r.stderr[-500:]
+
+
+def test_tuning_asked_to_stop_raises_at_its_next_step():
+    import threading
+
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(fftback.TuningStopped):
+        fftback.tune((256, 256), reps=1, stop=stop)
