@@ -44,7 +44,7 @@ class TrainTask:
     id: str  # the model task on the card, e.g. "demo.shapes"
     title: str
     plugin: str
-    problem: str = "classification"  # "classification" | "regression"
+    problem: str = "classification"  # an objective: "classification", "regression" or "metric"
     data_entry: str = ""
     data_params: dict[str, Any] = field(default_factory=dict)
     count_param: str = "n_train"
