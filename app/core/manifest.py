@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from . import paths
+from .problems import PROBLEMS
 
 log = logging.getLogger(__name__)
 GROUP = "vitascope.plugins"
@@ -115,6 +116,8 @@ def _train_task(raw: Any, m: dict[str, Any], folder: Path, package: str, where: 
         raise ManifestError(f"{where} needs at least an id and a title")
     task = dict(raw)
     task["plugin"] = m["id"]
+    if task.get("problem", "classification") not in PROBLEMS:
+        raise ManifestError(f"{where}.problem {task.get('problem')!r} is not one of {sorted(PROBLEMS)}")
     for key in ("data_entry", "folder_entry"):
         if task.get(key):
             task[key] = _absolute(str(task[key]), package)

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .errors import BadInput
+from .problems import problem as problem_of
 
 
 class DataLeakage(BadInput):
@@ -102,8 +103,9 @@ def summarize(data: tuple[np.ndarray, ...], labels: list[str] | None = None, pro
               n_thumbs: int = 8) -> DataSummary:
     """Counts, balance/range, leaks and a few thumbnails of (x_train, y_train, x_val, y_val)."""
     x_tr, y_tr, x_va, y_va = (np.asarray(a) for a in data)
+    classes = problem_of(problem).class_targets
     s = DataSummary(len(x_tr), len(x_va), tuple(x_tr.shape[1:] if len(x_tr) else x_va.shape[1:]))
-    if problem == "classification" and len(y_tr):
+    if classes and len(y_tr):
         counts = Counter(int(v) for v in y_tr.reshape(-1))
         s.classes = {(labels[k] if labels and k < len(labels) else str(k)): counts[k] for k in sorted(counts)}
     elif len(y_tr):
@@ -114,7 +116,7 @@ def summarize(data: tuple[np.ndarray, ...], labels: list[str] | None = None, pro
     for i in range(min(n_thumbs, len(src))):
         s.thumbnails.append(to_thumbnail(src[i]))
         y = ys[i]
-        if problem == "classification":
+        if classes:
             k = int(np.asarray(y).reshape(-1)[0])
             s.captions.append(labels[k] if labels and k < len(labels) else str(k))
         else:

@@ -15,6 +15,7 @@ from . import paths
 from .errors import BadInput
 from .jobs import JobSpec
 from .plugin_api import TrainTask
+from .problems import problem
 
 WIZARD_JOB = "app.train.wizard_job:run"
 RECIPE_FILE = "recipe.toml"
@@ -211,7 +212,7 @@ class WizardSpec:
         cfg = {**base, **self.start.overrides}
         if self.task is not None:
             cfg["head"] = self.task.problem
-            if self.task.problem == "classification" and self.labels:
+            if problem(self.task.problem).output_per_class and self.labels:
                 cfg["num_outputs"] = len(self.labels)
             if self._task().image_size_param and self.data.image_size:
                 cfg["img_size"] = int(self.data.image_size)
@@ -312,8 +313,10 @@ class WizardSpec:
             if depth % self.recipe.reparam_depth or self.recipe.reparam_depth >= depth:
                 out.append(f"student depth {self.recipe.reparam_depth} must divide the model depth {depth} "
                            "and be smaller")
-        if self.task.problem == "regression" and self.recipe.distill not in ("", "kd"):
-            out.append("a regression model distils its prediction and features (choose kd)")
+        allowed = problem(self.task.problem).distill
+        if allowed is not None and self.recipe.distill not in allowed:
+            out.append(f"a {self.task.problem} model distils its prediction and features (choose "
+                       f"{' or '.join(m for m in allowed if m)})")
         cfg = self.model_config()
         if int(cfg["img_size"]) % int(cfg["patch"]):
             out.append(f"image size {cfg['img_size']} is not a multiple of the patch {cfg['patch']}")
@@ -370,7 +373,8 @@ class WizardSpec:
                  warmup_steps=min(int(base.get("warmup_steps", 0)), steps // 10),
                  eval_every=max(1, steps // 8), checkpoint_every=max(1, steps // 4),
                  log_every=max(1, min(50, steps // 100)), threads=int(self.recipe.threads), export=self.export_table())
-        if p["task"] == "classification" and p.get("loss") not in (None, "ce"):
+        losses = problem(p["task"]).losses
+        if losses is not None and p.get("loss") not in (None, *losses):
             p.pop("loss")
         return p
 

@@ -159,3 +159,13 @@ def test_incompatible_or_broken_manifest_plugins_are_recorded_without_importing_
     assert "not valid TOML" in errors["bad"] and "vitascope.toml" in errors["bad"]
     assert "vs_future_manifest" not in sys.modules and "vs_bad_toml" not in sys.modules
     assert {"demo", "ecg"} <= {p.info.id for p in reg.plugins}
+
+
+def test_a_training_task_with_an_unknown_problem_is_refused(tmp_path):
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    (folder / "vitascope.toml").write_text(
+        'manifest_version = 1\nid = "odd"\nname = "Odd"\nversion = "1"\napi_version = 1\n'
+        '[contributions]\n[[contributions.train_tasks]]\nid = "odd.t"\ntitle = "T"\nproblem = "clustering"\n')
+    with pytest.raises(ManifestError, match="problem 'clustering' is not one of"):
+        read_manifest(folder, "odd")

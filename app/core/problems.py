@@ -1,0 +1,36 @@
+"""What the torch-free side (the wizard's data summary and recipe checks) knows of each training objective: the
+same names as app/train's objectives, described by their targets and what a recipe may choose."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import BadInput
+
+
+@dataclass(frozen=True)
+class Problem:
+    """`class_targets`: targets are integer labels (classes or identities), counted and captioned by name;
+    `output_per_class`: the head has one output per label; `distill` / `losses`: the distillation modes and
+    recipe losses it accepts (None: any)."""
+
+    class_targets: bool
+    output_per_class: bool = False
+    distill: tuple[str, ...] | None = None
+    losses: tuple[str, ...] | None = None
+
+
+PROBLEMS: dict[str, Problem] = {
+    "classification": Problem(class_targets=True, output_per_class=True, losses=("ce",)),
+    # a regressor distils its prediction and features: only plain KD fits
+    "regression": Problem(class_targets=False, distill=("", "kd")),
+    "metric": Problem(class_targets=True),
+}
+
+
+def problem(name: str) -> Problem:
+    """The description of objective `name`; BadInput for an unknown one."""
+    try:
+        return PROBLEMS[name]
+    except KeyError:
+        raise BadInput(f"unknown training problem {name!r} (known: {', '.join(sorted(PROBLEMS))})") from None
