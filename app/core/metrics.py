@@ -1,5 +1,5 @@
-"""Metrics of a model's outputs against targets, numpy only, and the headline scorer of each training objective
-(the wizard's Evaluate step and the training code score with the same functions)."""
+"""Metrics of a model's outputs against targets, numpy only, and the headline scorers the training objectives use
+(app/core/problems.py; the wizard's Evaluate step and the training code score with the same functions)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-
-from .errors import BadInput
 
 
 def classification_metrics(logits: np.ndarray, y: np.ndarray, num_classes: int | None = None) -> dict[str, float]:
@@ -78,16 +76,6 @@ def _recall(out: np.ndarray, y: np.ndarray, labels: list[str] | None) -> tuple[f
     return retrieval_metrics(out, y)["recall_at_1"], {}
 
 
-SCORERS: dict[str, Scorer] = {
-    "classification": Scorer("accuracy", _accuracy),
-    "regression": Scorer("mae", _mae, plots=True),
-    "metric": Scorer("recall_at_1", _recall),
-}
-
-
-def scorer(problem: str) -> Scorer:
-    """The headline scorer of a training objective (a task's `problem`); BadInput for an unknown one."""
-    try:
-        return SCORERS[problem]
-    except KeyError:
-        raise BadInput(f"no metric for a {problem!r} model (known: {', '.join(sorted(SCORERS))})") from None
+ACCURACY = Scorer("accuracy", _accuracy)
+MAE = Scorer("mae", _mae, plots=True)
+RECALL_AT_1 = Scorer("recall_at_1", _recall)

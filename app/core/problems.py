@@ -1,19 +1,21 @@
-"""What the torch-free side (the wizard's data summary and recipe checks) knows of each training objective: the
-same names as app/train's objectives, described by their targets and what a recipe may choose."""
+"""What the torch-free side (the wizard's data summary, recipe checks and scoring) knows of each training objective:
+the same names as app/train's objectives, described by their metric, targets and what a recipe may choose."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from .errors import BadInput
+from .metrics import ACCURACY, MAE, RECALL_AT_1, Scorer
 
 
 @dataclass(frozen=True)
 class Problem:
-    """`class_targets`: targets are integer labels (classes or identities), counted and captioned by name;
-    `output_per_class`: the head has one output per label; `distill` / `losses`: the distillation modes and
-    recipe losses it accepts (None: any)."""
+    """`scorer`: its headline metric; `class_targets`: targets are integer labels (classes or identities),
+    counted and captioned by name; `output_per_class`: the head has one output per label; `distill` / `losses`:
+    the distillation modes and recipe losses it accepts (None: any)."""
 
+    scorer: Scorer
     class_targets: bool
     output_per_class: bool = False
     distill: tuple[str, ...] | None = None
@@ -21,10 +23,10 @@ class Problem:
 
 
 PROBLEMS: dict[str, Problem] = {
-    "classification": Problem(class_targets=True, output_per_class=True, losses=("ce",)),
+    "classification": Problem(ACCURACY, class_targets=True, output_per_class=True, losses=("ce",)),
     # a regressor distils its prediction and features: only plain KD fits
-    "regression": Problem(class_targets=False, distill=("", "kd")),
-    "metric": Problem(class_targets=True),
+    "regression": Problem(MAE, class_targets=False, distill=("", "kd")),
+    "metric": Problem(RECALL_AT_1, class_targets=True),
 }
 
 
@@ -34,3 +36,10 @@ def problem(name: str) -> Problem:
         return PROBLEMS[name]
     except KeyError:
         raise BadInput(f"unknown training problem {name!r} (known: {', '.join(sorted(PROBLEMS))})") from None
+
+
+def scorer(name: str) -> Scorer:
+    """The headline scorer of objective `name` (a task's `problem`); BadInput for an unknown one."""
+    if name not in PROBLEMS:
+        raise BadInput(f"no metric for a {name!r} model (known: {', '.join(sorted(PROBLEMS))})")
+    return PROBLEMS[name].scorer

@@ -14,8 +14,8 @@ from . import runtime
 from .card import MODEL_FILE, read_card
 from .entries import check_entry, resolve_entry
 from .errors import BadInput
-from .metrics import scorer
 from .plugin_api import TrainTask
+from .problems import scorer
 
 log = logging.getLogger(__name__)
 

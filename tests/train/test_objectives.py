@@ -10,7 +10,8 @@ torch = pytest.importorskip("torch")
 
 from app.core.errors import BadInput, JobError  # noqa: E402
 from app.core.jobs import CancelToken, JobSpec  # noqa: E402
-from app.core.metrics import retrieval_metrics, scorer  # noqa: E402
+from app.core.metrics import retrieval_metrics  # noqa: E402
+from app.core.problems import scorer  # noqa: E402
 from app.train import objectives  # noqa: E402
 from app.train.arch.vit import VisionTransformer  # noqa: E402
 from app.train.loop import TrainSpec, evaluate, load_data, train  # noqa: E402
