@@ -72,9 +72,11 @@ def _quantize(src: Path, dst: Path, input_name: str, calib: np.ndarray, per_chan
                     op_types_to_quantize=list(op_types) if op_types else None, nodes_to_exclude=exclude)
 
 
-def runtime_fusion_error(path: str | Path, fp_path: str | Path, x: np.ndarray, input_name: str) -> dict[str, float]:
+def runtime_fusion_error(path: str | Path, fp32_out: np.ndarray, x: np.ndarray, input_name: str
+                         ) -> tuple[dict[str, float], np.ndarray]:
     """Largest differences between the int8 model as the app runs it (QDQ groups fused into integer kernels), the
-    same graph with the fusion turned off (dequantize, then float kernels) and the fp32 model."""
+    same graph with the fusion turned off (dequantize, then float kernels) and the fp32 model's outputs on `x`;
+    also returns the fused outputs."""
     import onnxruntime as ort
 
     fused = run_onnx(path, x, input_name)
@@ -82,8 +84,8 @@ def runtime_fusion_error(path: str | Path, fp_path: str | Path, x: np.ndarray, i
                                  disabled_optimizers=["QDQSelectorActionTransformer"])
     qdq = np.concatenate([plain.run(None, {input_name: np.ascontiguousarray(x[i:i + 64], np.float32)})[0]
                           for i in range(0, len(x), 64)])
-    fp = run_onnx(fp_path, x, input_name)
-    return {"fused_vs_qdq": float(np.max(np.abs(fused - qdq))), "qdq_vs_fp32": float(np.max(np.abs(qdq - fp)))}
+    return ({"fused_vs_qdq": float(np.max(np.abs(fused - qdq))), "qdq_vs_fp32": float(np.max(np.abs(qdq - fp32_out)))},
+            fused)
 
 
 def quantize_folder(fp_dir: str | Path, out_dir: str | Path, calib: np.ndarray, *, card_updates: dict[str, Any]
@@ -113,8 +115,9 @@ def quantize_folder(fp_dir: str | Path, out_dir: str | Path, calib: np.ndarray, 
             shutil.copy2(fp_dir / MODEL_FILE, pre)
         exclude = activation_matmuls(pre) if weights_only else []
         try:
+            ref = run_onnx(fp_dir / MODEL_FILE, calib, name)
             _quantize(pre, out_dir / MODEL_FILE, name, calib, per_channel, op_types, exclude)
-            fusion = runtime_fusion_error(out_dir / MODEL_FILE, fp_dir / MODEL_FILE, calib, name)
+            fusion, got = runtime_fusion_error(out_dir / MODEL_FILE, ref, calib, name)
             if per_channel and fusion["fused_vs_qdq"] > fusion["qdq_vs_fp32"]:
                 # onnxruntime fuses per-channel QDQ MatMuls into integer kernels that can miscompute (the fused graph
                 # then disagrees with the QDQ graph it came from by more than int8 rounding explains); per-tensor
@@ -123,7 +126,7 @@ def quantize_folder(fp_dir: str | Path, out_dir: str | Path, calib: np.ndarray, 
                             "weights; quantizing weights per tensor", fusion["fused_vs_qdq"])
                 per_channel = False
                 _quantize(pre, out_dir / MODEL_FILE, name, calib, per_channel, op_types, exclude)
-                fusion = runtime_fusion_error(out_dir / MODEL_FILE, fp_dir / MODEL_FILE, calib, name)
+                fusion, got = runtime_fusion_error(out_dir / MODEL_FILE, ref, calib, name)
         except JobError:
             raise
         except Exception as e:
@@ -136,8 +139,6 @@ def quantize_folder(fp_dir: str | Path, out_dir: str | Path, calib: np.ndarray, 
     golden_in = golden["input_0"]
     golden_out = run_onnx(onnx_path, golden_in, name)
     np.savez(out_dir / GOLDEN_FILE, input_0=golden_in, output_0=golden_out)
-    ref = run_onnx(fp_dir / MODEL_FILE, calib, name)
-    got = run_onnx(onnx_path, calib, name)
     parity = {"max_abs_diff_vs_fp32": float(np.max(np.abs(got - ref))),
               "mean_abs_diff_vs_fp32": float(np.mean(np.abs(got - ref))), "n": int(len(calib))}
     if got.ndim == 2 and got.shape[1] > 1:
