@@ -99,8 +99,16 @@ def augment(x: torch.Tensor, real: torch.Tensor, g: torch.Generator) -> torch.Te
     return x.clamp(0, 1)
 
 
-def pk_batch(by_id: list[np.ndarray], p: int, k: int, rng: np.random.Generator) -> np.ndarray:
-    ids = rng.choice(len(by_id), size=p, replace=False)
+def pk_batch(by_id: list[np.ndarray], p: int, k: int, rng: np.random.Generator,
+             pools: tuple[np.ndarray, np.ndarray] | None = None, share: float = 0.0) -> np.ndarray:
+    """P identities × K images each. With `pools` (synthetic ids, real ids) and `share` > 0, round(share·P) of the
+    identities come from the real pool, so a few real classes are not drowned by many synthetic ones."""
+    n_real = min(len(pools[1]), int(round(share * p))) if pools is not None else 0
+    if pools is not None and n_real > 0 and len(pools[0]) >= p - n_real:
+        ids = np.concatenate([rng.choice(pools[1], size=n_real, replace=False),
+                              rng.choice(pools[0], size=p - n_real, replace=False)])
+    else:
+        ids = rng.choice(len(by_id), size=p, replace=False)
     return np.concatenate([rng.choice(by_id[i], size=k, replace=len(by_id[i]) < k) for i in ids])
 
 
@@ -121,6 +129,9 @@ def train(params: dict[str, Any], seed: int, base: Path, on_event=None, cancel: 
     cfg = DcalConfig(**{**arch, "num_ids": int(y.max()) + 1})
     model = DcalViT(cfg)
     by_id = [np.flatnonzero(y == i) for i in range(cfg.num_ids)]
+    id_real = np.array([bool(real[ix[0]]) for ix in by_id])
+    pools = (np.flatnonzero(~id_real), np.flatnonzero(id_real))
+    share = float(params.get("real_share", 0.0))
     steps, p, k = int(params["steps"]), int(params.get("p", 16)), int(params.get("k", 4))
     lr, warmup = float(params.get("lr", 1e-3)), int(params.get("warmup_steps", 100))
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=float(params.get("weight_decay", 0.05)))
@@ -136,7 +147,7 @@ def train(params: dict[str, Any], seed: int, base: Path, on_event=None, cancel: 
         cur = lr * f * (0.5 * (1 + math.cos(math.pi * min(1.0, step / steps))) * 0.98 + 0.02)
         for grp in opt.param_groups:
             grp["lr"] = cur
-        idx = torch.from_numpy(pk_batch(by_id, p, k, rng))
+        idx = torch.from_numpy(pk_batch(by_id, p, k, rng, pools, share))
         xb = augment(xt[idx].permute(0, 3, 1, 2).float() / 255.0, rt[idx], g)
         xb = (xb - MEAN) / STD
         partner = torch.randperm(xb.shape[0], generator=g) if cfg.pwca else None
@@ -156,7 +167,7 @@ def train(params: dict[str, Any], seed: int, base: Path, on_event=None, cancel: 
     seconds = time.perf_counter() - t0
     info = {"seed": seed, "steps": steps, "p": p, "k": k, "lr": lr, "training_seconds": round(seconds, 1),
             "data_seconds": round(data_seconds, 1), "n_train_images": int(len(y)), "n_train_ids": cfg.num_ids,
-            "n_real_images": int(real.sum()), "torch": str(torch.__version__),
+            "n_real_images": int(real.sum()), "real_share": share, "torch": str(torch.__version__),
             "threads": torch.get_num_threads(), "history": history[-5:], "arch": cfg.to_dict()}
     return model.eval(), info
 

@@ -90,3 +90,19 @@ def test_onnx_export_matches_torch(tmp_path):
         ref = Embedder(m)(torch.from_numpy(x)).numpy()
     assert np.abs(got - ref).max() < 1e-4
     assert np.allclose(np.linalg.norm(got, axis=1), 1, atol=1e-5)
+
+
+def test_pk_batches_give_real_classes_their_share():
+    from app.train.dcal_train import pk_batch
+
+    y = np.repeat(np.arange(60), 4)  # ids 0-49 synthetic, 50-59 real
+    by_id = [np.flatnonzero(y == i) for i in range(60)]
+    pools = (np.arange(50), np.arange(50, 60))
+    rng = np.random.default_rng(0)
+    for share, want in ((0.5, 8), (0.25, 4)):
+        idx = pk_batch(by_id, 16, 4, rng, pools, share)
+        ids = y[idx]
+        assert len(idx) == 64 and len(set(ids.tolist())) == 16
+        assert int((ids >= 50).sum()) == want * 4
+    uniform = np.concatenate([y[pk_batch(by_id, 16, 4, rng)] for _ in range(200)])
+    assert 0.10 < float((uniform >= 50).mean()) < 0.24  # about 10 of 60 ids without a share
