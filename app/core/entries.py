@@ -26,7 +26,7 @@ def register_entry(entry: str) -> None:
 
 
 def plugin_entries() -> frozenset[str]:
-    """Entries of installed plug-ins: every train task's data_entry, folder_entry and held-out entry and
+    """Entries of installed plug-ins: every train task's data_entry, folder_entry, job and held-out entry and
     PluginInfo.entries, all from the plug-ins' manifests. Discovered once per process."""
     global _plugin_entries
     with _lock:
@@ -39,7 +39,7 @@ def plugin_entries() -> frozenset[str]:
             for plugin in plugins:
                 found.update(getattr(plugin.info, "entries", ()))
             for task in available_tasks(plugins):
-                found.update(e for e in (task.data_entry, getattr(task, "folder_entry", "")) if e)
+                found.update(e for e in (task.data_entry, task.folder_entry, task.job) if e)
                 held = task.heldout.get("entry") if isinstance(task.heldout, dict) else None
                 if isinstance(held, str):
                     found.add(held)

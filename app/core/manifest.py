@@ -118,7 +118,7 @@ def _train_task(raw: Any, m: dict[str, Any], folder: Path, package: str, where: 
     task["plugin"] = m["id"]
     if task.get("problem", "classification") not in PROBLEMS:
         raise ManifestError(f"{where}.problem {task.get('problem')!r} is not one of {sorted(PROBLEMS)}")
-    for key in ("data_entry", "folder_entry"):
+    for key in ("data_entry", "folder_entry", "job"):
         if task.get(key):
             task[key] = _absolute(str(task[key]), package)
     held = task.get("heldout")

@@ -58,6 +58,9 @@ class TrainTask:
     # reads the user's labelled folder with the plug-in's own preprocessing (seed=, path=, val_fraction=) →
     # (x_train, y_train, x_val, y_val); "" = the app's generic RGB folder reader
     folder_entry: str = ""
+    # a job kind ("package.module:function") that fine-tunes the zoo model chosen as the starting point in place of
+    # the app's ViT loop; it gets WizardSpec.custom_job_params(); "" = the app's loop
+    job: str = ""
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from .errors import BadInput
 from .jobs import JobSpec
 from .plugin_api import TrainTask
 from .problems import problem
+from .wizard_clip import ClipChoice
 
 WIZARD_JOB = "app.train.wizard_job:run"
 RECIPE_FILE = "recipe.toml"
@@ -144,6 +145,7 @@ class WizardSpec:
     out_dir: str = ""
     seed: int = 0
     resume: bool = False
+    clip: ClipChoice = field(default_factory=ClipChoice)  # a "clip" task's inputs (its own wizard page)
 
     # defaults from the task's shipped recipe --------------------------------------------------------------
     def set_task(self, task: TrainTask) -> None:
@@ -159,6 +161,13 @@ class WizardSpec:
         stem = task.id.replace(".", "-")
         self.model_id = self.model_id if self.model_id.startswith(stem) else f"{stem}-custom"
         self.description = ""
+        if self.page_job:
+            self.clip, self.seed = ClipChoice(), task.default_seed
+
+    @property
+    def page_job(self) -> str:
+        """The job kind of a task whose inputs are on a wizard page of its own ("" for the ViT pipeline's)."""
+        return problem(self.task.problem).page_job if self.task else ""
 
     def base_params(self) -> dict[str, Any]:
         return dict(load_task_recipe(self.task).get("params", {})) if self.task else {}
@@ -289,12 +298,20 @@ class WizardSpec:
         out: list[str] = []
         if self.task is None:
             return ["choose a task"]
+        if self.page_job:
+            out = self.clip.problems()
+            if not self.model_id or not all(c.islower() or c.isdigit() or c in "-_." for c in self.model_id):
+                out.append("the model id may hold lower-case letters, digits, '-', '_' and '.'")
+            return out + ([] if self.out_dir else ["choose an output folder"])
         if self.data.source not in SOURCES:
             out.append(f"data source must be one of {SOURCES}")
         if self.data.source != "simulate" and not self.data.path:
             out.append("choose the data folder or HDF5 file")
         if self.start.kind == "zoo" and not self.start.model_id:
             out.append("choose a model from the zoo")
+        if self.task.job and (self.start.kind != "zoo" or self.recipe.mode != "finetune" or self.compresses):
+            out.append(f"{self.task.title}: fine-tunes a zoo model that ships a checkpoint (no training from "
+                       "scratch, no compression)")
         if self.recipe.mode == "finetune" and (self.start.kind != "zoo" or not self.start.has_checkpoint):
             out.append("fine-tuning needs a zoo model that ships checkpoint.pt")
         if self.recipe.mode == "none" and not (self.start.kind == "zoo" and self.compresses):
@@ -382,6 +399,12 @@ class WizardSpec:
         """The JobSpec the worker runs: kind "train" for plain training, the wizard job otherwise."""
         t = self._task()
         name = self.model_id
+        if self.page_job:
+            return JobSpec(self.page_job, self.clip.job_params(self.model_id), out_dir=self.out_dir, name=name,
+                           seed=self.seed)
+        if t.job:
+            return JobSpec(t.job, self.custom_job_params(), out_dir=self.out_dir, name=name, seed=self.seed,
+                           resume=self.resume)
         if self.start.kind == "new" and self.recipe.mode == "train" and not self.compresses:
             return JobSpec("train", self.train_params(), out_dir=self.out_dir, name=name, seed=self.seed,
                            resume=self.resume)
@@ -397,6 +420,15 @@ class WizardSpec:
             params["compress"] = {"reparam_depth": int(r.reparam_depth), "distill": r.distill,
                                   "quant": r.quant, "steps": int(r.distill_steps), "threads": int(r.threads)}
         return JobSpec(WIZARD_JOB, params, out_dir=self.out_dir, name=name, seed=self.seed, resume=self.resume)
+
+    def custom_job_params(self) -> dict[str, Any]:
+        """The params of a task's own fine-tuning job (TrainTask.job): the parent zoo model, the data table (its
+        validation side is the held-out part), the recipe's numbers and the card fields of the result."""
+        r = self.recipe
+        steps = self.effective_steps()
+        return {"task": self._task().id, "model_id": self.model_id, "parent": self.start.model_dir,
+                "data": self.data_table(), "steps": steps, "batch_size": int(r.batch_size), "lr": float(r.lr),
+                "threads": int(r.threads), "log_every": max(1, min(50, steps // 100)), "export": self.export_table()}
 
     def to_recipe_toml(self) -> str:
         """The same run as a recipe: `vitascope train RECIPE.toml` (add --nproc N for several processes)."""

@@ -95,7 +95,7 @@ class EvaluatePage(WizardPage):
         self.where.setText("Data: " + rows[0].dataset if rows else "")
         if len(rows) > 1:
             new, old = rows[0], rows[1]
-            better = new.value >= old.value if new.metric == "accuracy" else new.value <= old.value
+            better = new.value <= old.value if new.metric == "mae" else new.value >= old.value  # mae: lower
             self.status.setText(f"{new.metric}: {new.value:.4g} vs {old.value:.4g} ({'better' if better else 'worse'}"
                                 f" than the {self.parent_role}); latency {new.latency_ms:.3g} vs "
                                 f"{old.latency_ms:.3g} ms; {new.params:,} vs {old.params:,} params")
@@ -116,6 +116,9 @@ class EvaluatePage(WizardPage):
             for r in rows:
                 self.plot.plot(r.target, r.pred, pen=None, symbol="o", symbolSize=4,
                                symbolBrush=COLOURS.get(r.role, "#999"), name=r.model_id)
+            return
+        if not any(r.per_class for r in rows):  # a headline number only (retrieval): nothing per class to plot
+            self.plot.setTitle("")
             return
         self.plot.setTitle("accuracy per class (held-out)")
         self.plot.setLabel("left", "accuracy")

@@ -368,7 +368,8 @@ class StartPage(WizardPage):
             item.setData(Qt.ItemDataRole.UserRole, (card.id, str(folder), has_ckpt))
             self.models.addItem(item)
         self.zoo.setEnabled(self.models.count() > 0)
-        (self.zoo if spec.start.kind == "zoo" and self.models.count() else self.new).setChecked(True)
+        zoo_first = spec.start.kind == "zoo" or bool(spec.task.job)  # a task with its own job fine-tunes only
+        (self.zoo if zoo_first and self.models.count() else self.new).setChecked(True)
         self.arch.setCurrentText(spec.start.arch if spec.start.arch in ARCHITECTURES else "vit-micro")
         cfg = spec.model_config()
         self.depth.setValue(int(cfg["depth"]))
@@ -416,7 +417,9 @@ class StartPage(WizardPage):
         if s.kind == "zoo" and not s.has_checkpoint:
             probs.append(f"{s.model_id} ships no torch checkpoint: it can be the comparison on the Evaluate page, "
                          "not a starting point. Choose a new architecture (the zoo model stays the reference).")
-        if s.kind == "new":
+        if s.kind == "new" and spec.task.job:
+            probs.append(f"{spec.task.title} fine-tunes a model from the zoo: choose one that ships a checkpoint.")
+        elif s.kind == "new":
             cfg = spec.model_config()
             if int(cfg["width"]) % int(cfg["heads"]):
                 probs.append(f"width {cfg['width']} is not divisible by {cfg['heads']} heads")
