@@ -76,6 +76,22 @@ def _recall(out: np.ndarray, y: np.ndarray, labels: list[str] | None) -> tuple[f
     return retrieval_metrics(out, y)["recall_at_1"], {}
 
 
+def text_to_image_recall(sim: np.ndarray, caption_image: np.ndarray, ks: tuple[int, ...] = (1, 5, 10)
+                         ) -> dict[str, float]:
+    """Text→image R@k in percent: `sim` [captions, images], `caption_image[c]` the index of caption c's image;
+    a caption counts at k when fewer than k images score strictly higher than its own."""
+    sim = np.asarray(sim, dtype=np.float64)
+    idx = np.asarray(caption_image).reshape(-1).astype(np.int64)
+    rank = (sim > sim[np.arange(len(idx)), idx][:, None]).sum(axis=1)
+    return {f"R@{k}": round(100.0 * float((rank < k).mean()), 2) for k in ks}
+
+
+def _t2i_recall(out: np.ndarray, y: np.ndarray, labels: list[str] | None) -> tuple[float, dict[str, float]]:
+    per = text_to_image_recall(out, y)
+    return per["R@10"], per
+
+
 ACCURACY = Scorer("accuracy", _accuracy)
 MAE = Scorer("mae", _mae, plots=True)
 RECALL_AT_1 = Scorer("recall_at_1", _recall)
+T2I_RECALL_AT_10 = Scorer("t2i_R@10", _t2i_recall)  # out: caption × image similarities, y: each caption's image

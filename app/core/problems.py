@@ -6,20 +6,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import BadInput
-from .metrics import ACCURACY, MAE, RECALL_AT_1, Scorer
+from .metrics import ACCURACY, MAE, RECALL_AT_1, T2I_RECALL_AT_10, Scorer
 
 
 @dataclass(frozen=True)
 class Problem:
     """`scorer`: its headline metric; `class_targets`: targets are integer labels (classes or identities),
     counted and captioned by name; `output_per_class`: the head has one output per label; `distill` / `losses`:
-    the distillation modes and recipe losses it accepts (None: any)."""
+    the distillation modes and recipe losses it accepts (None: any); `page_job`: the job kind that runs its wizard
+    tasks from the inputs of a wizard page of its own, in place of the Data, Start and Recipe pages and the ViT
+    training pipeline ("" = those)."""
 
     scorer: Scorer
     class_targets: bool
     output_per_class: bool = False
     distill: tuple[str, ...] | None = None
     losses: tuple[str, ...] | None = None
+    page_job: str = ""
 
 
 PROBLEMS: dict[str, Problem] = {
@@ -27,6 +30,8 @@ PROBLEMS: dict[str, Problem] = {
     # a regressor distils its prediction and features: only plain KD fits
     "regression": Problem(MAE, class_targets=False, distill=("", "kd")),
     "metric": Problem(RECALL_AT_1, class_targets=True),
+    # a CLIP model compressed from a user's checkpoint on captioned images (text→image recall)
+    "clip": Problem(T2I_RECALL_AT_10, class_targets=False, page_job="app.train.clip_compress_job:run"),
 }
 
 

@@ -108,10 +108,13 @@ def feature_loss(s_img: torch.Tensor, s_txt: torch.Tensor, t_img: torch.Tensor, 
 def train(model: CLIP, images: torch.Tensor, tokens: torch.Tensor, pairs: torch.Tensor, steps: int, batch: int,
           lr: float, mode: str = "clip", teacher_img: torch.Tensor | None = None,
           teacher_txt: torch.Tensor | None = None, seed: int = 0, warmup: int = 50, flip: torch.Tensor | None = None,
-          log: Callable[[int, float], None] | None = None, time_limit: float | None = None) -> dict:
+          log: Callable[[int, float], None] | None = None, time_limit: float | None = None,
+          stop: Callable[[], bool] | None = None, log_every: int = 20) -> dict:
     """Train on (image index, caption index) `pairs` with batches of distinct images. mode: "clip" (contrastive),
     "affinity" (affinity mimicking on precomputed teacher features of the same images and captions) or
-    "feature" (contrastive + feature distillation). AdamW, warm-up then cosine decay, gradient clip 5."""
+    "feature" (contrastive + feature distillation). AdamW, warm-up then cosine decay, gradient clip 5. `log` is
+    called every `log_every` steps and at the last; training ends early when `stop()` turns true (checked before
+    each step) or after `time_limit` seconds."""
     if mode not in ("clip", "affinity", "feature"):
         raise ValueError(mode)
     g = torch.Generator().manual_seed(seed)
@@ -124,6 +127,8 @@ def train(model: CLIP, images: torch.Tensor, tokens: torch.Tensor, pairs: torch.
     t0, losses = time.perf_counter(), []
     done = 0
     for step in range(steps):
+        if stop is not None and stop():
+            break
         frac = step / max(1, steps)
         opt.param_groups[0]["lr"] = lr * min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * frac))
         pick = image_ids[torch.randperm(image_ids.numel(), generator=g)[:batch]]
@@ -150,7 +155,7 @@ def train(model: CLIP, images: torch.Tensor, tokens: torch.Tensor, pairs: torch.
             model.logit_scale.clamp_(0, math.log(100.0))
         losses.append(float(loss.detach()))
         done = step + 1
-        if log is not None and (step % 20 == 0 or step == steps - 1):
+        if log is not None and (step % max(1, log_every) == 0 or step == steps - 1):
             log(step, losses[-1])
         if time_limit is not None and time.perf_counter() - t0 > time_limit:
             break

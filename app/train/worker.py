@@ -47,11 +47,12 @@ def job_kinds() -> list[str]:
 def _register_builtins() -> None:
     if "train" in _JOBS:
         return
-    from . import pipeline, wizard_job
+    from . import clip_compress_job, pipeline, wizard_job
 
     _JOBS.setdefault("train", _Job(pipeline.train_job, pipeline.validate_train))
     _JOBS.setdefault("export", _Job(pipeline.export_job, pipeline.validate_export))
     _JOBS.setdefault("app.train.wizard_job:run", _Job(wizard_job.run, wizard_job.validate))
+    _JOBS.setdefault("app.train.clip_compress_job:run", _Job(clip_compress_job.run, clip_compress_job.validate))
 
 
 def prepare(spec: JobSpec) -> _Job:
