@@ -1,6 +1,7 @@
 """The retrieval widget: index folders (progress, cancel), query by file, drag-and-drop, paste or "find similar",
-ranked thumbnail grid with scores, similarity threshold, folder filter, re-ID borders from folder labels,
-near-duplicate groups and CSV export (on app.gui.sdk; `start_demo()` indexes and queries a synthetic set)."""
+ranked thumbnail grid with scores, similarity threshold, folder filter, re-ID borders from folder labels, evaluation
+of a labelled folder with its CMC curve, near-duplicate groups and CSV export (on app.gui.sdk; `start_demo()` indexes
+and queries a synthetic set)."""
 
 from __future__ import annotations
 
@@ -57,7 +58,10 @@ from app.gui.sdk import (
 )
 
 from .embedders import BASELINES
-from .engine import Hit, RetrievalEngine, duplicate_groups, index_folders, read_rgb, search
+from .engine import Hit, RetrievalEngine, duplicate_groups, evaluate, index_folders, read_rgb, search
+from .layouts import read_layout
+from .metrics import RankMetrics
+from .widget_cmc import CmcPlot
 
 log = logging.getLogger(__name__)
 PLUGIN_ID = "retrieval"
@@ -109,6 +113,7 @@ class RetrievalWidget(PluginWidgetBase):
         self.query_img: np.ndarray | None = None
         self.query_name = ""
         self.hits: list[Hit] = []
+        self.evaluation: RankMetrics | None = None
         self._build()
         self.engine.set_model(self.model_box.currentData() or None)
         self._refresh_folders()
@@ -158,6 +163,10 @@ class RetrievalWidget(PluginWidgetBase):
         self.dup_btn = button("Near-duplicates", self.show_duplicates)
         self.csv_btn = button("Export CSV…", self._export_csv)
         left.addLayout(hbox(self.dup_btn, self.csv_btn))
+        self.eval_btn = button("Evaluate labelled folder…", self._choose_eval,
+                               "mAP and CMC of the current model on a labelled folder (sub-folder = class or "
+                               "identity; Market-1501 and CUB layouts are detected)")
+        left.addWidget(self.eval_btn)
         left.addStretch(1)
         left_w = QWidget()
         left_w.setLayout(left)
@@ -175,9 +184,16 @@ class RetrievalWidget(PluginWidgetBase):
         self.grid.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.grid.customContextMenuRequested.connect(self._menu)
 
+        self.cmc = CmcPlot()
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(self.grid)
+        right.addWidget(self.cmc)
+        right.setStretchFactor(0, 3)
+        right.setStretchFactor(1, 1)
+        right.setSizes([420, 180])
         split = QSplitter()
         split.addWidget(left_w)
-        split.addWidget(self.grid)
+        split.addWidget(right)
         split.setStretchFactor(1, 1)
         lay = QVBoxLayout(self)
         lay.addLayout(top)
@@ -240,6 +256,9 @@ class RetrievalWidget(PluginWidgetBase):
             self.status.setText("Cancelling… (what is embedded so far is kept)")
 
     def job_ended(self, job: Job) -> None:
+        if job.key == "evaluate":
+            self.eval_btn.setEnabled(True)
+            return
         self.index_btn.setEnabled(True)
         if job.outcome == "cancelled":
             self.status.setText("Indexing cancelled; press Index to continue where it stopped.")
@@ -255,6 +274,44 @@ class RetrievalWidget(PluginWidgetBase):
 
     def _index_failed(self, msg: str) -> None:
         self.status.setText(msg if "ancel" not in msg else "Indexing cancelled; press Index to resume.")
+
+    # evaluation --------------------------------------------------------------------------------------------
+    def _choose_eval(self) -> None:
+        d = QFileDialog.getExistingDirectory(self, "Labelled folder to evaluate (sub-folder = class or identity)")
+        if d:
+            self.evaluate_folder(d)
+
+    def evaluate_folder(self, root: str | Path, layout: str | None = None) -> None:
+        """Score the current model on a labelled layout (engine.evaluate) and plot its CMC curve."""
+        if self.job_running("evaluate"):
+            return
+        try:
+            embedder = self.engine.embedder()
+        except VitascopeError as e:
+            self.status.setText(str(e))
+            return
+        root = Path(root)
+
+        def work(token, emit):
+            es = read_layout(root, layout)
+
+            def progress(done: int, total: int) -> None:
+                if token.cancelled:
+                    raise VitascopeError("evaluation cancelled")
+                emit(ProgressEvent("progress", step=done, total=total, message="evaluate"))
+            return evaluate(es, embedder, progress=progress), es.layout
+
+        self.eval_btn.setEnabled(False)
+        self.status.setText(f"Evaluating {embedder.model_id} on {root.name}…")
+        self.run_job("evaluate retrieval", work, lambda r: self._evaluated(r[0], r[1], root, embedder.model_id),
+                     on_error=lambda msg: self.status.setText(f"Evaluation failed: {msg}"), key="evaluate")
+
+    def _evaluated(self, m: RankMetrics, layout: str, root: Path, model: str) -> None:
+        self.evaluation = m
+        self.cmc.set_result(m.curve, m.map, f"{model} on {root.name} ({layout}, {m.queries} queries)")
+        self.status.setText(f"{model} on {root.name}: mAP {m.map:.3f} · rank-1 {m.cmc['1']:.3f} · rank-5 "
+                            f"{m.cmc['5']:.3f} · Recall@8 {m.recall['8']:.3f} · mINP {m.minp:.3f} "
+                            f"({m.queries} queries, {m.gallery} gallery)")
 
     # querying ----------------------------------------------------------------------------------------------
     def _choose_query(self) -> None:
