@@ -40,7 +40,7 @@ TEACHER = ClipConfig(embed_dim=32, image_size=32, patch_size=16, vision_width=12
                      vision_mlp=256, context_length=16, text_width=128, text_heads=2, text_layers=2, text_mlp=256)
 
 
-def _save_scenes(folder: Path, n: int, seed: int, prefix: str) -> Path:
+def save_scenes(folder: Path, n: int, seed: int, prefix: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     images, captions = make_scenes(n, seed=seed, size=32)
     rows = []
@@ -60,8 +60,8 @@ def data(tmp_path_factory):
     torch.manual_seed(0)
     ckpt = root / "teacher.pt"
     torch.save(CLIP(TEACHER).state_dict(), ckpt)
-    return {"root": root, "teacher": ckpt, "captions": _save_scenes(root / "images", 24, 1, "train"),
-            "images": root / "images", "val_captions": _save_scenes(root / "val", 8, 2, "val"),
+    return {"root": root, "teacher": ckpt, "captions": save_scenes(root / "images", 24, 1, "train"),
+            "images": root / "images", "val_captions": save_scenes(root / "val", 8, 2, "val"),
             "val_images": root / "val"}
 
 

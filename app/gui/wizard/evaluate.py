@@ -10,13 +10,15 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QHeaderView, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
+from app.core.errors import VitascopeError
+from app.core.wizard_clip_eval import result_rows
 from app.core.wizard_eval import EvalRow, compare
 
 from .common import ERROR_STYLE, MUTED_STYLE, message_label
 from .pages import WizardPage
 
 COLUMNS = ("Model", "Role", "Metric", "Latency (ms, 2 threads)", "Size", "Params", "Held-out samples")
-COLOURS = {"new": "#2e86c1", "parent": "#7f8c8d"}
+COLOURS = {"new": "#2e86c1", "parent": "#7f8c8d", "teacher": "#7f8c8d"}
 
 
 def fmt_bytes(n: int) -> str:
@@ -70,6 +72,13 @@ class EvaluatePage(WizardPage):
 
     def start(self, new: Path) -> None:
         spec = self.wiz.spec
+        if spec.page_job:  # its job scored the new model and its teacher already: read them off the card
+            self._for, self.parent_role, self.rows, self.error = new, "teacher", [], ""
+            try:
+                self._done(result_rows(new))
+            except VitascopeError as e:
+                self._failed(str(e))
+            return
         parent, self.parent_role = self.parent_folder()
         task, params = spec.task, spec.to_job().params
         self._for, self._busy, self.rows, self.error = new, True, [], ""
@@ -120,8 +129,9 @@ class EvaluatePage(WizardPage):
         if not any(r.per_class for r in rows):  # a headline number only (retrieval): nothing per class to plot
             self.plot.setTitle("")
             return
-        self.plot.setTitle("accuracy per class (held-out)")
-        self.plot.setLabel("left", "accuracy")
+        recall = bool(self.wiz.spec.page_job)
+        self.plot.setTitle("recall at k on the validation captions (%)" if recall else "accuracy per class (held-out)")
+        self.plot.setLabel("left", "recall (%)" if recall else "accuracy")
         names = list(rows[0].per_class) if rows else []
         width = 0.8 / max(1, len(rows))
         for k, r in enumerate(rows):
@@ -130,7 +140,7 @@ class EvaluatePage(WizardPage):
             self.plot.addItem(pg.BarGraphItem(x=xs, height=ys, width=width, brush=COLOURS.get(r.role, "#999")))
             self.plot.plot([], [], pen=pg.mkPen(COLOURS.get(r.role, "#999"), width=6), name=r.model_id)
         self.plot.getAxis("bottom").setTicks([list(enumerate(names))])
-        self.plot.setYRange(0, 1.3)  # room for the legend above the bars
+        self.plot.setYRange(0, 130 if recall else 1.3)  # room for the legend above the bars
 
     def _failed(self, message: str) -> None:
         self._busy = False

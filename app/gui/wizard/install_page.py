@@ -13,15 +13,16 @@ from .pages import WizardPage
 
 
 def card_html(card: ModelCard) -> str:
+    sha = card.sha256 or next((a.sha256 for a in card.artifacts), "")
     metrics = "".join(f"<li>{m.get('name')}: {m.get('value')} <small>({m.get('dataset', '')})</small></li>"
                       for m in card.metrics)
     prov = "".join(f"<li>{k}: {v}</li>" for k, v in card.provenance.items()
                    if not isinstance(v, dict) and k not in ("data_params",))
     return (f"<h3>{card.id} <small>v{card.version} · {card.task} · {card.license}</small></h3>"
             f"<p>{card.description}</p>"
-            f"<p><b>{card.params:,}</b> params · <b>{card.bytes / 1024:.0f} kB</b> · latency "
-            f"<b>{card.latency.get('ms', '?')} ms</b> (batch 1, {card.latency.get('threads', 2)} threads) · "
-            f"sha256 {card.sha256[:16]}…</p>"
+            f"<p><b>{card.params or card.arch.get('params', 0):,}</b> params · <b>{card.total_bytes / 1024:.0f} kB"
+            f"</b> · latency <b>{card.latency.get('ms', card.latency.get('image_ms', '?'))} ms</b> (batch 1, "
+            f"{card.latency.get('threads', 2)} threads) · sha256 {sha[:16]}…</p>"
             f"<p><b>Metrics</b></p><ul>{metrics}</ul><p><b>Provenance</b></p><ul>{prov}</ul>")
 
 

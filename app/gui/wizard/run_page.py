@@ -231,7 +231,10 @@ class RunPage(WizardPage):
             self.progress.setFormat("finished")
         elif ev.event == "cancelled":
             self.status.setStyleSheet("")
-            self.status.setText(f"Cancelled at step {ev.step}. The checkpoint is kept: Resume continues from it.")
+            ckpt = self.checkpoint or (Path(ev.path) if ev.path else None)
+            kept = "The checkpoint is kept: Resume continues from it." if ckpt and ckpt.is_file() else \
+                "Nothing was kept: Start again to rerun."
+            self.status.setText(f"Cancelled at step {ev.step}. {kept}")
             self.progress.setFormat(f"cancelled at {ev.step}/{ev.total}" if ev.total else "cancelled")
         else:
             self._fail(ev.message or "the worker failed")

@@ -1,5 +1,7 @@
 """TrainingWizard: seven pages over one WizardSpec; jobs go through the app's JobsModel (so they show in the jobs
-panel and the main window cancels and joins them on close). Closing the wizard during a run asks first."""
+panel and the main window cancels and joins them on close). Closing the wizard during a run asks first. A task
+whose problem has a job of its own (compress a CLIP model) replaces the Data, Starting point and Recipe pages by its
+own page of inputs."""
 
 from __future__ import annotations
 
@@ -13,13 +15,14 @@ from app.core.wizard_spec import WizardSpec, available_tasks
 from app.core.zoo import Zoo
 
 from ..jobs_qt import JobsModel
+from .clip_page import ClipPage
 from .evaluate import EvaluatePage
 from .install_page import InstallPage
 from .pages import DataPage, StartPage, TaskPage
 from .recipe_page import RecipePage
 from .run_page import RunPage
 
-PAGES = ("task", "data", "start", "recipe", "run", "evaluate", "install")
+PAGES = ("task", "data", "start", "recipe", "run", "evaluate", "install", "clip")
 
 
 class TrainingWizard(QWizard):
@@ -42,15 +45,28 @@ class TrainingWizard(QWizard):
         self.run_page = RunPage()
         self.evaluate_page = EvaluatePage()
         self.install_page = InstallPage()
+        self.clip_page = ClipPage()
         self.pages = dict(zip(PAGES, (self.task_page, self.data_page, self.start_page, self.recipe_page,
-                                      self.run_page, self.evaluate_page, self.install_page), strict=True))
+                                      self.run_page, self.evaluate_page, self.install_page, self.clip_page),
+                              strict=True))
         for page in self.pages.values():
             self.addPage(page)
         self.resize(940, 700)
 
+    def page_id(self, name: str) -> int:
+        return self.pageIds()[PAGES.index(name)]
+
+    def nextId(self) -> int:  # noqa: N802 (Qt override): a task with its own page skips Data, Start and Recipe
+        current = self.currentId()
+        if current == self.page_id("task") and self.spec.page_job:
+            return self.page_id("clip")
+        if current == self.page_id("install"):
+            return -1
+        return super().nextId()
+
     def go(self, name: str) -> None:
         """Advance with Next until page `name` (tests, screenshots); stops at a page that is not complete."""
-        target = self.pageIds()[PAGES.index(name)]
+        target = self.page_id(name)
         while self.currentId() != target:
             before = self.currentId()
             self.next()
