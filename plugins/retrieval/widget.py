@@ -30,12 +30,15 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
     QMenu,
     QPushButton,
+    QScrollArea,
+    QSizePolicy,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -133,9 +136,11 @@ class RetrievalWidget(PluginWidgetBase):
         self.controls = JobControls(tip="Stop indexing; what is embedded so far is kept", always_visible=True)
         self.controls.cancel_button.clicked.connect(self._cancelling)
         self.status = QLabel("")
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # a row of its own:
+        self.status.setWordWrap(True)  # long text wraps instead of widening the tab
         for w in (QLabel("Model:"), self.model_box, self.add_btn, self.index_btn, self.controls):
             top.addWidget(w)
-        top.addWidget(self.status, 1)
+        top.addStretch(1)
 
         left = QVBoxLayout()
         self.folder_list = QListWidget()
@@ -170,7 +175,13 @@ class RetrievalWidget(PluginWidgetBase):
         left.addStretch(1)
         left_w = QWidget()
         left_w.setLayout(left)
-        left_w.setMaximumWidth(300)
+        left_scroll = QScrollArea()  # the controls scroll on short screens; results and CMC plot keep their room
+        left_scroll.setWidget(left_w)
+        left_scroll.setWidgetResizable(True)
+        left_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        left_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        left_scroll.setMaximumWidth(300)
+        left_scroll.setMinimumWidth(left_w.sizeHint().width() + left_scroll.verticalScrollBar().sizeHint().width())
 
         self.grid = QListWidget()
         self.grid.setViewMode(QListWidget.ViewMode.IconMode)
@@ -192,11 +203,12 @@ class RetrievalWidget(PluginWidgetBase):
         right.setStretchFactor(1, 1)
         right.setSizes([420, 180])
         split = QSplitter()
-        split.addWidget(left_w)
+        split.addWidget(left_scroll)
         split.addWidget(right)
         split.setStretchFactor(1, 1)
         lay = QVBoxLayout(self)
         lay.addLayout(top)
+        lay.addWidget(self.status)
         lay.addWidget(split, 1)
         QShortcut(QKeySequence.StandardKey.Paste, self, activated=self.paste)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QKeyEvent, QPainter, QPainterPath, QPaintEvent, QPalette, QPen
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QKeyEvent, QPainter, QPainterPath, QPaintEvent, QPalette, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 MAX_RANK = 20
@@ -90,8 +90,8 @@ class CmcPlot(QWidget):
         bold.setBold(True)
         p.setFont(bold)
         p.setPen(text)
-        p.drawText(QRectF(0, 2, self.width(), fm.height() + 4), Qt.AlignmentFlag.AlignHCenter,
-                   fm.elidedText(self.title, Qt.TextElideMode.ElideRight, self.width() - 8))
+        p.drawText(QRectF(4, 2, self.width() - 8, fm.height() + 4), Qt.AlignmentFlag.AlignHCenter,
+                   QFontMetrics(bold).elidedText(self.title, Qt.TextElideMode.ElideRight, self.width() - 8))
         p.setFont(self.font())
         for v in (0.0, 0.25, 0.5, 0.75, 1.0):  # y grid and labels
             y = r.bottom() - v * r.height()
