@@ -140,7 +140,8 @@ class EvaluatePage(WizardPage):
             self.plot.addItem(pg.BarGraphItem(x=xs, height=ys, width=width, brush=COLOURS.get(r.role, "#999")))
             self.plot.plot([], [], pen=pg.mkPen(COLOURS.get(r.role, "#999"), width=6), name=r.model_id)
         self.plot.getAxis("bottom").setTicks([list(enumerate(names))])
-        self.plot.setYRange(0, 130 if recall else 1.3)  # room for the legend above the bars
+        top = max((v for r in rows for v in r.per_class.values()), default=1.0)
+        self.plot.setYRange(0, 1.3 * max(10.0, top) if recall else 1.3)  # room for the legend above the bars
 
     def _failed(self, message: str) -> None:
         self._busy = False
