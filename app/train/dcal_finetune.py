@@ -104,9 +104,11 @@ def _optimizer(model: DcalViT, lr: float, backbone_lr: float, weight_decay: floa
 
 
 def finetune(model: DcalViT, x: np.ndarray, y: np.ndarray, photos: bool, params: dict[str, Any], seed: int,
-             on_event: EventFn, cancel: CancelToken, resume: Path | None = None) -> tuple[str, dict[str, Any]]:
+             on_event: EventFn, cancel: CancelToken, resume: Path | None = None, note: str = ""
+             ) -> tuple[str, dict[str, Any]]:
     """Train in place on (x normalised NCHW, labels 0..C-1); ("finished" | "cancelled", info). On cancel the
-    state is saved to `resume` (if given) and a later call with that file continues from the same step."""
+    state is saved to `resume` (if given) and a later call with that file continues from the same step. `note`
+    is appended to the "started" message."""
     steps, batch = int(params.get("steps", 200)), int(params.get("batch_size", 64))
     lr = float(params.get("lr", 1e-3))
     backbone_lr = float(params.get("backbone_lr", lr / 10))
@@ -131,7 +133,8 @@ def finetune(model: DcalViT, x: np.ndarray, y: np.ndarray, photos: bool, params:
     yt = torch.from_numpy(y.astype(np.int64))
     real = torch.full((len(y),), bool(photos))
     on_event(ProgressEvent("started", step=start - 1, total=steps,
-                           message=f"fine-tuning on {len(y)} images of {n_ids} classes ({p}×{k} batches)"))
+                           message=f"fine-tuning on {len(y)} images of {n_ids} classes ({p}×{k} batches)"
+                                   + (f"; {note}" if note else "")))
     t0 = time.perf_counter()
     history: list[dict[str, float]] = []
     model.train()
@@ -209,9 +212,10 @@ def run(job: JobSpec, on_event: EventFn, cancel: CancelToken) -> str:
     split = _load_split(dict(p["data"]), size)
     x_train, y_train, x_val, y_val = (np.asarray(a) for a in split)
     skipped = list(getattr(split, "unreadable", []))
+    note = ""
     if skipped:
-        names = ", ".join(Path(f).name for f, _ in skipped[:5]) + ("…" if len(skipped) > 5 else "")
-        on_event(ProgressEvent("progress", message=f"skipped {len(skipped)} unreadable image(s): {names}"))
+        note = (f"skipped {len(skipped)} unreadable image(s): "
+                + ", ".join(Path(f).name for f, _ in skipped[:5]) + ("…" if len(skipped) > 5 else ""))
     n_ids = int(y_train.max()) + 1
     model = build_model(ckpt, n_ids, int(job.seed))
     out = Path(job.out_dir or ".")
@@ -219,7 +223,7 @@ def run(job: JobSpec, on_event: EventFn, cancel: CancelToken) -> str:
     if not job.resume:
         resume.unlink(missing_ok=True)
     status, info = finetune(model, x_train, y_train, bool(getattr(split, "photos", False)), p, int(job.seed),
-                            on_event, cancel, resume)
+                            on_event, cancel, resume, note)
     if status != "finished":
         return status
     resume.unlink(missing_ok=True)

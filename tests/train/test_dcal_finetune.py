@@ -97,8 +97,9 @@ def test_the_wizard_runs_the_tasks_own_job(finished):
     steps = [e.step for e in events if e.event == "progress" and e.step]
     assert steps == sorted(steps) and steps[-1] == job.params["steps"] and all(e.total == 6 for e in events
                                                                                if e.event == "progress" and e.step)
-    skipped = [e.message for e in events if "unreadable" in (e.message or "")]
-    assert skipped == ["skipped 1 unreadable image(s): broken.jpg"]
+    started = [e.message for e in events if e.event == "started"]
+    assert len(started) == 1 and started[0].endswith("; skipped 1 unreadable image(s): broken.jpg")
+    assert "of 6 classes" in started[0]  # 8 classes, 2 held out
     assert [e.event for e in events][-2:] == ["artifact", "finished"]
 
 
