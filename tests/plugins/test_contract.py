@@ -56,14 +56,7 @@ def test_cli_registers(plugin):
         assert sub.choices[name].format_help()
 
 
-# Text search runs CLIP models a user converts from an official checkpoint (`vitascope clip convert`); no trained
-# one ships yet. Strict: the mark must go when one does.
-NO_SHIPPED_MODEL_YET = {"textsearch"}
-
-
-@pytest.mark.parametrize("plugin", [pytest.param(p, marks=pytest.mark.xfail(
-    strict=True, reason="no trained CLIP model ships yet")) if p.info.id in NO_SHIPPED_MODEL_YET else p
-    for p in PLUGINS], ids=lambda p: p.info.id)
+@pytest.mark.parametrize("plugin", PLUGINS, ids=lambda p: p.info.id)
 def test_every_task_has_a_shipped_model(plugin):
     shipped = {c.task for c in Zoo().cards()}
     missing = [t for t in plugin.info.tasks if t not in shipped]
