@@ -2,8 +2,9 @@
 layout) image-encoder latency (onnxruntime, batch 1, 2 threads), a text query end to end (tokenize + encode +
 search 10^5 indexed items) and indexing throughput (decode + preprocess + encode) on the real COCO photos.
 
-    python bench/clip_speed.py [--model FOLDER] [--out bench/results/clip_speed.json]
-Without --model a random TinyCLIP-8M checkpoint is written and converted first (needs torch)."""
+    python bench/clip_speed.py [--model FOLDER] [--reference TEACHER_FOLDER] [--out bench/results/clip_speed.json]
+Without --model a random TinyCLIP-8M checkpoint is written and converted first (needs torch). With --reference, both
+models' image and text encoders run interleaved in this process and the latency ratios are printed."""
 
 from __future__ import annotations
 
@@ -39,11 +40,34 @@ def ms(times: list[float]) -> dict:
             "runs": len(t)}
 
 
+def interleaved(model, reference, runs: int = 60) -> dict:
+    """Median latency (batch 1, 2 threads) of each tower of `model` and `reference`, alternating runs so both see
+    the same machine load; ratio = model / reference."""
+    out: dict = {}
+    for role, make in (("image_encoder", lambda m: np.random.default_rng(0).standard_normal(
+            (1, 3, m.size, m.size)).astype(np.float32)),
+                       ("text_encoder", lambda m: m.tokenizer(["a red circle on the left of a blue square"],
+                                                              m.context_length))):
+        sess = [(m.handle.session_of(role, threads=2), make(m)) for m in (model, reference)]
+        times: list[list[float]] = [[], []]
+        for i in range(runs + 5):
+            for j, (s, x) in enumerate(sess):
+                name = s.get_inputs()[0].name
+                t0 = time.perf_counter()
+                s.run(None, {name: x})
+                if i >= 5:
+                    times[j].append(1000 * (time.perf_counter() - t0))
+        a, b = statistics.median(times[0]), statistics.median(times[1])
+        out[role] = {"model_ms": round(a, 3), "reference_ms": round(b, 3), "ratio": round(a / b, 3)}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default=None)
     ap.add_argument("--items", type=int, default=100_000)
     ap.add_argument("--index-images", type=int, default=96)
+    ap.add_argument("--reference", default=None, help="a second CLIP folder (e.g. the teacher) to compare latency")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     from app.core.vector_index import ExactIndex
@@ -86,6 +110,9 @@ def main() -> None:
         keep, _ = m.encode_files(files, batch=16)
         dt = time.perf_counter() - t0
         res["indexing"] = {"images": len(keep), "seconds": round(dt, 2), "images_per_s": round(len(keep) / dt, 1)}
+    if args.reference:
+        ref = ClipModel(Path(args.reference), threads=2)
+        res["versus_reference"] = {"reference": ref.id, **interleaved(m, ref)}
     import os
     import platform
 
