@@ -10,6 +10,7 @@ Data from ../shared is read here for training and evaluation only; nothing of it
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -82,9 +83,13 @@ def main() -> None:
     ap.add_argument("--student-time-limit", type=float, default=None, help="seconds per student (a safety stop)")
     ap.add_argument("--out", default=None)
     ap.add_argument("--export", default=None, help="write the teacher and student model folders here")
+    ap.add_argument("--student-vision-layers", type=int, default=STUDENT.vision_layers)
+    ap.add_argument("--student-text-layers", type=int, default=STUDENT.text_layers)
     ap.add_argument("--teacher", default=None, help="load a trained teacher state dict instead of training one")
     ap.add_argument("--save-teacher", default=None, help="save the trained teacher's state dict here")
     args = ap.parse_args()
+    student_cfg = dataclasses.replace(STUDENT, vision_layers=args.student_vision_layers,
+                                      text_layers=args.student_text_layers)
     torch.manual_seed(0)
     t0 = time.perf_counter()
     tr_c, val_c = coco("train"), coco("val")
@@ -103,7 +108,7 @@ def main() -> None:
         return lambda step, loss: print(f"{name} step {step} loss {loss:.4f} ({time.perf_counter() - t0:.0f} s)",
                                         flush=True)
 
-    res: dict = {"config": {"teacher": TEACHER.to_dict(), "student": STUDENT.to_dict(), "batch": args.batch,
+    res: dict = {"config": {"teacher": TEACHER.to_dict(), "student": student_cfg.to_dict(), "batch": args.batch,
                             "teacher_steps": args.teacher_steps, "student_steps": args.student_steps,
                             "train_images": int(images.shape[0]), "train_captions": int(tokens.shape[0]),
                             "coco_train_images": n_c, "scenes": args.scenes}}
@@ -124,7 +129,7 @@ def main() -> None:
     students = {}
     for name, mode in (("affinity_inherit", "affinity"), ("scratch_clip", "clip"), ("feature_kd", "feature")):
         torch.manual_seed(1)
-        s = inherit(teacher, STUDENT) if name == "affinity_inherit" else CLIP(STUDENT)
+        s = inherit(teacher, student_cfg) if name == "affinity_inherit" else CLIP(student_cfg)
         run = train(s, images, tokens, pairs, args.student_steps, args.batch, 1e-3 if mode != "affinity" else 5e-4,
                     mode, teacher_img=t_img, teacher_txt=t_txt, seed=1, flip=flip, log=log(name),
                     time_limit=args.student_time_limit)

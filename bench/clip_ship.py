@@ -41,10 +41,15 @@ def main() -> int:
     ap.add_argument("--zeroshot", required=True, help="bench/results/clip_zeroshot_imagen150.json (top1, top5, n "
                                                      "per model, from `vitascope clip classify imagen150 --json`)")
     ap.add_argument("--zeroshot-key", default="textsearch-affinity-inherit")
+    ap.add_argument("--teacher-run", default=None, help="the distill JSON of the run that trained the teacher, when "
+                                                         "--distill loaded it (--teacher)")
     args = ap.parse_args()
     dist = json.loads(Path(args.distill).read_text())
     zs = json.loads(Path(args.zeroshot).read_text())[args.zeroshot_key]
     st, te, cfg = dist[args.student], dist["teacher"], dist["config"]
+    teacher_train = dist["teacher_train"]
+    if "loaded" in teacher_train and args.teacher_run:
+        teacher_train = json.loads(Path(args.teacher_run).read_text())["teacher_train"]
     if DEST.exists():
         shutil.rmtree(DEST)
     shutil.copytree(args.model, DEST)
@@ -72,13 +77,15 @@ def main() -> int:
         "recipe": "bench/clip_distill.py " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in
                                                       (("teacher_steps", cfg["teacher_steps"]),
                                                        ("student_steps", cfg["student_steps"]),
-                                                       ("batch", cfg["batch"]), ("scenes", cfg["scenes"]))),
+                                                       ("batch", cfg["batch"]), ("scenes", cfg["scenes"]),
+                                                       ("student_vision_layers", cfg["student"]["vision_layers"]),
+                                                       ("student_text_layers", cfg["student"]["text_layers"]))),
         "seeds": "torch 0 (teacher), 1 (students); scenes seed 1 (train), 99 (validation)",
         "data": f"COCO train split of this project ({cfg['coco_train_images']} photos x 5 captions) + "
                 f"{cfg['scenes']} generated captioned scenes (bench/clip_scenes.py)",
         "data_licences": "COCO captions: CC BY 4.0 (Lin et al., 'Microsoft COCO: Common Objects in Context', "
                          "2014); COCO images: Flickr, each under its own licence. The photos are not shipped.",
-        "teacher_training_seconds": dist["teacher_train"].get("seconds"),
+        "teacher_training_seconds": teacher_train.get("seconds"), "teacher_steps": teacher_train.get("steps"),
         "student_training_seconds": tr.get("seconds"), "student_steps": tr.get("steps"),
         "machine": "2-core CPU, no GPU", "torch": "2.13.0+cpu",
     }
