@@ -135,13 +135,13 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     s.set_defaults(func=simulate_cmd)
 
     a = sub.add_parser("autofocus", help="z of every frame (vit, vit+refine or sweep)")
-    a.add_argument("input", help="HDF5 stack, TIFF, PNG, image folder or video")
+    a.add_argument("input", help="HDF5 stack, TIFF, PNG, image folder, Koala-style sequence folder or video")
     a.add_argument("--model", default=None, help="installed model id or model folder (default: by optics)")
     a.add_argument("--method", choices=("auto", "vit", "vit+refine", "sweep"), default="auto",
                    help="auto (default): the method measured best for these optics, named with why on stderr/JSON")
     a.add_argument("--json", action="store_true",
                    help="JSON on stdout: {model, sideband, background, frames: [{index, z_m, method, ms, "
-                        "focus_confidence, focus_in_range}], warnings}")
+                        "focus_confidence, focus_in_range[, time_s]}], warnings}")
     _add_optics_flags(a)
     a.set_defaults(func=autofocus_cmd)
 
@@ -250,11 +250,16 @@ def autofocus_cmd(args: argparse.Namespace) -> int:
     rec = Reconstructor(stack.optics, stack.background, self_background=self_bg)
     af = Autofocus(rec, handle, method=method)
     rows = []
+    times = stack.attrs.get("frame_time_s")  # per-frame time of a sequence that records it (Koala timestamps)
+    if times is not None and np.shape(times) != (len(stack.holograms),):
+        times = None
     out_of_range: list[int] = []
     focus_notes: dict[str, list[int]] = {}
     for i in range(len(stack.holograms)):
         r = af.predict(_frame(args, stack, i))
         row = {"index": i, "z_m": float(r.z_m), "method": r.method, "ms": round(float(r.ms), 3)}
+        if times is not None:
+            row["time_s"] = float(times[i])
         c = r.confidence
         row.update({"focus_confidence": None if c is None else round(c.confidence, 3),
                     "focus_in_range": None if c is None else c.in_range})

@@ -1,5 +1,6 @@
-"""Hologram inputs besides HDF5 — TIFF (8/16-bit, multi-page), PNG/JPEG/BMP, image folders, video — with optics from the
-command line and/or a sidecar JSON; `read_input` dispatches on the path (HDF5 too) and returns a HoloStack."""
+"""Hologram inputs besides HDF5 — TIFF (8/16-bit, multi-page), PNG/JPEG/BMP, image folders, Koala-style sequence
+folders, video — with optics from the command line and/or a sidecar JSON; `read_input` dispatches on the path (HDF5
+too) and returns a HoloStack."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from app.core.quiet import quiet_c_stderr
 from app.core.validate import load_json
 
 from .hdf5 import HoloStack, LazyFrames, StackReader
+from .koala import frame_number, frame_times, hologram_files, is_koala_folder, natural_key
 from .optics import Optics
 
 log = logging.getLogger(__name__)
@@ -31,8 +33,10 @@ HDF5_SUFFIXES = {".h5", ".hdf5", ".hdf"}
 def sidecar_path(path: str | Path) -> Path | None:
     """The sidecar JSON describing `path`, if one exists."""
     p = Path(path)
-    cands = [p / "optics.json", p.with_suffix(".json")] if p.is_dir() else [p.with_name(p.name + ".json"),
-                                                                              p.with_suffix(".json")]
+    if p.is_dir():  # <folder>.json beside it: a dated folder name ("2018.08.01 15-25") has no suffix to replace
+        cands = [p / "optics.json", p.with_name(p.name + ".json")]
+    else:
+        cands = [p.with_name(p.name + ".json"), p.with_suffix(".json")]
     return next((c for c in cands if c.is_file() and c != p), None)
 
 
@@ -127,13 +131,24 @@ def read_image_frames(path: str | Path) -> np.ndarray:
     return np.stack(frames)
 
 
-def read_folder(path: str | Path) -> tuple[np.ndarray, list[Path]]:
-    """Every image in a folder (sorted by name; multi-page TIFFs contribute all pages) as (N,H,W)."""
+def folder_images(path: str | Path) -> list[Path]:
+    """The hologram images of a folder in numeric order ("f2" before "f10"): those of `Holograms/` for a Koala-style
+    sequence folder, else the folder's own; BadInput when there are none."""
     p = Path(path)
-    files = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
-                   and not f.name.startswith("."))
+    if is_koala_folder(p):
+        return hologram_files(p, IMAGE_SUFFIXES)
+    files = [f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
+             and not f.name.startswith(".")]
     if not files:
         raise BadInput(f"{p}: folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return sorted(files, key=lambda f: natural_key(f.name))
+
+
+def read_folder(path: str | Path) -> tuple[np.ndarray, list[Path]]:
+    """Every image in a folder (numeric order; multi-page TIFFs contribute all pages; a Koala-style sequence
+    folder's `Holograms/`) as (N,H,W)."""
+    p = Path(path)
+    files = folder_images(p)
     frames = [read_image_frames(f) for f in files]
     shapes = {f.shape[1:] for f in frames}
     if len(shapes) != 1:
@@ -214,6 +229,19 @@ def _read_hdf5(p: Path, optics: Optics | dict[str, Any] | None) -> HoloStack:
     return stack
 
 
+def _koala_attrs(p: Path, files: list[Path], n_frames: int) -> dict[str, Any]:
+    """Metadata of a Koala-style sequence: its layout, each frame's file number and (timestamps.txt) time in s."""
+    if n_frames != len(files):  # a multi-page TIFF among the frames: numbers and times no longer map to frames
+        return {"layout": "koala", "timestamps": "frames without times (a hologram file holds several pages)"}
+    times, note = frame_times(p, files)
+    numbers = [frame_number(f) for f in files]
+    d: dict[str, Any] = {"layout": "koala", "timestamps": note,
+                         "frame_number": np.array([-1 if k is None else k for k in numbers], np.int64)}
+    if times is not None:
+        d["frame_time_s"] = times
+    return d
+
+
 def read_input(path: str | Path, optics: Optics | dict[str, Any] | None = None,
                background: str | Path | np.ndarray | None = None) -> HoloStack:
     """Any supported hologram input as a validated HoloStack (frames in their stored dtype)."""
@@ -229,8 +257,11 @@ def read_input(path: str | Path, optics: Optics | dict[str, Any] | None = None,
     else:
         sidecar = load_sidecar(p)
         z = None
+        extra: dict[str, Any] = {}
         if p.is_dir():
-            frames, _ = read_folder(p)
+            frames, files = read_folder(p)
+            if is_koala_folder(p):
+                extra = _koala_attrs(p, files, len(frames))
         elif suffix in VIDEO_SUFFIXES:
             frames, _ = read_video(p)
         elif suffix in IMAGE_SUFFIXES:
@@ -242,8 +273,9 @@ def read_input(path: str | Path, optics: Optics | dict[str, Any] | None = None,
             raise BadInput(f"{p}: holds NaN or infinite values")
         if sidecar.get("z_m") is not None:
             z = sidecar_z(sidecar, len(frames))
+        attrs = {k: v for k, v in sidecar.items() if not k.startswith("_")}
         stack = HoloStack(frames, resolve_optics(p, optics), z, sidecar_background(p, sidecar),
-                          {k: v for k, v in sidecar.items() if not k.startswith("_")}, str(p))
+                          {**attrs, **extra}, str(p))
     if background is not None:
         bg = background if isinstance(background, np.ndarray) else read_image_frames(background)
         if bg.ndim == 3:

@@ -20,6 +20,7 @@ from .readers import (
     HDF5_SUFFIXES,
     IMAGE_SUFFIXES,
     VIDEO_SUFFIXES,
+    folder_images,
     load_sidecar,
     quiet_cv2,
     read_image_frames,
@@ -88,10 +89,7 @@ class ImageSource(_Base):
         self.background = background if background is not None else sidecar_background(p, sidecar)
         z = sidecar.get("z_m")
         if p.is_dir():
-            self._files = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
-                                 and not f.name.startswith("."))
-            if not self._files:
-                raise BadInput(f"{p}: folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+            self._files = folder_images(p)  # numeric order; a Koala-style sequence folder's Holograms/
             self._frames: np.ndarray | None = None
             n = len(self._files)
         else:

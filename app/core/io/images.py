@@ -57,7 +57,8 @@ def check_image_header(path: str | Path, max_pixels: int = MAX_PIXELS) -> tuple[
                 frames = getattr(im, "n_frames", 1)
     except Image.DecompressionBombError:
         raise BadInput(f"{p}: image larger than {max_pixels / 1e6:.0f} megapixels; refused") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as e:
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, TypeError, KeyError) as e:
+        # TypeError/KeyError: PIL counting the pages of a TIFF whose later page header is corrupt
         reason = "not a readable image" if isinstance(e, UnidentifiedImageError) else "unreadable image header"
         raise BadInput(f"{p}: {reason} (corrupt or truncated)") from None
     if w <= 0 or h <= 0:
