@@ -4,6 +4,7 @@ own demodulated field: a smooth fit with the specimen masked out."""
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import cv2
 import numpy as np
@@ -18,6 +19,17 @@ GRID_SIDE = 64  # the fit runs on the field area-averaged onto at most this many
 ITERATIONS = 3  # fit, mask the specimen, fit again
 OBJECT_SIGMAS = 3.0  # a pixel is specimen when |u/B − 1| exceeds the median by this many robust sigmas
 MIN_OBJECT_SCATTER = 0.03  # ... and at least this
+NO_BACKGROUND_NOTE = ("No background hologram: the background field is estimated from each frame (and the stream's "
+                      "carrier is found on the first frame), so expect z errors of a few µm, more on dense or "
+                      "large phase specimens; record one without the specimen for full accuracy.")
+SELF_BACKGROUND = "frame"  # off-axis streams without a background hologram: Reconstructor self_background
+
+
+def self_background(optics: Any, background: Any) -> str | None:
+    """The Reconstructor's `self_background` for a stream: SELF_BACKGROUND (the field fitted to each frame) for
+    off-axis holograms without a recorded background, else None. Every path that reconstructs a user's frames
+    (autofocus, reconstruct, calibration, the sideband's determination, the live view) uses it alike."""
+    return SELF_BACKGROUND if getattr(optics, "mode", None) == "offaxis" and background is None else None
 
 
 def _resize(a: np.ndarray, shape: tuple[int, int], interp: int) -> np.ndarray:

@@ -5,6 +5,7 @@ torch; app.train is imported lazily."""
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import re
 import shutil
@@ -33,6 +34,7 @@ from .autofocus import (
     select_crops,
     select_model,
 )
+from .background import NO_BACKGROUND_NOTE, self_background
 from .cardtable import model_optics, with_optics
 from .hdf5 import read_stack
 from .optics import Optics, optics_mismatch
@@ -95,7 +97,9 @@ def _frame_errors(pred_crops: np.ndarray, y: np.ndarray, n: int, scale: float) -
 def _refine_predictions(folder: Path, stack: Any, idx: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
     """vit+refine's z (m) for frames `idx` of the stack with the model in `folder`, before any bias correction, and
     the z range its results are clipped to."""
-    af = Autofocus(Reconstructor(stack.optics, stack.background), open_folder(folder, threads=2), "vit+refine")
+    rec = Reconstructor(stack.optics, stack.background,
+                        self_background=self_background(stack.optics, stack.background))
+    af = Autofocus(rec, open_folder(folder, threads=2), "vit+refine")
     af.refine_params["bias_m"] = 0.0
     return np.array([af.predict(stack.holograms[i]).z_m for i in idx]), af.z_range
 
@@ -160,10 +164,14 @@ def calibrate(stack_path: str | Path, out_dir: str | Path, base_model_dir_or_id:
     z = np.asarray(stack.z_m, np.float64)
     tr, ho = _split(z, seed)
     rng = np.random.default_rng(seed)
-    rec = Reconstructor(stack.optics, stack.background)
+    # without a background hologram the fields are fitted per frame, as autofocus will fit them on this microscope
+    rec = Reconstructor(stack.optics, stack.background,
+                        self_background=self_background(stack.optics, stack.background))
     emit(ProgressEvent("started", step=0, total=steps,
                        message=f"calibrating {base.id} on {stack_path.name}: {len(tr)} frames, {len(ho)} held out"))
     emit(ProgressEvent("progress", step=0, total=steps, message=sign_note))
+    if rec.background_source == "frame":
+        emit(ProgressEvent("progress", step=0, total=steps, message=NO_BACKGROUND_NOTE))
     fit_i, val_i = _split(z[tr], seed + 1)  # the training frames again: fitted ones, and a validation quarter
     fit, val = tr[fit_i], tr[val_i]
     if len(val) < MIN_VALIDATION_FRAMES:  # too few frames to validate on: fit them all, keep the last weights
@@ -222,6 +230,7 @@ def calibrate(stack_path: str | Path, out_dir: str | Path, base_model_dir_or_id:
         "torch": ft.torch_version,
         "checkpoint": CHECKPOINT_FILE, "optics_differences_from_base": "; ".join(mism) or "none",
         "sideband": sign_note,
+        "background": rec.background_source,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     mid = _model_id(out_dir, base.id)
@@ -332,6 +341,21 @@ def calibrate_cmd(args: argparse.Namespace) -> int:
     except VitascopeError as e:
         sys.stderr.write(f"{e}\n")
         return 2
+    background = card.provenance.get("background")
+    warnings = [NO_BACKGROUND_NOTE] if background == "frame" else []
+    for w in warnings:
+        sys.stderr.write(f"vitascope: note: {w}\n")
+    if getattr(args, "json", False):
+        side = model_optics(card).get("sideband")
+        doc: dict[str, Any] = {
+            "model": card.id, "out": str(Path(args.out)), "background": background,
+            "sideband": None if side is None else {"value": str(side), "source": card.provenance.get("sideband")},
+            "heldout_mae_um": card.metric("vit_mae_um")}
+        if warnings:
+            doc["warnings"] = warnings
+        json.dump(doc, sys.stdout)
+        sys.stdout.write("\n")
+        return 0
     sys.stdout.write(f"{card.id}: {Path(args.out)} (held-out MAE {card.metric('vit_mae_um'):.2f} µm)\n")
     return 0
 

@@ -151,6 +151,8 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--out", required=True, help=".h5 (all frames), .tif (2 pages) or .png (_amplitude/_phase)")
     r.add_argument("--frame", type=int, default=None, help="only this frame (default: all for .h5, 0 otherwise)")
     r.add_argument("--unwrap", action="store_true", help="unwrap the phase")
+    r.add_argument("--json", action="store_true",
+                   help="JSON on stdout: {outputs, sideband, background, frames: [{index, z_m}], warnings}")
     _add_optics_flags(r)
     r.set_defaults(func=reconstruct_cmd)
 
@@ -160,6 +162,9 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument("--model", default=None, help="model to start from (default: by optics)")
     c.add_argument("--steps", type=int, default=300, help="fine-tuning steps")
     c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--json", action="store_true",
+                   help="JSON on stdout: {model, out, sideband: {value, source}, background, heldout_mae_um, "
+                        "warnings}")
     c.set_defaults(func=calibrate_cmd)
 
     b = sub.add_parser("bench", help="live-pipeline throughput on the simulated camera")
@@ -239,15 +244,8 @@ def autofocus_cmd(args: argparse.Namespace) -> int:
 
     handle, model_id, method, reason = _autofocus_model(args, stack.optics, stack.background is not None)
     sideband = _sideband(stack, handle.card if handle is not None else _sweep_card(args, stack.optics))
-    warnings = []
-    self_bg = None
-    if stack.optics.mode == "offaxis" and stack.background is None:
-        from .engine import NO_BACKGROUND_NOTE, SELF_BACKGROUND
-
-        warnings.append(NO_BACKGROUND_NOTE)
-        _note(NO_BACKGROUND_NOTE)
-        self_bg = SELF_BACKGROUND
-    rec = Reconstructor(stack.optics, stack.background, self_background=self_bg)
+    warnings: list[str] = []
+    rec = Reconstructor(stack.optics, stack.background, self_background=_self_background(stack, warnings))
     af = Autofocus(rec, handle, method=method)
     rows = []
     times = stack.attrs.get("frame_time_s")  # per-frame time of a sequence that records it (Koala timestamps)
@@ -299,6 +297,18 @@ def autofocus_cmd(args: argparse.Namespace) -> int:
     for w in warnings:
         print(f"# warning: {w}")
     return 0
+
+
+def _self_background(stack: Any, warnings: list[str]) -> str | None:
+    """The Reconstructor's self_background for the input (off-axis without a background hologram: the field
+    estimated from each frame), with the warning added to `warnings` and noted for stderr."""
+    from .background import NO_BACKGROUND_NOTE, self_background
+
+    mode = self_background(stack.optics, stack.background)
+    if mode is not None:
+        warnings.append(NO_BACKGROUND_NOTE)
+        _note(NO_BACKGROUND_NOTE)
+    return mode
 
 
 def _sweep_card(args: argparse.Namespace, optics: Any) -> Any:
@@ -381,8 +391,9 @@ def reconstruct_cmd(args: argparse.Namespace) -> int:
     if args.frame is not None and not 0 <= args.frame < n:
         raise BadInput(f"{args.input}: --frame {args.frame} is out of range (0…{n - 1})")
     idx = [args.frame] if args.frame is not None else (list(range(n)) if suffix in (".h5", ".hdf5") else [0])
-    _sideband(stack, None)
-    rec = Reconstructor(stack.optics, stack.background)
+    sideband = _sideband(stack, None)
+    warnings: list[str] = []
+    rec = Reconstructor(stack.optics, stack.background, self_background=_self_background(stack, warnings))
     amps, phases, zs = [], [], []
     for i in idx:
         frame = _frame(args, stack, i)
@@ -394,6 +405,14 @@ def reconstruct_cmd(args: argparse.Namespace) -> int:
         zs.append(z)
     written = _write_reconstruction(out, np.stack(amps), np.stack(phases), np.array(zs), stack, rec, idx,
                                     args.unwrap)
+    if args.json:
+        doc = {"outputs": [str(p) for p in written], "sideband": sideband, "background": rec.background_source,
+               "frames": [{"index": i, "z_m": float(z)} for i, z in zip(idx, zs, strict=True)]}
+        if warnings:
+            doc["warnings"] = warnings
+        json.dump(doc, sys.stdout)
+        sys.stdout.write("\n")
+        return 0
     for p in written:
         print(p)
     return 0
@@ -423,6 +442,7 @@ def _write_reconstruction(out: Path, amp: np.ndarray, phase: np.ndarray, zs: np.
                 f.attrs["pixel_size_m"] = rec.out_pixel_m  # pixel of the reconstructed images
                 f.attrs["hologram_pixel_size_m"] = stack.optics.pixel_size_m
                 f.attrs["phase_unwrapped"] = unwrapped
+                f.attrs["background"] = rec.background_source  # recorded | frame | none
                 f.attrs["source"] = str(stack.source)
             return [out]
         if suffix in (".tif", ".tiff"):

@@ -18,6 +18,7 @@ from app.core.frames import Frame, FrameSource
 from app.core.plugin_api import Host
 
 from .autofocus import METHODS, TASK, Autofocus, card_mismatch, select_model
+from .background import NO_BACKGROUND_NOTE, SELF_BACKGROUND
 from .optics import Optics, preset
 from .reconstruct import Reconstructor
 from .tracking import ZTracker
@@ -27,10 +28,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PRESET = "dhm-offaxis-10x"
 DEFAULT_METHOD = "auto"
-NO_BACKGROUND_NOTE = ("No background hologram: the background field is estimated from each frame (and the stream's "
-                      "carrier is found on the first frame), so expect z errors of a few µm, more on dense or "
-                      "large phase specimens; record one without the specimen for full accuracy.")
-SELF_BACKGROUND = "frame"  # off-axis streams without a background hologram: Reconstructor self_background
 ENGINE_METHODS = ("auto",) + METHODS  # "auto": the method measured best for the stream's optics (auto.choose)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -13,6 +14,9 @@ from app.core.errors import BadInput
 
 from .cardtable import model_optics
 from .optics import Optics
+
+if TYPE_CHECKING:
+    from .reconstruct import Reconstructor
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +56,15 @@ def _plus(optics: Optics) -> Optics:
     return optics.with_(sideband="+1", z_range_m=(-m, m))
 
 
+def _reconstructor(optics: Optics, background: np.ndarray | None) -> Reconstructor:
+    """A Reconstructor with the "+1" sideband (_plus) and, without a background hologram, the background field
+    estimated from each frame (as autofocus and reconstruction use it)."""
+    from .background import self_background
+    from .reconstruct import Reconstructor
+
+    return Reconstructor(_plus(optics), background, self_background=self_background(optics, background))
+
+
 def sign_from_stack(frames: Sequence[np.ndarray] | np.ndarray, z_stage_m: Sequence[float] | np.ndarray,
                     optics: Optics, background: np.ndarray | None = None) -> SignFit:
     """The sideband of a microscope from a z-stack with known stage positions: the classical sweep finds every
@@ -60,7 +73,6 @@ def sign_from_stack(frames: Sequence[np.ndarray] | np.ndarray, z_stage_m: Sequen
     stage does not matter. BadInput when the stack cannot tell (fewer than 3 distinct stage positions, in-line
     holograms, or |r| < MIN_SLOPE_CORRELATION)."""
     from .autofocus import Autofocus
-    from .reconstruct import Reconstructor
 
     z = np.asarray(z_stage_m, np.float64).reshape(-1)
     if optics.mode != "offaxis":
@@ -69,7 +81,7 @@ def sign_from_stack(frames: Sequence[np.ndarray] | np.ndarray, z_stage_m: Sequen
         raise BadInput(f"{len(z)} stage positions for {len(frames)} frames")
     if len(np.unique(np.round(z, 9))) < 3:
         raise BadInput("the sign of z needs at least 3 frames at different stage positions")
-    af = Autofocus(Reconstructor(_plus(optics), background), None, "sweep")  # the app's sweep (polished)
+    af = Autofocus(_reconstructor(optics, background), None, "sweep")  # the app's sweep (polished)
     found = np.array([af.predict(f).z_m for f in frames])
     zc, fc = z - z.mean(), found - found.mean()
     den = float(np.sqrt(np.sum(zc * zc) * np.sum(fc * fc)))
@@ -123,11 +135,10 @@ def specimen_sideband(frame: np.ndarray, optics: Optics, background: np.ndarray 
     amplitude objects and faint specimens cannot tell: None with the reason (specimens less dense than the
     medium, e.g. bubbles or etched targets of the other polarity, give the wrong verdict)."""
     from .autofocus import Autofocus
-    from .reconstruct import Reconstructor
 
     if optics.mode != "offaxis":
         return SidebandGuess(None, 0.0, 0.0, 0.0, "in-line holograms have no sideband")
-    rec = Reconstructor(_plus(optics), background)
+    rec = _reconstructor(optics, background)
     z = Autofocus(rec, None, "sweep").predict(frame).z_m if z_m is None else float(z_m)
     u = rec.reconstruct(frame, z, phase=False, keep_field=True).field
     ph, amp, share = _phase_stats(u)
