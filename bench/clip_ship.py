@@ -3,9 +3,11 @@ plugins/textsearch/models/<id> and write its card with what was measured — COC
 its teacher, the generated-scenes validation, zero-shot accuracy on the real imagen150 photos (`vitascope clip
 classify --json`), training time, data licences and attribution.
 
-    .venv/bin/python bench/clip_ship.py --model /tmp/clip2/textsearch-affinity-inherit \
+    .venv/bin/python bench/clip_ship.py --model /tmp/clip3/textsearch-affinity-inherit \
         --distill bench/results/clip_distill.json \
-        --zeroshot bench/results/clip_zeroshot_imagen150.json"""
+        --zeroshot bench/results/clip_zeroshot_imagen150.json --zeroshot-key textsearch-affinity-inherit-v2t1 \
+        --teacher-run bench/results/clip_distill_4L.json
+(the shipped student's run loaded the teacher trained by the clip_distill_4L run with --teacher)"""
 
 from __future__ import annotations
 
@@ -47,9 +49,10 @@ def main() -> int:
     dist = json.loads(Path(args.distill).read_text())
     zs = json.loads(Path(args.zeroshot).read_text())[args.zeroshot_key]
     st, te, cfg = dist[args.student], dist["teacher"], dist["config"]
-    teacher_train = dist["teacher_train"]
+    teacher_train, teacher_steps = dist["teacher_train"], cfg["teacher_steps"]
     if "loaded" in teacher_train and args.teacher_run:
-        teacher_train = json.loads(Path(args.teacher_run).read_text())["teacher_train"]
+        run = json.loads(Path(args.teacher_run).read_text())
+        teacher_train, teacher_steps = run["teacher_train"], run["config"]["teacher_steps"]
     if DEST.exists():
         shutil.rmtree(DEST)
     shutil.copytree(args.model, DEST)
@@ -75,7 +78,7 @@ def main() -> int:
                         "seed": 0, "n": zs["n"]}])
     card.provenance = {
         "recipe": "bench/clip_distill.py " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in
-                                                      (("teacher_steps", cfg["teacher_steps"]),
+                                                      (("teacher_steps", teacher_steps),
                                                        ("student_steps", cfg["student_steps"]),
                                                        ("batch", cfg["batch"]), ("scenes", cfg["scenes"]),
                                                        ("student_vision_layers", cfg["student"]["vision_layers"]),

@@ -40,7 +40,7 @@ def ms(times: list[float]) -> dict:
             "runs": len(t)}
 
 
-def interleaved(model, reference, runs: int = 60) -> dict:
+def interleaved(model, reference, runs: int = 300) -> dict:
     """Median latency (batch 1, 2 threads) of each tower of `model` and `reference`, alternating runs so both see
     the same machine load; ratio = model / reference."""
     out: dict = {}
