@@ -108,7 +108,8 @@ def main() -> int:
                    "synthetic_rank1": comp[k]["synthetic"]["cmc"]["1"],
                    **({"real_map": comp[k]["real"]["map"], "real_recall_at_1": comp[k]["real"]["recall"]["1"]}
                       if "real" in comp[k] else {})} for k in ("fp32", "int8")},
-            "latency_ms": comp["latency_ms"], "int8_max_abs_diff_vs_fp32": comp["int8"].get("max_abs_diff_vs_fp32"),
+            "latency_ms": comp["latency_ms"],
+            "int8_max_abs_diff_vs_fp32": comp.get("int8_record", {}).get("max_abs_diff_vs_fp32", "not recorded"),
             "depth_reparameterization": comp["depth_reparameterization"]}
     if "indexing" in bench:
         card.extra["speed"] = {k: bench[k] for k in ("indexing", "exact", "graph") if bench.get(k)}

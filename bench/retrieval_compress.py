@@ -76,7 +76,7 @@ def main() -> int:
         folders = {"fp32": fp32, "int8": tmp / "int8"}
         res["calibration"] = {"images": len(calib), "source": f"synthetic training seed {CALIB_SEED} + one photo "
                                                                "of each training class"}
-        res["int8"] = card.section("int8")
+        res["int8_record"] = card.section("int8")
         syn = read_market1501(write_market_layout(tmp / "syn", n_ids=HELDOUT_IDS, seed=HELDOUT_SEED, views=6))
         real = read_folders(real_eval_folder(tmp)) if REAL.is_dir() else None
         for name, folder in folders.items():

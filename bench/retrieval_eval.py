@@ -131,7 +131,7 @@ def exact_query_ms(n: int, d: int, runs: int = 30) -> dict:
             "memory_bytes_per_item": idx.nbytes() / n, "disk_bytes_per_item_float16": 2 * d + 8}
 
 
-def graph_vs_exact(n: int, d: int, n_queries: int = 200, ef: tuple[int, ...] = (64, 128, 256)) -> dict:
+def graph_vs_exact(n: int, d: int, n_queries: int = 200, ef: tuple[int, ...] = (64, 128, 256, 512, 1024)) -> dict:
     x = _clustered(n, d, 3)
     rng = np.random.default_rng(4)
     q = l2_normalise(x[rng.integers(0, n, n_queries)] + 0.05 * rng.standard_normal((n_queries, d)))
