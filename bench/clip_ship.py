@@ -70,7 +70,9 @@ def main() -> int:
         f"real photos: COCO text-to-image R@10 {st['coco_val']['t2i']['10']:.1f} % (chance 5 %), zero-shot "
         f"imagen150 top-1 {zs['top1']:.1f} % (chance 0.7 %). Convert an official CLIP/TinyCLIP checkpoint with "
         "`vitascope clip convert` for real search quality.")
-    card.metrics = (_rows("coco_val", st["coco_val"], COCO_SET, 1000)
+    parity = [{**m, "dataset": "2 random images and 4 token rows (probe texts + random ids): torch vs onnxruntime",
+               "seed": 0, "n": 4} for m in card.metrics if m["name"].startswith("parity_")]
+    card.metrics = parity + (_rows("coco_val", st["coco_val"], COCO_SET, 1000)
                     + _rows("scenes_val", st["scenes_val"], SCENES_SET, 900)
                     + [{"name": "imagen150_zeroshot_top1", "value": zs["top1"] / 100.0, "dataset": IMAGEN_SET,
                         "seed": 0, "n": zs["n"]},

@@ -114,8 +114,9 @@ def main() -> int:
     if "indexing" in bench:
         card.extra["speed"] = {k: bench[k] for k in ("indexing", "exact", "graph") if bench.get(k)}
     card.sidecars = [a for a in card.sidecars if a.role != "checkpoint"]
+    # optional: search runs without it; only a fine-tune (torch, not in the packaged app) needs it
     card.sidecars.append(Artifact("checkpoint", CHECKPOINT_FILE, sha256_file(DEST / CHECKPOINT_FILE),
-                                  (DEST / CHECKPOINT_FILE).stat().st_size))
+                                  (DEST / CHECKPOINT_FILE).stat().st_size, optional=True))
     write_card(DEST, card)
     diff = golden_check(open_folder(DEST))
     print(f"{DEST}: shipped, golden diff {diff:.2g}; metrics: "

@@ -167,12 +167,13 @@ class ExactIndex:
 
 class GraphIndex:
     """Approximate cosine search on an HNSW graph (usearch) with float16 storage. Recall against the exact
-    index depends on `expansion_search`; see bench/retrieval_eval.py for the measured trade-off."""
+    index depends on `expansion_search`; see bench/retrieval_eval.py for the measured trade-off (10^6 clustered
+    256-d vectors: 64 → recall@10 0.83, 256 → 0.97, 512 → 0.99 at 43x the exact index's speed)."""
 
     kind = GRAPH
 
     def __init__(self, dim: int, connectivity: int = 16, expansion_add: int = 128,
-                 expansion_search: int = 64, dtype: str = "f16") -> None:
+                 expansion_search: int = 512, dtype: str = "f16") -> None:
         from usearch.index import Index
 
         self.dim = int(dim)
