@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from app.core.card import read_card
+
 pytest.importorskip("PyInstaller", reason="pyinstaller is not installed (pip install -e '.[dev]')")
 
 pytestmark = pytest.mark.bundle
@@ -133,7 +135,9 @@ def test_selftest(bundle: Bundle) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "FAILED" not in proc.stdout, proc.stdout
     rows = [ln.split() for ln in proc.stdout.splitlines()[1:] if ln.strip() and not ln.endswith("passed")]
-    assert rows and all(r[1] == "ok" and r[2] == "ok" for r in rows), proc.stdout
+    # a multi-file model (a CLIP folder: two encoders and a tokenizer) has no golden output; its files are checked
+    multi = {f.parent.name for f in ROOT.glob("plugins/*/models/*/card.toml") if not read_card(f.parent).has_model}
+    assert rows and all(r[1] == "ok" and (r[2] == "ok" or (r[2] == "-" and r[0] in multi)) for r in rows), proc.stdout
     assert any(r[0] == DEMO_MODEL for r in rows), proc.stdout
 
 
